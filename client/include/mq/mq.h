@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file mq/mq.h
+ * @brief libmqclient: the client library of the mq job-queue broker.
+ *
+ * Link with `pkg-config --cflags --libs mqclient`.
+ *
+ * Conventions:
+ * - Every fallible call returns an ::mq_status (MQ_OK = 0). On failure,
+ *   mq_errmsg() returns the reason (the broker's message when the broker
+ *   answered with an error) for the calling thread.
+ * - Out-parameters are written only on success.
+ * - Handles are opaque. Each `_open`/`_alloc` has exactly one `_close`/
+ *   `_free`, which accepts NULL.
+ * - Strings passed in are copied or used only during the call, unless
+ *   stated otherwise. Strings and buffers returned by accessors are
+ *   borrowed from the object they were read from and valid until that
+ *   object is freed.
+ * - A ::mq_client is safe to use from many threads at once; each call
+ *   blocks the calling thread only.
+ */
+#ifndef MQ_MQ_H
+#define MQ_MQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mq/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** MQ_PROTOCOL_VERSION is the wire protocol version this library speaks. */
+#define MQ_PROTOCOL_VERSION 1
+
+/**
+ * mq_version returns the library's version string, e.g. "0.1.0".
+ */
+MQ_API const char *mq_version(void);
+
+/**
+ * mq_errmsg returns the reason for the last failed mq_* call made by the
+ * calling thread: the broker's message when it answered with an error, else
+ * a description of the local failure. Never NULL ("" when none).
+ * @note Thread-local; valid until this thread's next mq_* call.
+ */
+MQ_API const char *mq_errmsg(void);
+
+/* ---- Client ------------------------------------------------------------ */
+
+/** An open connection (or set of connections) to one broker. */
+typedef struct mq_client mq_client;
+
+/** Options of mq_client_open(); initialise with mq_client_opts_init(). */
+typedef struct mq_client_opts {
+	/** Time limit of one call, ms, beyond any long-poll wait it asks for.
+	 * A call that runs out returns MQ_DEADLINE_EXCEEDED. Default 10000. */
+	int32_t timeout_ms;
+	/** How long mq_client_open() waits for the first connection, ms; 0 =
+	 * return at once and connect in the background (calls made before the
+	 * connection is up wait for it within their own timeout). Default 0. */
+	int32_t connect_timeout_ms;
+	/** Token sent with every request (reserved for authentication). NULL =
+	 * none. Copied. Default NULL. */
+	const char *auth_token;
+	/** Reserved for future options; keep zero. */
+	uint64_t reserved[8];
+} mq_client_opts;
+
+/** mq_client_opts_init sets every option of @p opts to its default. */
+MQ_API void mq_client_opts_init(mq_client_opts *opts);
+
+/**
+ * mq_client_open creates a client for the broker at @p url.
+ * @param[out] out   the new client, to close with mq_client_close()
+ * @param[in]  url   nng URL: "tcp://127.0.0.1:7450", "ipc:///path/mq.sock"
+ * @param[in]  opts  options, or NULL for the defaults
+ * @return MQ_OK; MQ_INVALID_ARGUMENT for a bad URL or option; MQ_UNAVAILABLE
+ *   when connect_timeout_ms > 0 and no connection came up in time;
+ *   MQ_INTERNAL when out of memory or nng fails.
+ * @note The client reconnects on its own when the broker restarts.
+ */
+MQ_API mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts *opts);
+
+/**
+ * mq_client_close closes the client and frees it. No call on it may be in
+ * progress or follow. NULL is fine.
+ */
+MQ_API void mq_client_close(mq_client *c);
+
+/* ---- Messages ---------------------------------------------------------- */
+
+/** A delivered message. Owned by the caller of mq_pull() until
+ * mq_message_free(). */
+typedef struct mq_message mq_message;
+
+/** Dedup modes of mq_push_opts.dedup_mode. */
+typedef enum mq_dedup_mode {
+	/** Keep the job already holding the key; the push returns its id and
+	 * sets *duplicate. */
+	MQ_DEDUP_IGNORE = 0,
+	/** Replace the payload and options of the waiting (not yet leased) job
+	 * holding the key; the push returns its id and sets *duplicate. */
+	MQ_DEDUP_REPLACE = 1,
+} mq_dedup_mode;
+
+/** A message header (key, value), both NUL-terminated strings. */
+typedef struct mq_header {
+	const char *key;
+	const char *value;
+} mq_header;
+
+/** Options of mq_push(); all-zero (or NULL) means the defaults. */
+typedef struct mq_push_opts {
+	/** Dedup key: while a job with this key is queued or leased, another
+	 * push with it is a duplicate. NULL = no dedup. Default NULL. */
+	const char *dedup_key;
+	/** What a duplicate does. Default MQ_DEDUP_IGNORE. */
+	mq_dedup_mode dedup_mode;
+	/** Deliver no earlier than this many ms from now. Default 0. */
+	uint64_t delay_ms;
+	/** Higher is delivered first; FIFO within a priority. Default 0. */
+	int32_t priority;
+	/** Application message type, delivered with the message. NULL = none. */
+	const char *type;
+	/** Headers delivered with the message; n_headers entries. */
+	const mq_header *headers;
+	size_t n_headers;
+	/** Reserved for future options; keep zero. */
+	uint64_t reserved[8];
+} mq_push_opts;
+
+/**
+ * mq_push stores one message durably in @p queue: it returns MQ_OK only
+ * after the broker has the message on disk.
+ * @param[in]  payload,len  the message body; any bytes (len may be 0)
+ * @param[in]  opts        options, or NULL for the defaults
+ * @param[out] id          the message id (the existing job's for a
+ *                         duplicate); may be NULL
+ * @param[out] duplicate   set when the dedup key was already held; may be NULL
+ * @return MQ_OK; MQ_INVALID_ARGUMENT (bad queue name, payload above the
+ *   broker's limit); MQ_NOT_FOUND (no such queue and the broker does not
+ *   create queues on push); MQ_RESOURCE_EXHAUSTED (storage full);
+ *   MQ_DEADLINE_EXCEEDED; MQ_UNAVAILABLE.
+ * @note A push whose reply was lost (timeout, broker crash) may or may not
+ *   have been stored; push with a dedup key to make retries safe.
+ */
+MQ_API mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t len,
+			 const mq_push_opts *opts, uint64_t *id, bool *duplicate);
+
+/** Options of mq_pull(); all-zero (or NULL) means the defaults. */
+typedef struct mq_pull_opts {
+	/** Long polling: when no message is ready, wait up to this many ms for
+	 * one. Default 0 (return at once). */
+	uint32_t wait_ms;
+	/** Lease time of the pulled messages, ms. Default 0 = the queue's. */
+	uint32_t lease_ms;
+	/** Reserved for future options; keep zero. */
+	uint64_t reserved[8];
+} mq_pull_opts;
+
+/**
+ * mq_pull leases up to @p max messages from @p queue. Each is invisible to
+ * other consumers until it is acked, nacked, or its lease ends.
+ * @param[out] msgs  an array of at least @p max pointers; the first *n are
+ *                   set to messages owned by the caller (mq_message_free)
+ * @param[in]  max   1 to 1000
+ * @param[out] n     how many messages were leased (0 when none were ready
+ *                   within opts->wait_ms)
+ * @return MQ_OK (also when *n == 0); MQ_INVALID_ARGUMENT; MQ_NOT_FOUND (no
+ *   such queue, when the broker does not create queues on push);
+ *   MQ_DEADLINE_EXCEEDED; MQ_UNAVAILABLE.
+ */
+MQ_API mq_status mq_pull(mq_client *c, const char *queue, const mq_pull_opts *opts,
+			 mq_message **msgs, size_t max, size_t *n);
+
+/** mq_message_free frees a message. NULL is fine. */
+MQ_API void mq_message_free(mq_message *m);
+
+/** mq_message_id returns the message's id. */
+MQ_API uint64_t mq_message_id(const mq_message *m);
+/** mq_message_queue returns the queue name (borrowed from @p m). */
+MQ_API const char *mq_message_queue(const mq_message *m);
+/** mq_message_payload returns the body (borrowed from @p m) and its length
+ * in *len (len may be NULL). The body is followed by a NUL byte that is not
+ * counted, so text payloads can be used as C strings. */
+MQ_API const void *mq_message_payload(const mq_message *m, size_t *len);
+/** mq_message_attempts returns the delivery count, this delivery included. */
+MQ_API uint32_t mq_message_attempts(const mq_message *m);
+/** mq_message_lease_token returns the token that proves this lease. */
+MQ_API uint64_t mq_message_lease_token(const mq_message *m);
+/** mq_message_lease_expiry_ms returns when the lease ends, unix ms. */
+MQ_API uint64_t mq_message_lease_expiry_ms(const mq_message *m);
+/** mq_message_enqueued_ms returns when the message was pushed, unix ms. */
+MQ_API uint64_t mq_message_enqueued_ms(const mq_message *m);
+/** mq_message_priority returns the message's priority. */
+MQ_API int32_t mq_message_priority(const mq_message *m);
+/** mq_message_dedup_key returns the dedup key, "" when none (borrowed). */
+MQ_API const char *mq_message_dedup_key(const mq_message *m);
+/** mq_message_type returns the type name, "" when none (borrowed). */
+MQ_API const char *mq_message_type(const mq_message *m);
+/** mq_message_header_count returns the number of headers. */
+MQ_API size_t mq_message_header_count(const mq_message *m);
+/** mq_message_header returns header @p i (0-based; borrowed), or
+ * {NULL, NULL} when i is out of range. */
+MQ_API mq_header mq_message_header(const mq_message *m, size_t i);
+
+/**
+ * mq_ack acknowledges a leased message: the broker deletes it.
+ * @return MQ_OK; MQ_FAILED_PRECONDITION when the lease is no longer this
+ *   one (it expired and the message may have gone to another consumer);
+ *   MQ_NOT_FOUND when the message no longer exists.
+ */
+MQ_API mq_status mq_ack(mq_client *c, const mq_message *m);
+
+/**
+ * mq_nack gives a leased message back: it is ready again now, or after
+ * @p delay_ms. The delivery counts as an attempt: a message that reached
+ * its queue's max attempts goes dead instead.
+ * @param[in] error  why the handler failed, kept with the message; may be NULL
+ * @return as mq_ack().
+ */
+MQ_API mq_status mq_nack(mq_client *c, const mq_message *m, uint64_t delay_ms,
+			 const char *error);
+
+/**
+ * mq_extend_lease makes the lease of @p m end @p lease_ms from now
+ * (0 = the queue's lease time). On success the message's lease expiry is
+ * updated (mq_message_lease_expiry_ms).
+ * @return as mq_ack().
+ */
+MQ_API mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms);
+
+/** mq_ack_id is mq_ack() by queue, id and lease token. */
+MQ_API mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token);
+/** mq_nack_id is mq_nack() by queue, id and lease token. */
+MQ_API mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+			    uint64_t delay_ms, const char *error);
+/** mq_extend_lease_id is mq_extend_lease() by queue, id and lease token;
+ * @p expiry_ms (may be NULL) receives the new lease end, unix ms. */
+MQ_API mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+				    uint32_t lease_ms, uint64_t *expiry_ms);
+
+/* ---- Queues ------------------------------------------------------------ */
+
+/** Queue configuration; 0 in a field means the broker's default. */
+typedef struct mq_queue_config {
+	uint32_t lease_ms;     /**< default lease time of a pull */
+	uint32_t max_attempts; /**< deliveries before a message goes dead */
+	uint64_t reserved[8];  /**< keep zero */
+} mq_queue_config;
+
+/** Queue counters: current depths and totals since creation. */
+typedef struct mq_queue_stats {
+	uint64_t ready, delayed, in_flight, dead;
+	uint64_t pushed_total, acked_total, nacked_total, expired_total;
+	uint64_t deduplicated_total, dead_total;
+	uint64_t reserved[8];
+} mq_queue_stats;
+
+/** A queue's name, config and stats (plain data, owned by the caller). */
+typedef struct mq_queue_info {
+	char name[MQ_NAME_MAX + 1];
+	mq_queue_config config;
+	mq_queue_stats stats;
+	uint64_t created_ms; /**< unix ms */
+} mq_queue_info;
+
+/**
+ * mq_queue_create creates a queue.
+ * @param[in]  cfg            config, or NULL for the defaults
+ * @param[in]  if_not_exists  succeed (with *created = false) when it exists
+ * @param[out] created        may be NULL
+ * @return MQ_OK; MQ_ALREADY_EXISTS; MQ_INVALID_ARGUMENT (bad name).
+ */
+MQ_API mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config *cfg,
+				 bool if_not_exists, bool *created);
+
+/** mq_queue_get reads a queue's config and stats into @p info.
+ * @return MQ_OK; MQ_NOT_FOUND; MQ_INVALID_ARGUMENT. */
+MQ_API mq_status mq_queue_get(mq_client *c, const char *name, mq_queue_info *info);
+
+/**
+ * mq_queue_list lists all queues in name order.
+ * @param[out] infos  an array allocated by the library, to free with
+ *                    mq_queue_list_free()
+ * @param[out] n      number of entries
+ */
+MQ_API mq_status mq_queue_list(mq_client *c, mq_queue_info **infos, size_t *n);
+
+/** mq_queue_list_free frees an array from mq_queue_list(). NULL is fine. */
+MQ_API void mq_queue_list_free(mq_queue_info *infos);
+
+/** Message states, for mq_queue_purge() masks. */
+#define MQ_STATE_READY   (1u << 0)
+#define MQ_STATE_DELAYED (1u << 1)
+#define MQ_STATE_LEASED  (1u << 2)
+#define MQ_STATE_DEAD    (1u << 3)
+#define MQ_STATE_ALL     0xfu
+
+/**
+ * mq_queue_purge deletes the queue's messages in the states of
+ * @p state_mask (MQ_STATE_*; 0 = all).
+ * @param[out] purged  how many were deleted; may be NULL
+ */
+MQ_API mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask,
+				uint64_t *purged);
+
+/** mq_queue_delete deletes a queue and all its messages.
+ * @return MQ_OK; MQ_NOT_FOUND. */
+MQ_API mq_status mq_queue_delete(mq_client *c, const char *name);
+
+/* ---- Server ------------------------------------------------------------ */
+
+/** mq_ping checks the broker answers; *now_ms (may be NULL) gets its clock. */
+MQ_API mq_status mq_ping(mq_client *c, uint64_t *now_ms);
+
+/** What the broker says about itself (plain data). */
+typedef struct mq_server_info {
+	char version[32];
+	uint32_t protocol_version;
+	char storage_engine[32]; /**< "lmdb", "memory" */
+	char durability[32];     /**< "durable", "relaxed", "none" */
+	uint64_t uptime_ms;
+	uint64_t max_payload_bytes;
+	uint64_t now_ms;
+	bool auto_create_queues;
+	uint32_t default_lease_ms;
+	uint32_t default_max_attempts;
+	uint64_t reserved[8];
+} mq_server_info;
+
+/** mq_server_info_get reads the broker's ServerInfo into @p info. */
+MQ_API mq_status mq_server_info_get(mq_client *c, mq_server_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

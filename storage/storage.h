@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * storage.h: the storage engine contract. The only header of storage/ that
+ * the broker includes.
+ *
+ * The job state machine lives here, because every transition is a durable
+ * transaction:
+ *
+ *            push (no delay)                 pull (lease)
+ *   push ──────────────────► READY ─────────────────────────► LEASED ──ack──► (deleted)
+ *     │ delay                 ▲  ▲                              │  │
+ *     ▼                       │  └──── nack (no delay) ─────────┘  │
+ *   DELAYED ──not-before──────┘       lease expiry, attempts left  │
+ *     ▲                                                            │
+ *     └───────────────── nack with delay ──────────────────────────┤
+ *                                                                  │
+ *   DEAD ◄──── nack or lease expiry with attempts >= max_attempts ─┘
+ *
+ * A message's attempts count its deliveries: pull increments it.
+ *
+ * Engines: "lmdb" (durable, the default) and "memory" (not durable). The
+ * contract is semantic (push, pull, ack ...), not LMDB's shape, so that
+ * engines of other kinds (a SQL database) can implement it.
+ *
+ * Transactions and group commit: every operation runs inside a write
+ * transaction (store_begin ... store_commit). The broker's single writer
+ * applies many requests in one transaction and answers them only after
+ * store_commit returns MQ_OK, which means durable on disk in the "durable"
+ * mode. One transaction is open at a time per store; a store is used by one
+ * thread at a time (the broker's writer).
+ *
+ * Errors: every operation returns an mq_status and, on failure, writes a
+ * human-readable reason into its store_err. Two kinds:
+ *  - request errors (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+ *    FAILED_PRECONDITION, and RESOURCE_EXHAUSTED for a limit of the queue):
+ *    the operation changed nothing; the transaction goes on;
+ *  - transaction failures (disk full, map full, I/O error, corruption):
+ *    store_txn_failed() then returns true, and the only valid call left is
+ *    store_abort(). Nothing of the transaction is kept.
+ * Callers never see MDB_* or errno values.
+ *
+ * Time: the store's clock (store_config.clock, unix milliseconds) stamps
+ * enqueue times, lease expiries and not-before times. Tests may install a
+ * controllable clock.
+ */
+#ifndef MQ_STORAGE_H
+#define MQ_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mq/status.h"
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+/* STORE_ERR_MAX is the size of a store_err message buffer. */
+#define STORE_ERR_MAX 256
+
+/* store_err carries the human-readable reason of a failed operation. */
+typedef struct store_err {
+	char msg[STORE_ERR_MAX];
+} store_err;
+
+/* Defaults, used when a config field or a request field is 0. */
+#define STORE_DEFAULT_LEASE_MS     30000u
+#define STORE_DEFAULT_MAX_ATTEMPTS 5u
+#define STORE_DEFAULT_MAP_SIZE     (64ull << 20) /* 64 MiB */
+#define STORE_DEFAULT_MAP_SIZE_MAX (64ull << 30) /* 64 GiB */
+#define STORE_MAX_LEASE_MS         (12u * 3600u * 1000u) /* 12 h, as SQS */
+
+typedef enum store_durability {
+	/* Every commit is on disk before store_commit returns (LMDB's default
+	 * syncs: data pages, then the meta page). Survives power loss. */
+	STORE_DURABLE = 0,
+	/* Commits are written but not synced; the broker calls store_sync()
+	 * every few milliseconds. A crash of the machine can lose the last
+	 * interval's commits, never corrupt the store. Only when asked for. */
+	STORE_RELAXED = 1,
+} store_durability;
+
+typedef uint64_t (*store_clock_fn)(void *arg); /* unix time, ms */
+
+/* store_ready_fn is called when a queue may have new ready messages: a
+ * push, a nack without delay, a lease expiry, a promotion of delayed
+ * messages. It is called on the thread running the operation, inside the
+ * transaction, so the callee must not call back into the store; the
+ * broker uses it to mark parked pulls to serve before the commit. */
+typedef void (*store_ready_fn)(void *arg, const char *queue);
+
+typedef struct store_config {
+	const char *engine;           /* "lmdb" (NULL = lmdb) or "memory" */
+	const char *path;             /* data directory (lmdb); created if missing */
+	uint64_t map_size;            /* initial LMDB map size, bytes (0 = default) */
+	uint64_t map_size_max;        /* the map grows up to this (0 = default) */
+	store_durability durability;  /* STORE_DURABLE unless asked by name */
+	uint32_t default_lease_ms;    /* for queues whose config says 0 (0 = 30 s) */
+	uint32_t default_max_attempts; /* for queues whose config says 0 (0 = 5) */
+	store_clock_fn clock;         /* NULL = wall clock */
+	void *clock_arg;
+	store_ready_fn on_ready; /* may be NULL */
+	void *ready_arg;
+} store_config;
+
+/* store_open opens (creating if needed) the engine named by cfg->engine.
+ * On failure nothing is left to close and err says why, e.g. the data
+ * directory is locked by another process (FAILED_PRECONDITION), a newer
+ * schema version (FAILED_PRECONDITION), no permission (PERMISSION_DENIED). */
+mq_status store_open(store **out, const store_config *cfg, store_err *err);
+
+/* store_close closes the store; no transaction may be open. NULL is fine. */
+void store_close(store *s);
+
+/* store_engine returns the engine's name: "lmdb" or "memory". */
+const char *store_engine(const store *s);
+
+/* store_durability_name returns "durable", "relaxed", or "none" (memory). */
+const char *store_durability_name(const store *s);
+
+/* store_now returns the store's clock, unix ms. */
+uint64_t store_now(const store *s);
+
+/* store_sync flushes what relaxed-mode commits wrote; a no-op otherwise. */
+mq_status store_sync(store *s, store_err *err);
+
+/* store_usage reports the bytes in use and the current map size (for the
+ * LMDB engine; 0 where it does not apply). */
+void store_usage(const store *s, uint64_t *used_bytes, uint64_t *map_bytes);
+
+/* ---- Transactions ------------------------------------------------------ */
+
+mq_status store_begin(store *s, store_txn **out, store_err *err);
+
+/* store_commit makes the transaction's changes durable (per the
+ * durability mode) and frees t, whatever the result. A failure means none
+ * of the changes are kept. */
+mq_status store_commit(store_txn *t, store_err *err);
+
+/* store_abort discards the transaction's changes and frees t. */
+void store_abort(store_txn *t);
+
+/* store_txn_failed tells whether an operation hit a transaction failure;
+ * then only store_abort is allowed. */
+bool store_txn_failed(const store_txn *t);
+
+/* ---- Queues ------------------------------------------------------------ */
+
+typedef struct store_queue_config {
+	uint32_t lease_ms;     /* 0 = the store's default */
+	uint32_t max_attempts; /* 0 = the store's default */
+} store_queue_config;
+
+typedef struct store_queue_stats {
+	uint64_t ready, delayed, in_flight, dead;
+	uint64_t pushed_total, acked_total, nacked_total, expired_total;
+	uint64_t deduplicated_total, dead_total;
+} store_queue_stats;
+
+typedef struct store_queue_info {
+	char name[MQ_NAME_MAX + 1];
+	store_queue_config config; /* as stored: 0 means "the default" */
+	store_queue_stats stats;
+	uint64_t created_ms;
+} store_queue_info;
+
+/* State bits for purge masks. */
+#define STORE_STATE_READY   (1u << 0)
+#define STORE_STATE_DELAYED (1u << 1)
+#define STORE_STATE_LEASED  (1u << 2)
+#define STORE_STATE_DEAD    (1u << 3)
+#define STORE_STATE_ALL     0xfu
+
+/* store_queue_create creates a queue. An existing queue is ALREADY_EXISTS,
+ * or OK with *created = false when if_not_exists. info may be NULL. */
+mq_status store_queue_create(store_txn *t, const char *name, const store_queue_config *cfg,
+			     bool if_not_exists, store_queue_info *info, bool *created,
+			     store_err *err);
+
+/* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
+mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info,
+			  store_err *err);
+
+/* store_queue_cb receives one queue; return non-zero to stop early. */
+typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
+
+/* store_queue_list calls cb for up to limit queues in name order, starting
+ * after the name `after` (NULL or "" = from the first). *more tells whether
+ * queues follow the last one passed to cb. */
+mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, store_queue_cb cb,
+			   void *arg, bool *more, store_err *err);
+
+/* store_queue_purge deletes the queue's messages whose state is in
+ * state_mask (STORE_STATE_*); *purged counts them. Dedup keys of purged
+ * messages are freed. */
+mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask,
+			    uint64_t *purged, store_err *err);
+
+/* store_queue_delete deletes a queue and every message in it. */
+mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
+
+/* ---- Messages ---------------------------------------------------------- */
+
+typedef enum store_dedup_mode {
+	STORE_DEDUP_IGNORE = 0,  /* keep the existing job; report it */
+	STORE_DEDUP_REPLACE = 1, /* swap the waiting job's payload and options */
+} store_dedup_mode;
+
+typedef struct store_header {
+	const char *key;
+	const char *value;
+} store_header;
+
+typedef struct store_push_msg {
+	const void *payload;
+	size_t payload_len;
+	const char *dedup_key; /* NULL or "" = none */
+	store_dedup_mode dedup_mode;
+	uint64_t delay_ms; /* 0 = ready now */
+	int32_t priority;  /* higher first; FIFO within a priority */
+	const char *type;  /* NULL or "" = none */
+	const store_header *headers;
+	size_t n_headers;
+} store_push_msg;
+
+typedef struct store_push_result {
+	uint64_t id;
+	bool duplicate; /* the dedup key was held: id is the existing job */
+} store_push_result;
+
+/* store_push stores one message in queue. A missing queue is created with
+ * the default config when auto_create, else NOT_FOUND.
+ *
+ * Dedup: a key is held by a job from its push until it is acked, purged,
+ * deleted or goes dead. While held, a push with the same key returns the
+ * holder's id with duplicate = true and: IGNORE changes nothing; REPLACE
+ * replaces the holder's payload, type, headers, priority and not-before
+ * time if the holder is READY or DELAYED (a LEASED holder is left as is).
+ * Either way deduplicated_total is incremented. */
+mq_status store_push(store_txn *t, const char *queue, bool auto_create, const store_push_msg *m,
+		     store_push_result *r, store_err *err);
+
+/* store_msg is a borrowed view of a message; valid only during the
+ * callback that receives it. Strings are NUL-terminated; absent ones are
+ * "". payload may contain any bytes. */
+typedef struct store_msg {
+	uint64_t id;
+	const char *queue;
+	const void *payload;
+	size_t payload_len;
+	uint32_t attempts;
+	uint32_t state; /* one STORE_STATE_* bit */
+	uint64_t lease_token;     /* 0 unless leased */
+	uint64_t lease_expiry_ms; /* 0 unless leased */
+	uint64_t enqueued_ms;
+	uint64_t not_before_ms; /* 0 unless delayed */
+	int32_t priority;
+	const char *dedup_key;
+	const char *type;
+	const store_header *headers;
+	size_t n_headers;
+} store_msg;
+
+/* store_msg_cb receives one message; return non-zero to stop early. */
+typedef int (*store_msg_cb)(void *arg, const store_msg *m);
+
+/* store_pull leases up to max ready messages of queue, highest priority
+ * first and oldest first within a priority, each for lease_ms (0 = the
+ * queue's default, capped at STORE_MAX_LEASE_MS), with a fresh lease token,
+ * attempts incremented. cb sees each leased message; *n counts them. An
+ * empty queue is OK with *n = 0; a missing queue is NOT_FOUND. */
+mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
+		     store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
+
+/* store_ack deletes a leased message. NOT_FOUND when the message (or the
+ * queue) does not exist; FAILED_PRECONDITION when it is not leased or the
+ * token is not the current lease's. */
+mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+		    store_err *err);
+
+/* store_nack ends a lease: the message goes back to READY (or DELAYED for
+ * delay_ms), or DEAD when its attempts reached the queue's max_attempts.
+ * error (may be NULL) is the consumer's reason. Errors as store_ack. */
+mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+		     uint64_t delay_ms, const char *error, store_err *err);
+
+/* store_extend sets a live lease to end lease_ms from now (0 = queue
+ * default, capped at STORE_MAX_LEASE_MS); *expiry_ms gets the new end.
+ * Errors as store_ack; an expired lease is FAILED_PRECONDITION. */
+mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+		       uint32_t lease_ms, uint64_t *expiry_ms, store_err *err);
+
+/* store_tick applies due timers: leases that ended (back to READY, or DEAD
+ * at max_attempts; expired_total counts them) and delayed messages whose
+ * time came (to READY). It handles at most max_items (0 = no limit) so a
+ * transaction stays bounded. */
+mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_err *err);
+
+/* store_next_due returns the earliest pending timer (lease end or
+ * not-before time), unix ms, or UINT64_MAX when there is none. */
+mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err);
+
+#endif
