@@ -1,2 +1,239 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/* mqtest.c: the helpers declared in mqtest.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "mqtest.h"
+
+void mqtest_tmpdir(char *buf, size_t len)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (base == NULL || *base == '\0' || strlen(base) > 60)
+		base = "/tmp"; /* keep ipc:// socket paths short */
+	snprintf(buf, len, "%s/mqtest.XXXXXX", base);
+	if (mkdtemp(buf) == NULL)
+		fail_msg("mkdtemp %s: %s", buf, strerror(errno));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void mqtest_rmtree(const char *path)
+{
+	if (path != NULL && *path != '\0')
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint64_t mqtest_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int log_has_ready(const char *log, off_t *seen)
+{
+	char buf[8192];
+	int fd = open(log, O_RDONLY);
+	ssize_t n;
+	int found = 0;
+
+	if (fd < 0)
+		return 0;
+	if (lseek(fd, *seen, SEEK_SET) < 0) {
+		close(fd);
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	found = strstr(buf, " ready: ") != NULL;
+	return found;
+}
+
+static void dump_log(const mqtest_broker *b)
+{
+	char buf[4096];
+	int fd = open(b->log, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		fprintf(stderr, "---- mqd log (%s) ----\n%s\n----\n", b->log, buf);
+	}
+}
+
+static void broker_spawn(mqtest_broker *b, va_list ap)
+{
+	const char *mqd = getenv("MQD");
+	const char *argv[64];
+	int argc = 0;
+	const char *a;
+	off_t seen = 0;
+	struct stat st;
+	char listen[400], data[400];
+
+	if (mqd == NULL)
+		fail_msg("MQD is not set (meson's test() sets it to the built mqd)");
+	if (stat(b->log, &st) == 0)
+		seen = st.st_size; /* a restart: look for the new ready line only */
+	snprintf(listen, sizeof(listen), "--listen=%s", b->url);
+	snprintf(data, sizeof(data), "--data-dir=%s", b->data);
+	argv[argc++] = mqd;
+	argv[argc++] = listen;
+	argv[argc++] = data;
+	while ((a = va_arg(ap, const char *)) != NULL && argc < 62)
+		argv[argc++] = a;
+	argv[argc] = NULL;
+
+	b->pid = fork();
+	if (b->pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (b->pid == 0) {
+		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(mqd, (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", mqd, strerror(errno));
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		int status;
+		if (log_has_ready(b->log, &seen))
+			return;
+		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			b->pid = 0;
+			dump_log(b);
+			fail_msg("mqd exited at start (status %d)", status);
+		}
+		usleep(10000);
+	}
+	dump_log(b);
+	fail_msg("mqd did not become ready within 10 s");
+}
+
+void mqtest_broker_start(mqtest_broker *b, ...)
+{
+	va_list ap;
+
+	memset(b, 0, sizeof(*b));
+	mqtest_tmpdir(b->dir, sizeof(b->dir));
+	b->own_dir = true;
+	snprintf(b->url, sizeof(b->url), "ipc://%s/mq.sock", b->dir);
+	snprintf(b->data, sizeof(b->data), "%s/data", b->dir);
+	snprintf(b->log, sizeof(b->log), "%s/mqd.log", b->dir);
+	va_start(ap, b);
+	broker_spawn(b, ap);
+	va_end(ap);
+}
+
+void mqtest_broker_restart(mqtest_broker *b, ...)
+{
+	va_list ap;
+
+	if (b->pid > 0)
+		fail_msg("mqd is still running (pid %d)", (int)b->pid);
+	va_start(ap, b);
+	broker_spawn(b, ap);
+	va_end(ap);
+}
+
+int mqtest_broker_stop(mqtest_broker *b)
+{
+	int status = 0;
+
+	if (b->pid <= 0)
+		return -1;
+	kill(b->pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		pid_t r = waitpid(b->pid, &status, WNOHANG);
+		if (r == b->pid) {
+			b->pid = 0;
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status);
+			dump_log(b);
+			return -1;
+		}
+		usleep(10000);
+	}
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, &status, 0);
+	b->pid = 0;
+	dump_log(b);
+	return -1;
+}
+
+void mqtest_broker_kill(mqtest_broker *b)
+{
+	int status;
+
+	if (b->pid <= 0)
+		return;
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, &status, 0);
+	b->pid = 0;
+}
+
+void mqtest_broker_cleanup(mqtest_broker *b)
+{
+	if (b->pid > 0)
+		mqtest_broker_kill(b);
+	if (b->own_dir && getenv("MQTEST_KEEP") == NULL)
+		mqtest_rmtree(b->dir);
+	b->own_dir = false;
+}
+
+int mqtest_run(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	FILE *p;
+	size_t n = 0;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		fail_msg("popen %s: %s", cmd, strerror(errno));
+	if (out != NULL && len > 0) {
+		size_t r;
+		while (n + 1 < len && (r = fread(out + n, 1, len - 1 - n, p)) > 0)
+			n += r;
+		out[n] = '\0';
+	}
+	{
+		char sink[1024];
+		while (fread(sink, 1, sizeof(sink), p) > 0)
+			;
+	}
+	status = pclose(p);
+	if (status == -1 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}

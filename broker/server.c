@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c: nng transport of mqd. One REP socket, one listener per URL,
+ * and a pool of contexts (brk_work), each an aio callback state machine:
+ *
+ *   RECV --request--> BUSY (decoded, dispatched; maybe with the writer)
+ *        <--reply sent-- SEND <--brk_call_finish--
+ *
+ * A context holds one request from receipt to reply, so a parked long poll
+ * holds a context but no thread. The pool starts at --contexts and grows
+ * while fewer than a few contexts are left receiving, up to
+ * --max-contexts; past that, requests wait in nng's queues.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define IDLE_LOW_WATER 4u
+
+enum work_state { W_RECV, W_BUSY, W_SEND };
+
+struct brk_work {
+	nng_aio *aio;
+	nng_ctx ctx;
+	enum work_state state;
+	brk_server *srv;
+	brk_call call;
+	brk_work *next_all;
+};
+
+struct brk_server {
+	nng_socket sock;
+	nng_listener lst[BRK_MAX_LISTEN];
+	int n_lst;
+	brk_info *info;
+	pthread_mutex_t mu; /* guards works, n_work, n_idle */
+	brk_work *works;
+	uint32_t n_work, n_idle, max_work;
+	atomic_bool quiescing;
+	atomic_int busy; /* requests taken in and not yet answered */
+	atomic_int pipes;
+};
+
+static void work_cb(void *arg);
+
+/* work_add creates one more context and starts it receiving. */
+static int work_add(brk_server *s)
+{
+	brk_work *w = calloc(1, sizeof(*w));
+	int rv;
+
+	if (w == NULL)
+		return NNG_ENOMEM;
+	w->srv = s;
+	w->call.work = w;
+	if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0) {
+		free(w);
+		return rv;
+	}
+	if ((rv = nng_ctx_open(&w->ctx, s->sock)) != 0) {
+		nng_aio_free(w->aio);
+		free(w);
+		return rv;
+	}
+	w->state = W_RECV;
+	pthread_mutex_lock(&s->mu);
+	w->next_all = s->works;
+	s->works = w;
+	s->n_work++;
+	s->n_idle++;
+	pthread_mutex_unlock(&s->mu);
+	nng_ctx_recv(w->ctx, w->aio);
+	return 0;
+}
+
+void brk_call_finish(brk_call *c)
+{
+	brk_work *w = c->work;
+	Mq__Reply reply = MQ__REPLY__INIT;
+	nng_msg *msg = NULL;
+	size_t n;
+
+	reply.status = (uint32_t)c->status;
+	if (c->status != MQ_OK) {
+		reply.message = c->errmsg[0] ? c->errmsg : (char *)mq_strerror(c->status);
+		if (c->method != NULL)
+			brk_debug("%s: %s: %s", c->method->name, mq_status_name(c->status),
+				  reply.message);
+	} else {
+		reply.body.data = c->body;
+		reply.body.len = c->body_len;
+	}
+	n = mq__reply__get_packed_size(&reply);
+	if (nng_msg_alloc(&msg, n) != 0) {
+		/* Out of memory: the client times out; the context lives on. */
+		brk_err("out of memory for a %zu-byte reply", n);
+		brk_call_free_request(c);
+		atomic_fetch_sub(&w->srv->busy, 1);
+		pthread_mutex_lock(&w->srv->mu);
+		w->srv->n_idle++;
+		pthread_mutex_unlock(&w->srv->mu);
+		w->state = W_RECV;
+		nng_ctx_recv(w->ctx, w->aio);
+		return;
+	}
+	mq__reply__pack(&reply, nng_msg_body(msg));
+	brk_call_free_request(c);
+	if (c->body_cap > 65536) { /* keep small buffers for the next request */
+		free(c->body);
+		c->body = NULL;
+		c->body_cap = 0;
+	}
+	c->body_len = 0;
+	w->state = W_SEND;
+	nng_aio_set_msg(w->aio, msg);
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+static void work_cb(void *arg)
+{
+	brk_work *w = arg;
+	brk_server *s = w->srv;
+	nng_msg *msg;
+	bool grow;
+	int rv;
+
+	switch (w->state) {
+	case W_RECV:
+		rv = nng_aio_result(w->aio);
+		if (rv != 0) {
+			if (rv == NNG_ECLOSED)
+				return;
+			brk_debug("receive: %s", nng_strerror(rv));
+			nng_ctx_recv(w->ctx, w->aio);
+			return;
+		}
+		msg = nng_aio_get_msg(w->aio);
+		pthread_mutex_lock(&s->mu);
+		s->n_idle--;
+		grow = s->n_idle < IDLE_LOW_WATER && s->n_work < s->max_work;
+		pthread_mutex_unlock(&s->mu);
+		if (grow && (rv = work_add(s)) != 0)
+			brk_warn("cannot add an nng context: %s", nng_strerror(rv));
+		atomic_fetch_add(&s->busy, 1);
+		w->state = W_BUSY;
+		if (atomic_load(&s->quiescing)) {
+			nng_msg_free(msg);
+			brk_call_reset_result(&w->call);
+			brk_call_set_error(&w->call, MQ_UNAVAILABLE, "the broker is shutting down");
+			brk_call_finish(&w->call);
+			return;
+		}
+		brk_service_dispatch(s->info, &w->call, nng_msg_body(msg), nng_msg_len(msg));
+		/* dispatch copied what it needs (or already replied). */
+		nng_msg_free(msg);
+		return;
+	case W_SEND:
+		rv = nng_aio_result(w->aio);
+		if (rv != 0) {
+			/* The peer went away: its reply is dropped. */
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			if (rv == NNG_ECLOSED) {
+				atomic_fetch_sub(&s->busy, 1);
+				return;
+			}
+		}
+		atomic_fetch_sub(&s->busy, 1);
+		pthread_mutex_lock(&s->mu);
+		s->n_idle++;
+		pthread_mutex_unlock(&s->mu);
+		w->state = W_RECV;
+		nng_ctx_recv(w->ctx, w->aio);
+		return;
+	case W_BUSY:
+		return;
+	}
+}
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	brk_server *s = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		int n = atomic_fetch_add(&s->pipes, 1) + 1;
+		brk_debug("connection opened (%d open)", n);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		int n = atomic_fetch_sub(&s->pipes, 1) - 1;
+		brk_debug("connection closed (%d open)", n);
+	}
+}
+
+int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
+{
+	brk_server *s = calloc(1, sizeof(*s));
+	int rv;
+
+	if (s == NULL)
+		return -1;
+	s->info = info;
+	s->max_work = cfg->max_contexts;
+	pthread_mutex_init(&s->mu, NULL);
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		brk_err("cannot open the nng socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, (size_t)cfg->max_request);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, s);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_cb, s);
+	for (uint32_t i = 0; i < cfg->contexts; i++) {
+		if ((rv = work_add(s)) != 0) {
+			brk_err("cannot start nng contexts: %s", nng_strerror(rv));
+			goto fail;
+		}
+	}
+	for (int i = 0; i < cfg->n_listen; i++) {
+		const char *url = cfg->listen[i];
+		if ((rv = nng_listener_create(&s->lst[s->n_lst], s->sock, url)) != 0 ||
+		    (rv = nng_listener_start(s->lst[s->n_lst], 0)) != 0) {
+			brk_err("cannot listen on %s: %s", url, nng_strerror(rv));
+			goto fail;
+		}
+		s->n_lst++;
+		if (strncmp(url, "tcp", 3) == 0) {
+			int port = 0;
+			nng_listener_get_int(s->lst[s->n_lst - 1], NNG_OPT_TCP_BOUND_PORT, &port);
+			brk_info("listening on %s (port %d)", url, port);
+		} else {
+			brk_info("listening on %s", url);
+		}
+		if (strncmp(url, "ipc://", 6) != 0 && strstr(url, "127.0.0.1") == NULL &&
+		    strstr(url, "localhost") == NULL && strstr(url, "[::1]") == NULL)
+			brk_warn("%s is not a loopback address and mqd has no authentication "
+				 "yet: anyone who can reach it can use every queue",
+				 url);
+	}
+	*out = s;
+	return 0;
+fail:
+	brk_server_close(s);
+	return -1;
+}
+
+void brk_server_quiesce(brk_server *s)
+{
+	atomic_store(&s->quiescing, true);
+	for (int i = 0; i < s->n_lst; i++)
+		nng_listener_close(s->lst[i]);
+	s->n_lst = 0;
+}
+
+void brk_server_close(brk_server *s)
+{
+	brk_work *w, *next;
+
+	if (s == NULL)
+		return;
+	/* Let replies in flight reach their peers (bounded). */
+	for (int i = 0; i < 200 && atomic_load(&s->busy) > 0; i++)
+		usleep(10000);
+	if (atomic_load(&s->busy) > 0)
+		brk_warn("%d replies still in flight at close", atomic_load(&s->busy));
+	nng_close(s->sock);
+	for (w = s->works; w != NULL; w = w->next_all)
+		nng_aio_stop(w->aio);
+	for (w = s->works; w != NULL; w = next) {
+		next = w->next_all;
+		nng_aio_free(w->aio);
+		brk_call_free_request(&w->call);
+		free(w->call.body);
+		free(w);
+	}
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service.c: the methods of service mq.Broker.
+ *
+ * A request is decoded here: the Request envelope, then its body with the
+ * input descriptor of the method named in the envelope, looked up in the
+ * generated service descriptor (mq__broker__descriptor). The call is then
+ * run through the generated service's invoke, which indexes the typed
+ * handlers of `broker_service` below: the method table is the generated
+ * one, never a hand-kept list of names.
+ *
+ * Handlers of methods that touch storage do not run storage themselves:
+ * they set the call's apply step and hand it to the writer, which runs the
+ * step inside a group-commit transaction and replies after the commit.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+
+#ifndef MQ_VERSION_STRING
+#define MQ_VERSION_STRING "unknown"
+#endif
+
+#define PROTOCOL_VERSION 1u
+#define LIST_LIMIT_MAX   1000u
+
+typedef struct brk_service {
+	Mq__Broker_Service base;
+	brk_info *info;
+} brk_service;
+
+/* ---- Call results ------------------------------------------------------ */
+
+void brk_call_set_error(brk_call *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->status = status;
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	c->body_len = 0;
+	c->done = true;
+}
+
+uint8_t *brk_call_body_reserve(brk_call *c, size_t n)
+{
+	if (c->body_len + n > c->body_cap) {
+		size_t cap = c->body_cap ? c->body_cap : 256;
+		while (cap < c->body_len + n)
+			cap *= 2;
+		uint8_t *b = realloc(c->body, cap);
+		if (b == NULL)
+			return NULL;
+		c->body = b;
+		c->body_cap = cap;
+	}
+	return c->body + c->body_len;
+}
+
+void brk_call_set_reply(brk_call *c, const ProtobufCMessage *reply)
+{
+	size_t n = protobuf_c_message_get_packed_size(reply);
+	uint8_t *p;
+
+	c->body_len = 0;
+	p = brk_call_body_reserve(c, n);
+	if (p == NULL) {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory packing the reply");
+		return;
+	}
+	c->body_len = protobuf_c_message_pack(reply, p);
+	c->status = MQ_OK;
+	c->errmsg[0] = '\0';
+	c->done = true;
+}
+
+void brk_call_reset_result(brk_call *c)
+{
+	c->status = MQ_OK;
+	c->errmsg[0] = '\0';
+	c->body_len = 0;
+	c->done = false;
+}
+
+void brk_call_free_request(brk_call *c)
+{
+	if (c->input != NULL && c->method != NULL)
+		protobuf_c_message_free_unpacked(c->input, NULL);
+	c->input = NULL;
+	if (c->env != NULL)
+		mq__request__free_unpacked(c->env, NULL);
+	c->env = NULL;
+	c->method = NULL;
+	c->apply = NULL;
+}
+
+/* reply_closure completes a call answered without the writer. */
+static void reply_closure(const ProtobufCMessage *reply, void *data)
+{
+	brk_call *c = data;
+
+	if (reply != NULL)
+		brk_call_set_reply(c, reply);
+	brk_call_finish(c);
+}
+
+static void submit(brk_service *svc, brk_call *c, brk_apply_fn apply)
+{
+	c->apply = apply;
+	if (brk_writer_submit(svc->info->writer, c) != 0) {
+		brk_call_set_error(c, MQ_UNAVAILABLE, "the broker is shutting down");
+		brk_call_finish(c);
+	}
+}
+
+/* set_store_error records a failed store operation: a request error is the
+ * call's answer; a transaction failure only notes the status, and the writer
+ * replays the call. */
+static void set_store_error(brk_call *c, store_txn *t, int rv, const store_err *err)
+{
+	if (store_txn_failed(t)) {
+		c->status = rv;
+		c->done = false;
+		return;
+	}
+	brk_call_set_error(c, rv, "%s", err->msg);
+}
+
+/* ---- Conversions ----------------------------------------------------- */
+
+static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq__QueueConfig *cfg,
+			     Mq__QueueStats *st)
+{
+	mq__queue_info__init(out);
+	mq__queue_config__init(cfg);
+	mq__queue_stats__init(st);
+	out->name = (char *)in->name;
+	out->created_ms = in->created_ms;
+	cfg->lease_ms = in->config.lease_ms;
+	cfg->max_attempts = in->config.max_attempts;
+	st->ready = in->stats.ready;
+	st->delayed = in->stats.delayed;
+	st->in_flight = in->stats.in_flight;
+	st->dead = in->stats.dead;
+	st->pushed_total = in->stats.pushed_total;
+	st->acked_total = in->stats.acked_total;
+	st->nacked_total = in->stats.nacked_total;
+	st->expired_total = in->stats.expired_total;
+	st->deduplicated_total = in->stats.deduplicated_total;
+	st->dead_total = in->stats.dead_total;
+	out->config = cfg;
+	out->stats = st;
+}
+
+static uint32_t states_to_mask(size_t n, const Mq__MessageState *states)
+{
+	uint32_t mask = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		switch (states[i]) {
+		case MQ__MESSAGE_STATE__STATE_READY:
+			mask |= STORE_STATE_READY;
+			break;
+		case MQ__MESSAGE_STATE__STATE_DELAYED:
+			mask |= STORE_STATE_DELAYED;
+			break;
+		case MQ__MESSAGE_STATE__STATE_LEASED:
+			mask |= STORE_STATE_LEASED;
+			break;
+		case MQ__MESSAGE_STATE__STATE_DEAD:
+			mask |= STORE_STATE_DEAD;
+			break;
+		default:
+			break;
+		}
+	}
+	return mask ? mask : STORE_STATE_ALL;
+}
+
+static Mq__MessageState state_to_pb(uint32_t state)
+{
+	switch (state) {
+	case STORE_STATE_READY:
+		return MQ__MESSAGE_STATE__STATE_READY;
+	case STORE_STATE_DELAYED:
+		return MQ__MESSAGE_STATE__STATE_DELAYED;
+	case STORE_STATE_LEASED:
+		return MQ__MESSAGE_STATE__STATE_LEASED;
+	case STORE_STATE_DEAD:
+		return MQ__MESSAGE_STATE__STATE_DEAD;
+	}
+	return MQ__MESSAGE_STATE__STATE_UNSPECIFIED;
+}
+
+/* ---- Push ---------------------------------------------------------- */
+
+static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__PushRequest *in = (const Mq__PushRequest *)c->input;
+	const brk_config *cfg = brk_writer_config(w);
+	Mq__PushResult *res, **resp;
+	Mq__PushReply reply = MQ__PUSH_REPLY__INIT;
+	store_header hdr_stack[16], *hdrs = hdr_stack;
+	size_t n_ok = 0;
+
+	res = calloc(in->n_messages ? in->n_messages : 1, sizeof(*res));
+	resp = calloc(in->n_messages ? in->n_messages : 1, sizeof(*resp));
+	if (res == NULL || resp == NULL) {
+		free(res);
+		free(resp);
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < in->n_messages; i++) {
+		const Mq__PushMessage *pm = in->messages[i];
+		store_push_msg m = {0};
+		store_push_result r = {0};
+		store_err err;
+		int rv;
+
+		mq__push_result__init(&res[i]);
+		resp[i] = &res[i];
+		if (pm->payload.len > cfg->max_payload) {
+			res[i].status = MQ_INVALID_ARGUMENT;
+			snprintf(c->errmsg, sizeof(c->errmsg),
+				 "payload of %zu bytes is larger than the limit of %" PRIu64
+				 " bytes (mqd --max-payload)",
+				 pm->payload.len, cfg->max_payload);
+			res[i].message = strdup(c->errmsg);
+			continue;
+		}
+		if (pm->n_headers > 16) {
+			hdrs = calloc(pm->n_headers, sizeof(*hdrs));
+			if (hdrs == NULL) {
+				res[i].status = MQ_RESOURCE_EXHAUSTED;
+				res[i].message = strdup("out of memory");
+				hdrs = hdr_stack;
+				continue;
+			}
+		}
+		for (size_t h = 0; h < pm->n_headers; h++) {
+			hdrs[h].key = pm->headers[h]->key;
+			hdrs[h].value = pm->headers[h]->value;
+		}
+		m.payload = pm->payload.data;
+		m.payload_len = pm->payload.len;
+		m.dedup_key = pm->dedup_key;
+		m.dedup_mode = pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_REPLACE ? STORE_DEDUP_REPLACE
+									       : STORE_DEDUP_IGNORE;
+		m.delay_ms = pm->delay_ms;
+		m.priority = pm->priority;
+		m.type = pm->type;
+		m.headers = hdrs;
+		m.n_headers = pm->n_headers;
+		rv = store_push(t, in->queue, brk_writer_config(w)->auto_create, &m, &r, &err);
+		if (hdrs != hdr_stack) {
+			free(hdrs);
+			hdrs = hdr_stack;
+		}
+		if (rv != MQ_OK) {
+			res[i].status = (uint32_t)rv;
+			res[i].message = strdup(err.msg);
+			if (store_txn_failed(t))
+				break;
+			continue;
+		}
+		res[i].id = r.id;
+		res[i].duplicate = r.duplicate;
+		n_ok++;
+	}
+	if (!store_txn_failed(t)) {
+		if (n_ok == 0 && in->n_messages > 0) {
+			brk_call_set_error(c, (int)res[0].status, "%s",
+					   res[0].message ? res[0].message : "push failed");
+		} else {
+			reply.n_results = in->n_messages;
+			reply.results = resp;
+			brk_call_set_reply(c, &reply.base);
+		}
+	} else {
+		c->status = MQ_RESOURCE_EXHAUSTED;
+		for (size_t i = 0; i < in->n_messages; i++)
+			if (res[i].status != 0)
+				c->status = (int)res[i].status;
+		c->done = false;
+	}
+	for (size_t i = 0; i < in->n_messages; i++)
+		free(res[i].message);
+	free(res);
+	free(resp);
+}
+
+static void svc_push(Mq__Broker_Service *base, const Mq__PushRequest *in,
+		     Mq__PushReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (in->n_messages > BRK_MAX_BATCH) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "a push carries at most %u messages; this one has %zu",
+				   BRK_MAX_BATCH, in->n_messages);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_push);
+}
+
+/* ---- Pull ---------------------------------------------------------- */
+
+/* pull_emit appends one message to the reply body as field 1 of
+ * PullReply (repeated Message): tag, length, the packed Message. Packing
+ * here, while the store's view is valid, avoids copying each message into
+ * an intermediate structure. */
+static int pull_emit(void *arg, const store_msg *sm)
+{
+	brk_call *c = arg;
+	Mq__Message m = MQ__MESSAGE__INIT;
+	Mq__Header hdr_stack[16], *hdrs = hdr_stack;
+	Mq__Header *hp_stack[16], **hps = hp_stack;
+	size_t n, need;
+	uint8_t *p;
+
+	if (sm->n_headers > 16) {
+		hdrs = calloc(sm->n_headers, sizeof(*hdrs));
+		hps = calloc(sm->n_headers, sizeof(*hps));
+		if (hdrs == NULL || hps == NULL) {
+			free(hdrs);
+			free(hps);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < sm->n_headers; i++) {
+		mq__header__init(&hdrs[i]);
+		hdrs[i].key = (char *)sm->headers[i].key;
+		hdrs[i].value = (char *)sm->headers[i].value;
+		hps[i] = &hdrs[i];
+	}
+	m.id = sm->id;
+	m.queue = (char *)sm->queue;
+	m.payload.data = (uint8_t *)sm->payload;
+	m.payload.len = sm->payload_len;
+	m.attempts = sm->attempts;
+	m.lease_token = sm->lease_token;
+	m.lease_expiry_ms = sm->lease_expiry_ms;
+	m.enqueued_ms = sm->enqueued_ms;
+	m.priority = sm->priority;
+	m.dedup_key = (char *)sm->dedup_key;
+	m.type = (char *)sm->type;
+	m.n_headers = sm->n_headers;
+	m.headers = hps;
+	m.state = state_to_pb(sm->state);
+
+	n = protobuf_c_message_get_packed_size(&m.base);
+	need = 1 + 10 + n;
+	p = brk_call_body_reserve(c, need);
+	if (p != NULL) {
+		uint8_t *q = p;
+		uint64_t v = n;
+		*q++ = (1u << 3) | 2u; /* field 1, length-delimited */
+		do {
+			*q = (uint8_t)(v & 0x7f);
+			v >>= 7;
+			if (v)
+				*q |= 0x80;
+			q++;
+		} while (v);
+		q += protobuf_c_message_pack(&m.base, q);
+		c->body_len += (size_t)(q - p);
+	}
+	if (hdrs != hdr_stack) {
+		free(hdrs);
+		free(hps);
+	}
+	return p == NULL;
+}
+
+static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__PullRequest *in = (const Mq__PullRequest *)c->input;
+	uint32_t max = in->max_messages ? in->max_messages : 1;
+	uint32_t n = 0;
+	store_err err;
+	int rv;
+
+	c->body_len = 0;
+	rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
+	if (rv == MQ_NOT_FOUND && brk_writer_config(w)->auto_create)
+		rv = MQ_OK; /* a queue made by its first push: wait for it */
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	if (n == 0 && in->wait_ms > 0 && brk_mono_ms() < c->deadline_ms) {
+		brk_writer_park(w, c, in->queue);
+		return;
+	}
+	c->status = MQ_OK;
+	c->done = true;
+}
+
+static void svc_pull(Mq__Broker_Service *base, const Mq__PullRequest *in,
+		     Mq__PullReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (in->max_messages > BRK_MAX_BATCH) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "a pull asks for at most %u messages, not %u", BRK_MAX_BATCH,
+				   in->max_messages);
+		closure(NULL, c);
+		return;
+	}
+	if (!mq_name_valid(in->queue)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+				   in->queue, MQ_NAME_MAX);
+		closure(NULL, c);
+		return;
+	}
+	c->deadline_ms = c->start_ms + in->wait_ms;
+	submit((brk_service *)base, c, apply_pull);
+}
+
+/* ---- Ack, Nack, ExtendLease ------------------------------------------- */
+
+static void apply_ack(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__AckRequest *in = (const Mq__AckRequest *)c->input;
+	Mq__AckReply reply = MQ__ACK_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_ack(t, in->queue, in->id, in->lease_token, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_ack(Mq__Broker_Service *base, const Mq__AckRequest *in,
+		    Mq__AckReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_ack);
+}
+
+static void apply_nack(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__NackRequest *in = (const Mq__NackRequest *)c->input;
+	Mq__NackReply reply = MQ__NACK_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_nack(t, in->queue, in->id, in->lease_token, in->delay_ms, in->error, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_nack(Mq__Broker_Service *base, const Mq__NackRequest *in,
+		     Mq__NackReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_nack);
+}
+
+static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ExtendLeaseRequest *in = (const Mq__ExtendLeaseRequest *)c->input;
+	Mq__ExtendLeaseReply reply = MQ__EXTEND_LEASE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_extend(t, in->queue, in->id, in->lease_token, in->lease_ms,
+			  &reply.lease_expiry_ms, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_extend_lease(Mq__Broker_Service *base, const Mq__ExtendLeaseRequest *in,
+			     Mq__ExtendLeaseReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_extend);
+}
+
+/* ---- Queues -------------------------------------------------------- */
+
+static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__CreateQueueRequest *in = (const Mq__CreateQueueRequest *)c->input;
+	Mq__CreateQueueReply reply = MQ__CREATE_QUEUE_REPLY__INIT;
+	Mq__QueueInfo qi;
+	Mq__QueueConfig qc;
+	Mq__QueueStats qs;
+	store_queue_config cfg = {0};
+	store_queue_info info;
+	store_err err;
+	bool created = false;
+	int rv;
+
+	(void)w;
+	if (in->config != NULL) {
+		cfg.lease_ms = in->config->lease_ms;
+		cfg.max_attempts = in->config->max_attempts;
+	}
+	rv = store_queue_create(t, in->name, &cfg, in->if_not_exists, &info, &created, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	queue_info_to_pb(&info, &qi, &qc, &qs);
+	reply.queue = &qi;
+	reply.created = created;
+	brk_call_set_reply(c, &reply.base);
+}
+
+static void svc_create_queue(Mq__Broker_Service *base, const Mq__CreateQueueRequest *in,
+			     Mq__CreateQueueReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (in->config != NULL && in->config->lease_ms > STORE_MAX_LEASE_MS) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "lease_ms %u is above the limit of %u ms (12 h)",
+				   in->config->lease_ms, STORE_MAX_LEASE_MS);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_create_queue);
+}
+
+static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__GetQueueRequest *in = (const Mq__GetQueueRequest *)c->input;
+	Mq__GetQueueReply reply = MQ__GET_QUEUE_REPLY__INIT;
+	Mq__QueueInfo qi;
+	Mq__QueueConfig qc;
+	Mq__QueueStats qs;
+	store_queue_info info;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_queue_get(t, in->name, &info, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	queue_info_to_pb(&info, &qi, &qc, &qs);
+	reply.queue = &qi;
+	brk_call_set_reply(c, &reply.base);
+}
+
+static void svc_get_queue(Mq__Broker_Service *base, const Mq__GetQueueRequest *in,
+			  Mq__GetQueueReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_get_queue);
+}
+
+typedef struct list_acc {
+	store_queue_info *infos;
+	size_t n, cap;
+} list_acc;
+
+static int list_one(void *arg, const store_queue_info *info)
+{
+	list_acc *a = arg;
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		store_queue_info *p = realloc(a->infos, cap * sizeof(*p));
+		if (p == NULL)
+			return 1;
+		a->infos = p;
+		a->cap = cap;
+	}
+	a->infos[a->n++] = *info;
+	return 0;
+}
+
+static void apply_list_queues(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ListQueuesRequest *in = (const Mq__ListQueuesRequest *)c->input;
+	Mq__ListQueuesReply reply = MQ__LIST_QUEUES_REPLY__INIT;
+	uint32_t limit = in->limit ? in->limit : LIST_LIMIT_MAX;
+	list_acc acc = {0};
+	store_err err;
+	bool more = false;
+	int rv;
+
+	(void)w;
+	if (limit > LIST_LIMIT_MAX)
+		limit = LIST_LIMIT_MAX;
+	rv = store_queue_list(t, in->after, limit, list_one, &acc, &more, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		free(acc.infos);
+		return;
+	}
+	Mq__QueueInfo *qi = calloc(acc.n ? acc.n : 1, sizeof(*qi));
+	Mq__QueueConfig *qc = calloc(acc.n ? acc.n : 1, sizeof(*qc));
+	Mq__QueueStats *qs = calloc(acc.n ? acc.n : 1, sizeof(*qs));
+	Mq__QueueInfo **qp = calloc(acc.n ? acc.n : 1, sizeof(*qp));
+	if (qi && qc && qs && qp) {
+		for (size_t i = 0; i < acc.n; i++) {
+			queue_info_to_pb(&acc.infos[i], &qi[i], &qc[i], &qs[i]);
+			qp[i] = &qi[i];
+		}
+		reply.n_queues = acc.n;
+		reply.queues = qp;
+		reply.more = more;
+		brk_call_set_reply(c, &reply.base);
+	} else {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	free(qi);
+	free(qc);
+	free(qs);
+	free(qp);
+	free(acc.infos);
+}
+
+static void svc_list_queues(Mq__Broker_Service *base, const Mq__ListQueuesRequest *in,
+			    Mq__ListQueuesReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_list_queues);
+}
+
+static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__PurgeQueueRequest *in = (const Mq__PurgeQueueRequest *)c->input;
+	Mq__PurgeQueueReply reply = MQ__PURGE_QUEUE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_queue_purge(t, in->name, states_to_mask(in->n_states, in->states),
+			       &reply.purged, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_purge_queue(Mq__Broker_Service *base, const Mq__PurgeQueueRequest *in,
+			    Mq__PurgeQueueReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_purge_queue);
+}
+
+static void apply_delete_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__DeleteQueueRequest *in = (const Mq__DeleteQueueRequest *)c->input;
+	Mq__DeleteQueueReply reply = MQ__DELETE_QUEUE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_queue_delete(t, in->name, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_delete_queue(Mq__Broker_Service *base, const Mq__DeleteQueueRequest *in,
+			     Mq__DeleteQueueReply_Closure closure, void *data)
+{
+	(void)in;
+	(void)closure;
+	submit((brk_service *)base, data, apply_delete_queue);
+}
+
+/* ---- Ping, ServerInfo (no storage) ---------------------------------- */
+
+static void svc_ping(Mq__Broker_Service *base, const Mq__PingRequest *in,
+		     Mq__PingReply_Closure closure, void *data)
+{
+	brk_service *svc = (brk_service *)base;
+	Mq__PingReply reply = MQ__PING_REPLY__INIT;
+
+	(void)in;
+	reply.now_ms = store_now(svc->info->store);
+	closure(&reply, data);
+}
+
+static void svc_server_info(Mq__Broker_Service *base, const Mq__ServerInfoRequest *in,
+			    Mq__ServerInfoReply_Closure closure, void *data)
+{
+	brk_service *svc = (brk_service *)base;
+	const brk_config *cfg = svc->info->cfg;
+	Mq__ServerInfoReply reply = MQ__SERVER_INFO_REPLY__INIT;
+
+	(void)in;
+	reply.version = (char *)MQ_VERSION_STRING;
+	reply.protocol_version = PROTOCOL_VERSION;
+	reply.storage_engine = (char *)store_engine(svc->info->store);
+	reply.durability = (char *)store_durability_name(svc->info->store);
+	reply.uptime_ms = brk_mono_ms() - svc->info->start_ms;
+	reply.max_payload_bytes = cfg->max_payload;
+	reply.now_ms = store_now(svc->info->store);
+	reply.auto_create_queues = cfg->auto_create;
+	reply.default_lease_ms = cfg->default_lease_ms;
+	reply.default_max_attempts = cfg->default_max_attempts;
+	closure(&reply, data);
+}
+
+static brk_service broker_service = {
+	.base = MQ__BROKER__INIT(svc_),
+	.info = NULL,
+};
+
+/* ---- Dispatch ------------------------------------------------------ */
+
+void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len)
+{
+	const ProtobufCServiceDescriptor *desc = &mq__broker__descriptor;
+	const ProtobufCMethodDescriptor *m;
+
+	broker_service.info = info;
+	brk_call_reset_result(c);
+	c->start_ms = brk_mono_ms();
+	c->env = mq__request__unpack(NULL, msg_len, msg_body);
+	if (c->env == NULL) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "undecodable request: %zu bytes that are not an mq.Request "
+				   "envelope",
+				   msg_len);
+		brk_call_finish(c);
+		return;
+	}
+	if (c->env->version != PROTOCOL_VERSION) {
+		brk_call_set_error(c, MQ_FAILED_PRECONDITION,
+				   "protocol version %u is not supported; this broker speaks "
+				   "version %u",
+				   c->env->version, PROTOCOL_VERSION);
+		brk_call_finish(c);
+		return;
+	}
+	m = protobuf_c_service_descriptor_get_method_by_name(desc, c->env->method);
+	if (m == NULL) {
+		brk_call_set_error(c, MQ_UNIMPLEMENTED, "unknown method '%.64s' of %s",
+				   c->env->method, desc->name);
+		brk_call_finish(c);
+		return;
+	}
+	c->input = protobuf_c_message_unpack(m->input, NULL, c->env->body.len, c->env->body.data);
+	if (c->input == NULL) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "undecodable body: %zu bytes that are not an %s", c->env->body.len,
+				   m->input->name);
+		brk_call_finish(c);
+		return;
+	}
+	c->method = m;
+	brk_debug("request %s", m->name);
+	broker_service.base.base.invoke(&broker_service.base.base, (unsigned)(m - desc->methods),
+					c->input, (ProtobufCClosure)reply_closure, c);
+}

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer.c: the single writer thread and group commit.
+ *
+ * Calls arrive from nng's callback threads (brk_writer_submit) into the
+ * incoming list. The writer takes everything that arrived while its last
+ * commit ran, applies it in one storage transaction, commits once (one
+ * fsync pair shared by the whole batch), and only then sends the replies.
+ * While it waits on the disk, the next batch gathers.
+ *
+ * Long polls: a pull that finds nothing is parked on its queue's wait list
+ * (and in a deadline tree). When an operation makes a queue ready (the
+ * store's on_ready callback), that queue is marked; before the commit, the
+ * writer serves the parked pulls of marked queues in the same transaction,
+ * first come first served, so a push and the lease that hands it to a
+ * waiting consumer share one commit. A parked pull whose deadline passes is
+ * answered with no messages.
+ *
+ * Failure: if an operation fails the transaction (disk or map full, I/O
+ * error), the batch is aborted and replayed once (the map grows on the
+ * next begin); if it fails again, each call runs in its own transaction,
+ * so only the calls that cannot succeed get the error. No call is ever
+ * answered OK unless its transaction committed.
+ *
+ * Lock order: w->mu only guards the incoming list and the stop flag; every
+ * other field is the writer thread's own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define WQ_BUCKETS     256
+#define TICK_MAX_ITEMS 10000u
+
+struct brk_waitq {
+	char name[MQ_NAME_MAX + 1];
+	brk_call *head, *tail;
+	brk_waitq *hnext;  /* hash chain */
+	brk_waitq *mnext;  /* marked list */
+	bool marked;
+};
+
+static int deadline_cmp(const brk_call *a, const brk_call *b)
+{
+	if (a->deadline_ms != b->deadline_ms)
+		return a->deadline_ms < b->deadline_ms ? -1 : 1;
+	return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+RB_HEAD(deadline_tree, brk_call);
+/* libbsd's tree.h marks the static functions __unused, which libbsd leaves
+ * undefined (it clashes with a struct member in Linux headers). */
+#define __unused __attribute__((unused))
+RB_GENERATE_STATIC(deadline_tree, brk_call, tnode, deadline_cmp)
+#undef __unused
+
+struct brk_writer {
+	brk_info *info;
+	store *store;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	brk_call *in_head, *in_tail; /* under mu */
+	bool stopping;               /* under mu */
+	bool started;
+
+	/* Writer thread only. */
+	brk_waitq *buckets[WQ_BUCKETS];
+	brk_waitq *marked;
+	struct deadline_tree deadlines;
+	size_t n_parked;
+	uint64_t next_due_ms; /* store clock; UINT64_MAX = none */
+	bool relaxed;
+	bool unsynced;
+	uint64_t last_sync_ms; /* monotonic */
+	brk_call *done_head, *done_tail; /* answered by this transaction */
+	uint64_t seq;                    /* transactions run */
+};
+
+uint64_t brk_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+const brk_config *brk_writer_config(const brk_writer *w)
+{
+	return w->info->cfg;
+}
+
+/* ---- Wait lists ------------------------------------------------------ */
+
+static unsigned wq_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % WQ_BUCKETS;
+}
+
+static brk_waitq *wq_find(brk_writer *w, const char *name)
+{
+	for (brk_waitq *q = w->buckets[wq_hash(name)]; q; q = q->hnext)
+		if (strcmp(q->name, name) == 0)
+			return q;
+	return NULL;
+}
+
+/* wq_maybe_free frees an empty, unmarked wait list. */
+static void wq_maybe_free(brk_writer *w, brk_waitq *q)
+{
+	brk_waitq **pp;
+
+	if (q->head != NULL || q->marked)
+		return;
+	for (pp = &w->buckets[wq_hash(q->name)]; *pp != q; pp = &(*pp)->hnext)
+		;
+	*pp = q->hnext;
+	free(q);
+}
+
+/* wq_remove unlinks c from its wait list and the deadline tree. */
+static void wq_remove(brk_writer *w, brk_call *c)
+{
+	brk_waitq *q = c->wq;
+	brk_call *prev = NULL;
+
+	for (brk_call *p = q->head; p != c; p = p->wq_next)
+		prev = p;
+	if (prev)
+		prev->wq_next = c->wq_next;
+	else
+		q->head = c->wq_next;
+	if (q->tail == c)
+		q->tail = prev;
+	c->wq_next = NULL;
+	c->wq = NULL;
+	RB_REMOVE(deadline_tree, &w->deadlines, c);
+	w->n_parked--;
+	wq_maybe_free(w, q);
+}
+
+void brk_writer_park(brk_writer *w, brk_call *c, const char *queue)
+{
+	brk_waitq *q = wq_find(w, queue);
+
+	if (q == NULL) {
+		q = calloc(1, sizeof(*q));
+		if (q == NULL) {
+			brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory parking a pull");
+			return;
+		}
+		snprintf(q->name, sizeof(q->name), "%s", queue);
+		unsigned h = wq_hash(queue);
+		q->hnext = w->buckets[h];
+		w->buckets[h] = q;
+	}
+	c->wq = q;
+	c->wq_next = NULL;
+	if (q->tail)
+		q->tail->wq_next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	RB_INSERT(deadline_tree, &w->deadlines, c);
+	w->n_parked++;
+}
+
+/* wq_tail_to_head moves the last call of q to the front. */
+static void wq_tail_to_head(brk_waitq *q)
+{
+	brk_call *c = q->tail, *prev = NULL;
+
+	if (q->head == c)
+		return;
+	for (brk_call *p = q->head; p != c; p = p->wq_next)
+		prev = p;
+	prev->wq_next = NULL;
+	q->tail = prev;
+	c->wq_next = q->head;
+	q->head = c;
+}
+
+bool brk_writer_has_parked(brk_writer *w, const char *queue)
+{
+	brk_waitq *q = wq_find(w, queue);
+
+	return q != NULL && q->head != NULL;
+}
+
+void brk_writer_store_ready(void *arg, const char *queue)
+{
+	brk_writer *w = ((brk_info *)arg)->writer;
+	brk_waitq *q = wq_find(w, queue);
+
+	if (q == NULL || q->head == NULL || q->marked)
+		return;
+	q->marked = true;
+	q->mnext = w->marked;
+	w->marked = q;
+}
+
+/* ---- Batches --------------------------------------------------------- */
+
+static void done_add(brk_writer *w, brk_call *c)
+{
+	c->dnext = NULL;
+	if (w->done_tail)
+		w->done_tail->dnext = c;
+	else
+		w->done_head = c;
+	w->done_tail = c;
+}
+
+/* serve_marked hands new ready messages to the pulls parked on marked
+ * queues, oldest first, until a queue runs dry. A queue stays marked while
+ * it is served, so its wait list is not freed under us. */
+static void serve_marked(brk_writer *w, store_txn *t)
+{
+	while (w->marked != NULL && !store_txn_failed(t)) {
+		brk_waitq *q = w->marked;
+
+		w->marked = q->mnext;
+		q->mnext = NULL;
+		while (q->head != NULL && !store_txn_failed(t)) {
+			brk_call *c = q->head;
+
+			wq_remove(w, c);
+			brk_call_reset_result(c);
+			c->apply(w, t, c);
+			if (c->wq != NULL) {
+				/* Nothing left: parked again, back at the head. */
+				wq_tail_to_head(c->wq);
+				break;
+			}
+			done_add(w, c); /* answered, or replayed if the txn failed */
+		}
+		q->marked = false;
+		wq_maybe_free(w, q);
+	}
+}
+
+/* expire_parked answers the parked pulls whose deadline has passed. */
+static void expire_parked(brk_writer *w, uint64_t now)
+{
+	brk_call *c;
+
+	while ((c = RB_MIN(deadline_tree, &w->deadlines)) != NULL && c->deadline_ms <= now) {
+		wq_remove(w, c);
+		brk_call_reset_result(c);
+		c->status = MQ_OK; /* an empty PullReply */
+		c->done = true;
+		done_add(w, c);
+	}
+}
+
+static void finish_done(brk_writer *w)
+{
+	brk_call *c = w->done_head, *next;
+
+	w->done_head = w->done_tail = NULL;
+	for (; c != NULL; c = next) {
+		next = c->dnext;
+		brk_call_finish(c);
+	}
+}
+
+/* run_txn applies calls (a list linked by next) in one transaction, plus
+ * timers and parked pulls. Returns MQ_OK when committed (replies then go
+ * out), else the failure (nothing was kept; calls are left unanswered in
+ * the list rebuilt at *replay for the caller to replay). */
+static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
+{
+	store_txn *t = NULL;
+	store_err err;
+	int rv;
+
+	*replay = NULL;
+	w->done_head = w->done_tail = NULL;
+	w->seq++;
+	for (brk_call *c = calls; c != NULL; c = c->next)
+		c->batch_seq = w->seq;
+	rv = store_begin(w->store, &t, &err);
+	if (rv != MQ_OK) {
+		brk_err("storage: cannot begin a transaction: %s", err.msg);
+		goto failed;
+	}
+	if (w->next_due_ms <= store_now(w->store)) {
+		uint32_t handled = 0;
+		rv = store_tick(t, TICK_MAX_ITEMS, &handled, &err);
+		if (rv != MQ_OK) {
+			brk_err("storage: timers: %s", err.msg);
+			goto failed;
+		}
+		if (handled)
+			brk_debug("timers: %" PRIu32 " messages expired or promoted", handled);
+	}
+	for (brk_call *c = calls, *next; c != NULL; c = next) {
+		next = c->next;
+		c->apply(w, t, c);
+		if (store_txn_failed(t)) {
+			rv = c->status ? c->status : MQ_INTERNAL;
+			goto failed;
+		}
+		if (c->done)
+			done_add(w, c);
+	}
+	serve_marked(w, t);
+	if (store_txn_failed(t)) {
+		rv = MQ_INTERNAL;
+		goto failed;
+	}
+	expire_parked(w, brk_mono_ms());
+	rv = store_next_due(t, &w->next_due_ms, &err);
+	if (rv != MQ_OK)
+		goto failed;
+	rv = store_commit(t, &err);
+	t = NULL;
+	if (rv != MQ_OK) {
+		brk_err("storage: commit failed: %s", err.msg);
+		goto failed;
+	}
+	w->unsynced = w->relaxed;
+	finish_done(w);
+	return MQ_OK;
+
+failed:
+	if (t != NULL)
+		store_abort(t);
+	w->next_due_ms = 0; /* re-read timers next time */
+	/* Everything that was applied is undone: gather the calls to replay:
+	 * those of the batch (unless parked: nothing of them was stored) and
+	 * those taken from wait lists by this transaction. */
+	{
+		brk_call *head = NULL, *tail = NULL, *from_wq = w->done_head;
+
+		w->done_head = w->done_tail = NULL;
+		for (brk_call *c = calls, *next; c != NULL; c = next) {
+			next = c->next;
+			if (c->wq != NULL)
+				continue;
+			brk_call_reset_result(c);
+			c->next = NULL;
+			if (tail)
+				tail->next = c;
+			else
+				head = c;
+			tail = c;
+		}
+		for (brk_call *c = from_wq; c != NULL; c = c->dnext) {
+			if (c->batch_seq == w->seq)
+				continue; /* one of the batch's own calls, gathered above */
+			brk_call_reset_result(c);
+			c->next = NULL;
+			if (tail)
+				tail->next = c;
+			else
+				head = c;
+			tail = c;
+		}
+		*replay = head;
+	}
+	(void)err;
+	return rv;
+}
+
+/* run_batch applies a batch with the failure handling described on top. */
+static void run_batch(brk_writer *w, brk_call *calls)
+{
+	brk_call *replay = NULL, *again = NULL;
+	int rv;
+
+	rv = run_txn(w, calls, &replay);
+	if (rv == MQ_OK)
+		return;
+	brk_warn("a batch failed (%s); replaying it", mq_status_name(rv));
+	if (replay != NULL && run_txn(w, replay, &again) == MQ_OK)
+		return;
+	/* One call per transaction: only the calls that cannot succeed fail. */
+	for (brk_call *c = again, *next; c != NULL; c = next) {
+		brk_call *left = NULL;
+		next = c->next;
+		c->next = NULL;
+		rv = run_txn(w, c, &left);
+		for (brk_call *l = left, *lnext; rv != MQ_OK && l != NULL; l = lnext) {
+			lnext = l->next;
+			brk_call_reset_result(l);
+			brk_call_set_error(l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
+					   "%s: the write could not be stored%s", mq_status_name(rv),
+					   rv == MQ_RESOURCE_EXHAUSTED
+					       ? " (storage is full: raise --map-size-max or drain "
+						 "queues)"
+					       : "; see the broker's log");
+			brk_call_finish(l);
+		}
+	}
+}
+
+/* ---- Thread ---------------------------------------------------------- */
+
+static uint64_t next_wakeup_ms(brk_writer *w, uint64_t now)
+{
+	uint64_t wake = now + 1000; /* re-check timers at least every second */
+	brk_call *c = RB_MIN(deadline_tree, &w->deadlines);
+
+	if (c != NULL && c->deadline_ms < wake)
+		wake = c->deadline_ms;
+	if (w->next_due_ms != UINT64_MAX) {
+		uint64_t snow = store_now(w->store);
+		uint64_t in = w->next_due_ms > snow ? w->next_due_ms - snow : 0;
+		if (now + in < wake)
+			wake = now + in;
+	}
+	if (w->unsynced) {
+		uint64_t at = w->last_sync_ms + w->info->cfg->sync_interval_ms;
+		if (at < wake)
+			wake = at;
+	}
+	return wake;
+}
+
+static void maybe_sync(brk_writer *w, uint64_t now, bool force)
+{
+	store_err err;
+
+	if (!w->unsynced)
+		return;
+	if (!force && now < w->last_sync_ms + w->info->cfg->sync_interval_ms)
+		return;
+	if (store_sync(w->store, &err) != MQ_OK)
+		brk_err("storage: sync failed: %s", err.msg);
+	w->unsynced = false;
+	w->last_sync_ms = now;
+}
+
+static void answer_all_parked(brk_writer *w)
+{
+	brk_call *c;
+
+	w->done_head = w->done_tail = NULL;
+	while ((c = RB_MIN(deadline_tree, &w->deadlines)) != NULL) {
+		wq_remove(w, c);
+		brk_call_reset_result(c);
+		c->done = true;
+		done_add(w, c);
+	}
+	finish_done(w);
+}
+
+static void *writer_main(void *arg)
+{
+	brk_writer *w = arg;
+	uint32_t max_batch = w->info->cfg->max_batch;
+
+	for (;;) {
+		brk_call *calls = NULL, *tail = NULL;
+		uint32_t n = 0;
+		bool stop;
+
+		pthread_mutex_lock(&w->mu);
+		for (;;) {
+			uint64_t now = brk_mono_ms(), wake;
+			struct timespec ts;
+
+			if (w->in_head != NULL || w->stopping)
+				break;
+			wake = next_wakeup_ms(w, now);
+			if (wake <= now)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (wake - now) * 1000000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		}
+		/* Take up to max_batch calls; the rest waits for the next turn. */
+		while (w->in_head != NULL && n < max_batch) {
+			brk_call *c = w->in_head;
+			w->in_head = c->next;
+			c->next = NULL;
+			if (tail)
+				tail->next = c;
+			else
+				calls = c;
+			tail = c;
+			n++;
+		}
+		if (w->in_head == NULL)
+			w->in_tail = NULL;
+		stop = w->stopping && w->in_head == NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		run_batch(w, calls);
+		maybe_sync(w, brk_mono_ms(), false);
+		if (stop)
+			break;
+	}
+	answer_all_parked(w);
+	maybe_sync(w, brk_mono_ms(), true);
+	return NULL;
+}
+
+int brk_writer_start(brk_writer **out, brk_info *info)
+{
+	brk_writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	w->info = info;
+	w->store = info->store;
+	w->next_due_ms = 0;
+	w->relaxed = strcmp(store_durability_name(info->store), "relaxed") == 0;
+	w->last_sync_ms = brk_mono_ms();
+	RB_INIT(&w->deadlines);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	info->writer = w; /* before the thread's first transaction */
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		info->writer = NULL;
+		free(w);
+		return -1;
+	}
+	w->started = true;
+	*out = w;
+	return 0;
+}
+
+int brk_writer_submit(brk_writer *w, brk_call *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->mu);
+		return -1;
+	}
+	if (w->in_tail)
+		w->in_tail->next = c;
+	else
+		w->in_head = c;
+	w->in_tail = c;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+void brk_writer_stop(brk_writer *w)
+{
+	if (w == NULL || !w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void brk_writer_free(brk_writer *w)
+{
+	if (w == NULL)
+		return;
+	brk_writer_stop(w);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h: what store.c, queues.c and jobs.c share: the store and
+ * transaction structs, the per-transaction queue cache, and wrappers over
+ * the kv backend that turn backend failures into a failed transaction.
+ * Not included outside storage/.
+ */
+#ifndef MQ_STORAGE_INTERNAL_H
+#define MQ_STORAGE_INTERNAL_H
+
+#include "kv.h"
+#include "record.h"
+#include "storage.h"
+
+/* qent is a queue in the transaction's cache. Counters change here and
+ * reach the queues database once, at commit (dirty). A queue created in
+ * the transaction is written at creation too, so that listings see it. */
+typedef struct qent {
+	uint32_t qid;
+	bool dirty;
+	bool deleted;
+	uint8_t name_len;
+	char name[MQ_NAME_MAX + 1];
+	rec_queue rec;
+} qent;
+
+/* store_txn is the one transaction of a store, embedded in it: beginning
+ * one allocates nothing. */
+struct store_txn {
+	store *s;
+	kv_txn *kv;
+	bool failed;
+	bool meta_dirty;
+	uint64_t next_id;    /* the next message id to hand out */
+	uint64_t next_token; /* the next lease token */
+	uint32_t next_qid;
+	uint64_t now; /* the clock, read once per operation */
+	/* The queue cache: ents[0..n_ents) are this transaction's entries; the
+	 * pool (cap_ents) is kept across transactions. Two open-addressing
+	 * tables (by name hash and by qid) hold entry indexes; a slot is live
+	 * only when its generation is gen, so a new transaction clears them
+	 * in O(1). */
+	qent **ents;
+	uint32_t n_ents, cap_ents;
+	uint32_t hcap; /* power of two, > 2 * n_ents */
+	uint32_t gen;
+	uint32_t *name_slot, *name_gen;
+	uint32_t *qid_slot, *qid_gen;
+};
+
+struct store {
+	const kv_ops *ops;
+	kv_env *kv;
+	store_config cfg;
+	uint32_t lease_ms;     /* resolved defaults */
+	uint32_t max_attempts; /* resolved defaults */
+	uint64_t next_id, next_token; /* committed values */
+	uint32_t next_qid;
+	bool txn_open;
+	store_txn txn;
+	uint8_t *buf; /* scratch for encoding, kept across operations */
+	size_t buf_cap;
+	store_header *hdrs; /* scratch for decoded headers */
+	size_t hdrs_cap;
+};
+
+/* store_seterr writes a formatted reason into err and returns st. */
+mq_status store_seterr(store_err *err, mq_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* store_fail marks t failed and writes the reason. */
+mq_status store_fail(store_txn *t, store_err *err, mq_status st, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* store_txn_check refuses operations on a failed or missing transaction. */
+mq_status store_txn_check(store_txn *t, store_err *err);
+
+/* store_scratch returns a buffer of at least n bytes valid until the next
+ * call; NULL (and t failed) when out of memory. */
+uint8_t *store_scratch(store_txn *t, size_t n, store_err *err);
+store_header *store_hdr_scratch(store_txn *t, size_t n, store_err *err);
+
+/* Queue cache. store_q_get validates the name (INVALID_ARGUMENT) and
+ * returns NOT_FOUND with a message for a missing queue. */
+mq_status store_q_get(store_txn *t, const char *name, qent **out, store_err *err);
+mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err);
+mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg,
+			 qent **out, store_err *err);
+mq_status store_name_check(const char *name, store_err *err);
+uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms);
+uint32_t store_q_max_attempts(const store_txn *t, const qent *q);
+void store_q_info(const qent *q, store_queue_info *info);
+void store_notify_ready(store_txn *t, const qent *q);
+
+/* store_q_purge_all removes every message of q with a state in mask. */
+mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged,
+			store_err *err);
+
+/* kv wrappers: any backend failure marks the transaction failed. get and
+ * seek/next pass MQ_NOT_FOUND through; del_must reports a missing key as
+ * DATA_LOSS (an index out of step with the records). */
+static inline mq_status tx_chk(store_txn *t, mq_status st)
+{
+	if (st != MQ_OK && st != MQ_NOT_FOUND)
+		t->failed = true;
+	return st;
+}
+
+static inline mq_status tx_get(store_txn *t, kv_db db, const void *k, size_t kl, kv_val *v,
+			       store_err *err)
+{
+	return tx_chk(t, t->s->ops->get(t->kv, db, k, kl, v, err));
+}
+
+static inline mq_status tx_put(store_txn *t, kv_db db, const void *k, size_t kl, const void *v,
+			       size_t vl, store_err *err)
+{
+	mq_status st = t->s->ops->put(t->kv, db, k, kl, v, vl, err);
+
+	if (st != MQ_OK)
+		t->failed = true;
+	return st;
+}
+
+static inline mq_status tx_seek(store_txn *t, kv_db db, const void *k, size_t kl, kv_val *key,
+				kv_val *val, store_err *err)
+{
+	return tx_chk(t, t->s->ops->seek(t->kv, db, k, kl, key, val, err));
+}
+
+static inline mq_status tx_next(store_txn *t, kv_db db, kv_val *key, kv_val *val,
+				store_err *err)
+{
+	return tx_chk(t, t->s->ops->next(t->kv, db, key, val, err));
+}
+
+mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
+
+/* store_msg_get reads and decodes message id of queue qid: NOT_FOUND
+ * (nothing written to err) when absent, DATA_LOSS when it does not parse. */
+mq_status store_msg_get(store_txn *t, uint32_t qid, uint64_t id, rec_msg *m, store_err *err);
+
+#endif

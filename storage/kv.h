@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kv.h: the small ordered key-value store with transactions that the
+ * storage engines are built on. The job state machine (jobs.c, queues.c,
+ * store.c) is written once over this interface; kv_lmdb.c (LMDB named
+ * databases, durable) and kv_mem.c (red-black trees with an undo log, not
+ * durable) implement it. Nothing here leaks MDB_* or errno: each backend
+ * maps its errors to mq_status in one place.
+ *
+ * Conventions:
+ *  - Keys compare as unsigned bytes (memcmp), shorter first on a tie.
+ *  - get/seek/next return MQ_NOT_FOUND for "no such key" / "no more keys"
+ *    and do not write err then. Any other non-OK status is a transaction
+ *    failure: err says why and the caller must abort the transaction.
+ *  - del of a missing key is MQ_NOT_FOUND too.
+ *  - Values and keys returned are borrowed: valid until the next write
+ *    (put/del) in the transaction, or its end.
+ *  - Each database has one implicit cursor per transaction: seek positions
+ *    it at the first key >= k, next moves it on. Any write to that
+ *    database invalidates it (next then fails with MQ_INTERNAL): seek again.
+ *  - One write transaction at a time per environment.
+ */
+#ifndef MQ_STORAGE_KV_H
+#define MQ_STORAGE_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage.h"
+
+typedef struct kv_env kv_env;
+typedef struct kv_txn kv_txn;
+
+/* kv_db names the databases (LMDB named databases; one tree each in the
+ * memory backend). record.h documents their keys and values. The values
+ * never change: kv_lmdb.c maps them to the database names on disk. */
+typedef enum kv_db {
+	KV_META = 0,
+	KV_QUEUES,
+	KV_QIDS,
+	KV_MSGS,
+	KV_READY,
+	KV_TIMERS,
+	KV_DEDUP,
+	KV_DEAD,
+	KV_NDB
+} kv_db;
+
+/* kv_val is a borrowed byte range. */
+typedef struct kv_val {
+	const void *data;
+	size_t len;
+} kv_val;
+
+/* kv_open_opts are the backend's settings, fixed before open. */
+typedef struct kv_open_opts {
+	const char *path;      /* data directory (lmdb) */
+	uint64_t map_size;     /* initial map size, bytes */
+	uint64_t map_size_max; /* upper bound for growth, bytes */
+	bool relaxed;          /* no sync per commit; sync() flushes */
+} kv_open_opts;
+
+/* kv_ops is one backend. */
+typedef struct kv_ops {
+	const char *engine;
+	mq_status (*open)(kv_env **out, const kv_open_opts *o, store_err *err);
+	void (*close)(kv_env *e);
+	const char *(*durability)(const kv_env *e);
+	mq_status (*sync)(kv_env *e, store_err *err);
+	void (*usage)(const kv_env *e, uint64_t *used_bytes, uint64_t *map_bytes);
+	mq_status (*begin)(kv_env *e, kv_txn **out, store_err *err);
+	mq_status (*commit)(kv_txn *t, store_err *err); /* ends t whatever the result */
+	void (*abort)(kv_txn *t);
+	mq_status (*get)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v,
+			 store_err *err);
+	mq_status (*put)(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
+			 size_t vlen, store_err *err);
+	mq_status (*del)(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err);
+	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key,
+			  kv_val *val, store_err *err);
+	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);
+} kv_ops;
+
+extern const kv_ops store_kv_lmdb;
+extern const kv_ops store_kv_mem;
+
+#endif

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kv_lmdb.c: the LMDB key-value backend (engine "lmdb"): one LMDB
+ * environment in the data directory, one named database per kv_db, the
+ * exclusive lock file, map growth and the durability mode. This is the
+ * only file of mq that includes <lmdb.h>; lmdb_status() is the one place
+ * where MDB_* and errno values become mq_status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "kv.h"
+
+/* lmdb_db_names are the names of the databases on disk, by kv_db. */
+static const char *const lmdb_db_names[KV_NDB] = {
+	"meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
+};
+
+struct kv_txn {
+	kv_env *env;
+	MDB_txn *txn;
+	MDB_cursor *cur[KV_NDB]; /* opened lazily; LMDB frees them at txn end */
+	bool cur_valid[KV_NDB];
+};
+
+struct kv_env {
+	MDB_env *env;
+	MDB_dbi dbi[KV_NDB];
+	int lock_fd;
+	char *path;
+	uint64_t map_size; /* current */
+	uint64_t map_max;
+	uint32_t psize;
+	bool relaxed;
+	bool grow; /* the last transaction hit MDB_MAP_FULL */
+	bool in_txn;
+	struct kv_txn txn;
+};
+
+/* lmdb_status maps an LMDB or errno code to mq_status and explains it in
+ * err. Every LMDB call's failure goes through here. */
+static mq_status lmdb_status(kv_env *e, int rc, const char *op, store_err *err)
+{
+	const char *what = mdb_strerror(rc);
+
+	switch (rc) {
+	case MDB_MAP_FULL:
+		if (e)
+			e->grow = true;
+		if (e && e->map_size >= e->map_max)
+			snprintf(err->msg, sizeof(err->msg),
+				 "storage is full: the data file reached its configured maximum "
+				 "size (map_size_max %" PRIu64 " bytes)",
+				 e->map_max);
+		else
+			snprintf(err->msg, sizeof(err->msg),
+				 "storage map is full at %" PRIu64
+				 " bytes; it grows at the next transaction",
+				 e ? e->map_size : 0);
+		return MQ_RESOURCE_EXHAUSTED;
+	case MDB_TXN_FULL:
+		snprintf(err->msg, sizeof(err->msg), "%s: transaction too large (%s)", op, what);
+		return MQ_RESOURCE_EXHAUSTED;
+	case ENOSPC:
+#ifdef EDQUOT
+	case EDQUOT:
+#endif
+		snprintf(err->msg, sizeof(err->msg), "%s: disk full (%s)", op, what);
+		return MQ_RESOURCE_EXHAUSTED;
+	case ENOMEM:
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", op);
+		return MQ_RESOURCE_EXHAUSTED;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		snprintf(err->msg, sizeof(err->msg), "%s: permission denied (%s)", op, what);
+		return MQ_PERMISSION_DENIED;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+	case MDB_INCOMPATIBLE:
+		snprintf(err->msg, sizeof(err->msg), "%s: storage is corrupted (%s)", op, what);
+		return MQ_DATA_LOSS;
+	case EIO:
+		snprintf(err->msg, sizeof(err->msg), "%s: I/O error (%s)", op, what);
+		return MQ_DATA_LOSS;
+	default:
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", op, what);
+		return MQ_INTERNAL;
+	}
+}
+
+static mq_status lmdb_lock(kv_env *e, store_err *err)
+{
+	char file[4096], buf[32];
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/mqd.lock", e->path);
+	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return lmdb_status(NULL, errno, "open lock file", err);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int en = errno;
+		long pid = 0;
+		ssize_t n;
+
+		if (en != EWOULDBLOCK) {
+			close(fd);
+			return lmdb_status(NULL, en, "lock data directory", err);
+		}
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = 0;
+			pid = strtol(buf, NULL, 10);
+		}
+		close(fd);
+		snprintf(err->msg, sizeof(err->msg),
+			 "data directory %s is in use by another process (pid %ld)", e->path, pid);
+		return MQ_FAILED_PRECONDITION;
+	}
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) != (ssize_t)strlen(buf)) {
+		mq_status rc = lmdb_status(NULL, errno, "write lock file", err);
+
+		close(fd);
+		return rc;
+	}
+	e->lock_fd = fd;
+	return MQ_OK;
+}
+
+static void lmdb_close(kv_env *e)
+{
+	if (!e)
+		return;
+	if (e->env)
+		mdb_env_close(e->env);
+	if (e->lock_fd >= 0)
+		close(e->lock_fd);
+	free(e->path);
+	free(e);
+}
+
+static mq_status lmdb_open_dbs(kv_env *e, store_err *err)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+
+	if (rc)
+		return lmdb_status(e, rc, "begin", err);
+	for (int i = 0; i < KV_NDB; i++) {
+		rc = mdb_dbi_open(txn, lmdb_db_names[i], MDB_CREATE, &e->dbi[i]);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return lmdb_status(e, rc, "open database", err);
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return lmdb_status(e, rc, "commit", err);
+	return MQ_OK;
+}
+
+static void lmdb_refresh(kv_env *e)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(e->env, &info) == 0)
+		e->map_size = info.me_mapsize;
+}
+
+static mq_status lmdb_open(kv_env **out, const kv_open_opts *o, store_err *err)
+{
+	kv_env *e = calloc(1, sizeof(*e));
+	char file[4096];
+	struct stat st;
+	MDB_stat ms;
+	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+	mq_status s;
+	int rc;
+
+	if (!e) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return MQ_RESOURCE_EXHAUSTED;
+	}
+	e->lock_fd = -1;
+	e->txn.env = e;
+	e->relaxed = o->relaxed;
+	e->map_size = o->map_size;
+	e->map_max = o->map_size_max < o->map_size ? o->map_size : o->map_size_max;
+	e->path = strdup(o->path);
+	if (!e->path) {
+		free(e);
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return MQ_RESOURCE_EXHAUSTED;
+	}
+	if (mkdir(o->path, 0755) != 0 && errno != EEXIST) {
+		s = lmdb_status(NULL, errno, "create data directory", err);
+		goto fail;
+	}
+	if ((s = lmdb_lock(e, err)) != MQ_OK)
+		goto fail;
+	snprintf(file, sizeof(file), "%s/data.mdb", o->path);
+	if (stat(file, &st) == 0 && (uint64_t)st.st_size > e->map_size)
+		e->map_size = (uint64_t)st.st_size;
+	if ((rc = mdb_env_create(&e->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(e->env, KV_NDB + 2)) != 0 ||
+	    (rc = mdb_env_set_mapsize(e->env, (size_t)e->map_size)) != 0) {
+		s = lmdb_status(e, rc, "create environment", err);
+		goto fail;
+	}
+	/* Durable mode keeps LMDB's default syncs: never MDB_NOSYNC,
+	 * MDB_NOMETASYNC or MDB_MAPASYNC there. */
+	if (o->relaxed)
+		flags |= MDB_NOSYNC;
+	rc = mdb_env_open(e->env, o->path, flags, 0644);
+	if (rc) {
+		s = lmdb_status(e, rc, "open environment", err);
+		goto fail;
+	}
+	if ((s = lmdb_open_dbs(e, err)) != MQ_OK)
+		goto fail;
+	mdb_env_stat(e->env, &ms);
+	e->psize = ms.ms_psize;
+	lmdb_refresh(e);
+	if (e->map_max < e->map_size)
+		e->map_max = e->map_size;
+	*out = e;
+	return MQ_OK;
+fail:
+	lmdb_close(e);
+	return s;
+}
+
+static const char *lmdb_durability(const kv_env *e)
+{
+	return e->relaxed ? "relaxed" : "durable";
+}
+
+static mq_status lmdb_sync(kv_env *e, store_err *err)
+{
+	int rc;
+
+	if (!e->relaxed)
+		return MQ_OK;
+	rc = mdb_env_sync(e->env, 1);
+	return rc ? lmdb_status(e, rc, "sync", err) : MQ_OK;
+}
+
+static void lmdb_usage(const kv_env *e, uint64_t *used, uint64_t *map)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(e->env, &info) != 0) {
+		*used = *map = 0;
+		return;
+	}
+	*used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
+	*map = info.me_mapsize;
+}
+
+/* lmdb_maybe_grow grows the map before a transaction when the last one hit
+ * MDB_MAP_FULL or the map is three quarters used: double, up to the max.
+ * No transaction is active here, as mdb_env_set_mapsize requires. */
+static mq_status lmdb_maybe_grow(kv_env *e, store_err *err)
+{
+	uint64_t used, map, want;
+	int rc;
+
+	lmdb_usage(e, &used, &map);
+	if (!e->grow && used <= map / 4 * 3)
+		return MQ_OK;
+	e->grow = false;
+	if (e->map_size >= e->map_max)
+		return MQ_OK;
+	want = e->map_size * 2;
+	if (want > e->map_max || want < e->map_size)
+		want = e->map_max;
+	rc = mdb_env_set_mapsize(e->env, (size_t)want);
+	if (rc)
+		return lmdb_status(e, rc, "grow map", err);
+	lmdb_refresh(e);
+	return MQ_OK;
+}
+
+static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
+{
+	mq_status s;
+	int rc;
+
+	if (e->in_txn) {
+		snprintf(err->msg, sizeof(err->msg), "a transaction is already open");
+		return MQ_FAILED_PRECONDITION;
+	}
+	if ((s = lmdb_maybe_grow(e, err)) != MQ_OK)
+		return s;
+	rc = mdb_txn_begin(e->env, NULL, 0, &e->txn.txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(e->env, 0);
+		lmdb_refresh(e);
+		rc = mdb_txn_begin(e->env, NULL, 0, &e->txn.txn);
+	}
+	if (rc)
+		return lmdb_status(e, rc, "begin", err);
+	memset(e->txn.cur, 0, sizeof(e->txn.cur));
+	memset(e->txn.cur_valid, 0, sizeof(e->txn.cur_valid));
+	e->in_txn = true;
+	*out = &e->txn;
+	return MQ_OK;
+}
+
+static mq_status lmdb_commit(kv_txn *t, store_err *err)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	t->txn = NULL;
+	t->env->in_txn = false;
+	return rc ? lmdb_status(t->env, rc, "commit", err) : MQ_OK;
+}
+
+static void lmdb_abort(kv_txn *t)
+{
+	mdb_txn_abort(t->txn);
+	t->txn = NULL;
+	t->env->in_txn = false;
+}
+
+static mq_status lmdb_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v,
+			  store_err *err)
+{
+	MDB_val key = {klen, (void *)k}, val;
+	int rc = mdb_get(t->txn, t->env->dbi[db], &key, &val);
+
+	if (rc == MDB_NOTFOUND)
+		return MQ_NOT_FOUND;
+	if (rc)
+		return lmdb_status(t->env, rc, "get", err);
+	v->data = val.mv_data;
+	v->len = val.mv_size;
+	return MQ_OK;
+}
+
+static mq_status lmdb_put(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
+			  size_t vlen, store_err *err)
+{
+	MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+	int rc;
+
+	t->cur_valid[db] = false;
+	rc = mdb_put(t->txn, t->env->dbi[db], &key, &val, 0);
+	return rc ? lmdb_status(t->env, rc, "put", err) : MQ_OK;
+}
+
+static mq_status lmdb_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err)
+{
+	MDB_val key = {klen, (void *)k};
+	int rc;
+
+	t->cur_valid[db] = false;
+	rc = mdb_del(t->txn, t->env->dbi[db], &key, NULL);
+	if (rc == MDB_NOTFOUND)
+		return MQ_NOT_FOUND;
+	return rc ? lmdb_status(t->env, rc, "delete", err) : MQ_OK;
+}
+
+static mq_status lmdb_cursor_get(kv_txn *t, kv_db db, MDB_val *key, MDB_cursor_op op,
+				 kv_val *k, kv_val *v, store_err *err)
+{
+	MDB_val val;
+	int rc;
+
+	if (!t->cur[db]) {
+		rc = mdb_cursor_open(t->txn, t->env->dbi[db], &t->cur[db]);
+		if (rc)
+			return lmdb_status(t->env, rc, "cursor", err);
+	}
+	rc = mdb_cursor_get(t->cur[db], key, &val, op);
+	t->cur_valid[db] = rc == 0;
+	if (rc == MDB_NOTFOUND)
+		return MQ_NOT_FOUND;
+	if (rc)
+		return lmdb_status(t->env, rc, "cursor get", err);
+	k->data = key->mv_data;
+	k->len = key->mv_size;
+	v->data = val.mv_data;
+	v->len = val.mv_size;
+	return MQ_OK;
+}
+
+static mq_status lmdb_seek(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key,
+			   kv_val *val, store_err *err)
+{
+	MDB_val mk = {klen, (void *)k};
+
+	return lmdb_cursor_get(t, db, &mk, klen ? MDB_SET_RANGE : MDB_FIRST, key, val, err);
+}
+
+static mq_status lmdb_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err)
+{
+	MDB_val mk = {0, NULL};
+
+	if (!t->cur_valid[db]) {
+		snprintf(err->msg, sizeof(err->msg), "lmdb engine: cursor used after a write");
+		return MQ_INTERNAL;
+	}
+	return lmdb_cursor_get(t, db, &mk, MDB_NEXT, key, val, err);
+}
+
+const kv_ops store_kv_lmdb = {
+	.engine = "lmdb",
+	.open = lmdb_open,
+	.close = lmdb_close,
+	.durability = lmdb_durability,
+	.sync = lmdb_sync,
+	.usage = lmdb_usage,
+	.begin = lmdb_begin,
+	.commit = lmdb_commit,
+	.abort = lmdb_abort,
+	.get = lmdb_get,
+	.put = lmdb_put,
+	.del = lmdb_del,
+	.seek = lmdb_seek,
+	.next = lmdb_next,
+};

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * record.c: encoding and decoding of queue and message records, as
+ * documented in record.h. Decoders check versions and lengths: a record
+ * that does not parse is reported by the caller as DATA_LOSS.
+ */
+#include "record.h"
+
+void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q)
+{
+	const store_queue_stats *s = &q->stats;
+	const uint64_t st[10] = {s->ready,        s->delayed,       s->in_flight,
+				 s->dead,         s->pushed_total,  s->acked_total,
+				 s->nacked_total, s->expired_total, s->deduplicated_total,
+				 s->dead_total};
+
+	memset(out, 0, 4);
+	out[0] = REC_QUEUE_VERSION;
+	le32_put(out + 4, q->qid);
+	le32_put(out + 8, q->lease_ms);
+	le32_put(out + 12, q->max_attempts);
+	le64_put(out + 16, q->created_ms);
+	for (int i = 0; i < 10; i++)
+		le64_put(out + 24 + 8 * i, st[i]);
+}
+
+bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t st[10];
+
+	if (len != REC_QUEUE_SIZE || p[0] != REC_QUEUE_VERSION)
+		return false;
+	q->qid = le32_get(p + 4);
+	q->lease_ms = le32_get(p + 8);
+	q->max_attempts = le32_get(p + 12);
+	q->created_ms = le64_get(p + 16);
+	for (int i = 0; i < 10; i++)
+		st[i] = le64_get(p + 24 + 8 * i);
+	q->stats = (store_queue_stats){
+		.ready = st[0],
+		.delayed = st[1],
+		.in_flight = st[2],
+		.dead = st[3],
+		.pushed_total = st[4],
+		.acked_total = st[5],
+		.nacked_total = st[6],
+		.expired_total = st[7],
+		.deduplicated_total = st[8],
+		.dead_total = st[9],
+	};
+	return true;
+}
+
+static uint64_t headers_size(const store_header *h, size_t nh)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < nh; i++)
+		n += 10 + (uint64_t)strlen(h[i].key) + strlen(h[i].value);
+	return n;
+}
+
+size_t store_rec_msg_size(const rec_msg *m, const store_header *h, size_t nh)
+{
+	uint64_t n = REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len +
+		     m->payload_len;
+
+	n += h ? headers_size(h, nh) : m->hdrs_len;
+	if (n > UINT32_MAX)
+		return 0;
+	return (size_t)n;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, uint32_t len)
+{
+	if (len)
+		memcpy(p, s, len);
+	p[len] = 0;
+	return p + len + 1;
+}
+
+void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h, size_t nh)
+{
+	uint8_t *p = out + REC_MSG_FIXED;
+	uint32_t hdrs_len = h ? (uint32_t)headers_size(h, nh) : m->hdrs_len;
+	uint32_t n_headers = h ? (uint32_t)nh : m->n_headers;
+
+	out[0] = REC_MSG_VERSION;
+	out[1] = m->state;
+	out[2] = out[3] = 0;
+	le32_put(out + 4, m->attempts);
+	le32_put(out + 8, (uint32_t)m->priority);
+	le32_put(out + 12, n_headers);
+	le64_put(out + 16, m->enqueued_ms);
+	le64_put(out + 24, m->due_ms);
+	le64_put(out + 32, m->lease_token);
+	le32_put(out + 40, m->dedup_len);
+	le32_put(out + 44, m->type_len);
+	le32_put(out + 48, m->error_len);
+	le32_put(out + 52, hdrs_len);
+	le32_put(out + 56, m->payload_len);
+	p = put_str(p, m->dedup, m->dedup_len);
+	p = put_str(p, m->type, m->type_len);
+	p = put_str(p, m->error, m->error_len);
+	if (h) {
+		for (size_t i = 0; i < nh; i++) {
+			uint32_t kl = (uint32_t)strlen(h[i].key);
+			uint32_t vl = (uint32_t)strlen(h[i].value);
+
+			le32_put(p, kl);
+			p = put_str(p + 4, h[i].key, kl);
+			le32_put(p, vl);
+			p = put_str(p + 4, h[i].value, vl);
+		}
+	} else if (hdrs_len) {
+		memcpy(p, m->hdrs, hdrs_len);
+		p += hdrs_len;
+	}
+	if (m->payload_len)
+		memcpy(p, m->payload, m->payload_len);
+}
+
+bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t need;
+
+	if (len < REC_MSG_FIXED + 3 || p[0] != REC_MSG_VERSION)
+		return false;
+	m->state = p[1];
+	m->attempts = le32_get(p + 4);
+	m->priority = (int32_t)le32_get(p + 8);
+	m->n_headers = le32_get(p + 12);
+	m->enqueued_ms = le64_get(p + 16);
+	m->due_ms = le64_get(p + 24);
+	m->lease_token = le64_get(p + 32);
+	m->dedup_len = le32_get(p + 40);
+	m->type_len = le32_get(p + 44);
+	m->error_len = le32_get(p + 48);
+	m->hdrs_len = le32_get(p + 52);
+	m->payload_len = le32_get(p + 56);
+	need = REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len + m->hdrs_len +
+	       m->payload_len;
+	if (need != len)
+		return false;
+	p += REC_MSG_FIXED;
+	m->dedup = (const char *)p;
+	p += m->dedup_len + 1;
+	m->type = (const char *)p;
+	p += m->type_len + 1;
+	m->error = (const char *)p;
+	p += m->error_len + 1;
+	m->hdrs = p;
+	p += m->hdrs_len;
+	m->payload = p;
+	if (m->dedup[m->dedup_len] || m->type[m->type_len] || m->error[m->error_len])
+		return false;
+	return true;
+}
+
+bool store_rec_headers_decode(const rec_msg *m, store_header *h)
+{
+	const uint8_t *p = m->hdrs, *end = m->hdrs + m->hdrs_len;
+
+	for (uint32_t i = 0; i < m->n_headers; i++) {
+		uint32_t kl, vl;
+
+		if (end - p < 4)
+			return false;
+		kl = le32_get(p);
+		if ((uint64_t)(end - p) < 5ull + kl)
+			return false;
+		h[i].key = (const char *)p + 4;
+		p += 5 + kl;
+		if (end - p < 4)
+			return false;
+		vl = le32_get(p);
+		if ((uint64_t)(end - p) < 5ull + vl)
+			return false;
+		h[i].value = (const char *)p + 4;
+		p += 5 + vl;
+		if (h[i].key[kl] || h[i].value[vl])
+			return false;
+	}
+	return p == end;
+}

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * record.h: the on-disk format of the storage engines: key layout of each
+ * database and the encoding of its values. record.c encodes and decodes;
+ * nothing else in storage/ knows byte offsets.
+ *
+ * Integers in keys are big-endian so that byte order is numeric order.
+ * Integers in values are little-endian. "|" is concatenation.
+ *
+ *   database  key                                        value
+ *   --------  -----------------------------------------  ------------------------
+ *   meta      "schema"                                    u32 schema version
+ *             "next_id"                                   u64 next message id
+ *             "next_token"                                u64 next lease token
+ *             "next_qid"                                  u32 next queue id
+ *   queues    queue name (no NUL)                         queue record (below)
+ *   qids      qid u32                                     queue name (no NUL)
+ *   msgs      qid u32 | id u64                            message record (below)
+ *   ready     qid u32 | ~(prio ^ 0x80000000) u32 | id u64 empty
+ *   timers    due_ms u64 | qid u32 | id u64               empty
+ *   dedup     qid u32 | dedup key bytes                   id u64
+ *   dead      qid u32 | id u64                            empty
+ *
+ * Why: messages are keyed by queue first, so a queue's messages are one
+ * key range (purge and delete never touch other queues) and ack/nack,
+ * which name the queue, find the message in O(log n) with no extra index.
+ * Message ids come from one store-wide counter: unique and increasing.
+ * "ready" sorts a queue's ready messages highest priority first, then by
+ * id (FIFO); pull takes the first keys after the qid prefix. "timers"
+ * holds one key per DELAYED message (due = not-before) and per LEASED one
+ * (due = lease expiry); tick takes keys from the start while due <= now.
+ * "dead" lists a queue's DEAD messages. READY messages are in "ready";
+ * DELAYED and LEASED in "timers"; DEAD in "dead": exactly one index each.
+ * A dedup key is in "dedup" from push until ack, purge, delete or DEAD.
+ *
+ * Queue record, version 1 (104 bytes):
+ *   0 u8 version (1)  1 u8[3] zero  4 u32 qid  8 u32 lease_ms (0 = default)
+ *   12 u32 max_attempts (0 = default)  16 u64 created_ms
+ *   24 u64[10] ready, delayed, in_flight, dead, pushed_total, acked_total,
+ *      nacked_total, expired_total, deduplicated_total, dead_total
+ *
+ * Message record, version 1 (60 bytes + variable part):
+ *   0 u8 version (1)  1 u8 state (one STORE_STATE_* bit)  2 u16 zero
+ *   4 u32 attempts  8 i32 priority  12 u32 n_headers  16 u64 enqueued_ms
+ *   24 u64 due_ms (not-before when DELAYED, lease expiry when LEASED, else 0)
+ *   32 u64 lease_token (0 unless LEASED)
+ *   40 u32 dedup_len  44 u32 type_len  48 u32 error_len  52 u32 hdrs_len
+ *   56 u32 payload_len
+ *   60 dedup key, NUL; type, NUL; last error, NUL; headers; payload
+ *   headers: n_headers times (u32 klen, key, NUL, u32 vlen, value, NUL)
+ * Strings are stored with their NUL so that readers point into the value.
+ *
+ * How to change the format (checklist):
+ *  1. Never change the meaning of an existing version. Add a new record
+ *     version (REC_*_VERSION) or a new database; new code reads every
+ *     older version.
+ *  2. Bump STORE_SCHEMA_VERSION when an older binary could misread the
+ *     store (new database, new key shape, new record version written).
+ *  3. Write the upgrade in store.c (schema_check): old version -> new, in
+ *     the open transaction, then store the new schema version.
+ *  4. Update this comment, record.c and the tests (reopen tests in
+ *     tests/test_storage.c read stores written by the current code).
+ * A binary refuses (FAILED_PRECONDITION) a store whose schema version is
+ * newer than the one it knows.
+ */
+#ifndef MQ_STORAGE_RECORD_H
+#define MQ_STORAGE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "storage.h"
+
+#define STORE_SCHEMA_VERSION 1u
+#define REC_QUEUE_VERSION    1u
+#define REC_MSG_VERSION      1u
+
+#define REC_QUEUE_SIZE  104u
+#define REC_MSG_FIXED   60u
+#define STORE_DEDUP_MAX 256u   /* longest dedup key, bytes (LMDB keys <= 511) */
+#define STORE_TYPE_MAX  256u   /* longest type string, bytes */
+#define STORE_ERROR_MAX 1024u  /* a nack's error is truncated to this */
+
+#define KEY_MSG_LEN   12u
+#define KEY_READY_LEN 16u
+#define KEY_TIMER_LEN 20u
+#define KEY_DEAD_LEN  12u
+#define KEY_DEDUP_MAX (4u + STORE_DEDUP_MAX)
+
+/* rec_queue is a decoded queue record. */
+typedef struct rec_queue {
+	uint32_t qid;
+	uint32_t lease_ms;
+	uint32_t max_attempts;
+	uint64_t created_ms;
+	store_queue_stats stats;
+} rec_queue;
+
+/* rec_msg is a decoded message record; pointers borrow the value. */
+typedef struct rec_msg {
+	uint8_t state;
+	uint32_t attempts;
+	int32_t priority;
+	uint32_t n_headers;
+	uint64_t enqueued_ms;
+	uint64_t due_ms;
+	uint64_t lease_token;
+	const char *dedup;
+	uint32_t dedup_len;
+	const char *type;
+	uint32_t type_len;
+	const char *error;
+	uint32_t error_len;
+	const uint8_t *hdrs; /* encoded headers */
+	uint32_t hdrs_len;
+	const void *payload;
+	uint32_t payload_len;
+} rec_msg;
+
+static inline void be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t be64_get(const uint8_t *p)
+{
+	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
+}
+
+static inline void le32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void le64_put(uint8_t *p, uint64_t v)
+{
+	le32_put(p, (uint32_t)v);
+	le32_put(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t le32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t le64_get(const uint8_t *p)
+{
+	return (uint64_t)le32_get(p) | (uint64_t)le32_get(p + 4) << 32;
+}
+
+static inline void key_msg(uint8_t k[KEY_MSG_LEN], uint32_t qid, uint64_t id)
+{
+	be32_put(k, qid);
+	be64_put(k + 4, id);
+}
+
+static inline void key_ready(uint8_t k[KEY_READY_LEN], uint32_t qid, int32_t prio, uint64_t id)
+{
+	be32_put(k, qid);
+	be32_put(k + 4, ~((uint32_t)prio ^ 0x80000000u));
+	be64_put(k + 8, id);
+}
+
+static inline void key_timer(uint8_t k[KEY_TIMER_LEN], uint64_t due, uint32_t qid, uint64_t id)
+{
+	be64_put(k, due);
+	be32_put(k + 8, qid);
+	be64_put(k + 12, id);
+}
+
+/* key_dedup returns the key's length; len <= STORE_DEDUP_MAX. */
+static inline size_t key_dedup(uint8_t k[KEY_DEDUP_MAX], uint32_t qid, const char *key,
+			       size_t len)
+{
+	be32_put(k, qid);
+	memcpy(k + 4, key, len);
+	return 4 + len;
+}
+
+void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q);
+bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len);
+
+/* store_rec_msg_size is the encoded size of m, with headers h[0..nh) when
+ * h is not NULL, else m's encoded headers. 0 if it would exceed 4 GiB. */
+size_t store_rec_msg_size(const rec_msg *m, const store_header *h, size_t nh);
+/* store_rec_msg_encode writes store_rec_msg_size() bytes into out. */
+void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h, size_t nh);
+bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len);
+/* store_rec_headers_decode fills h[0..m->n_headers) from m's headers. */
+bool store_rec_headers_decode(const rec_msg *m, store_header *h);
+
+#endif

@@ -1,0 +1,1381 @@
+/* SPDX-License-Identifier: MIT */
+/* mqctl: command-line client and admin tool of the mq broker.
+ *
+ * Uses only the public <mq/mq.h> (libmqclient) plus jansson for --json; it
+ * must never see the wire format. Each command is one row of `cmds`: its
+ * name, synopsis, help text and run function. Human output goes to stdout
+ * as aligned tables or "key: value" lines; --json prints exactly one JSON
+ * document per command, built with jansson, with the proto's field names.
+ * Errors go to stderr as "mqctl: STATUS_NAME: message".
+ *
+ * Exit codes: 0 ok; 1 the broker or the library returned an error; 2 usage
+ * error; 3 broker unreachable (MQ_UNAVAILABLE or MQ_DEADLINE_EXCEEDED). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <mq/mq.h>
+
+#define EXIT_OK          0
+#define EXIT_ERROR       1
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+
+#define DEFAULT_URL        "tcp://127.0.0.1:7450"
+#define DEFAULT_TIMEOUT_MS 5000
+/* PAYLOAD_SHOW is how many payload bytes a human pull listing shows. */
+#define PAYLOAD_SHOW 60
+
+/* ---- Global state ------------------------------------------------------ */
+
+/* ctl holds the global options; commands read it, main() owns it. */
+static struct {
+	const char *url;
+	bool json;
+	int32_t timeout_ms;
+	mq_client *client;
+} ctl;
+
+struct cmd;
+typedef int (*cmd_fn)(const struct cmd *cmd, int argc, char **argv);
+
+/* cmd is one command: `name` is the full path ("queue create"). */
+struct cmd {
+	const char *name;
+	const char *args;    /* synopsis after the name */
+	const char *summary; /* one line for the command list */
+	const char *help;    /* options and details for --help */
+	cmd_fn run;
+};
+
+/* Option codes shared by every command (global options may also follow
+ * the command) and those of the commands, all above any char. */
+enum {
+	OPT_URL = 256,
+	OPT_JSON,
+	OPT_TIMEOUT,
+	OPT_LEASE_MS,
+	OPT_MAX_ATTEMPTS,
+	OPT_IF_NOT_EXISTS,
+	OPT_STATE,
+	OPT_FILE,
+	OPT_DEDUP_KEY,
+	OPT_DEDUP_MODE,
+	OPT_DELAY_MS,
+	OPT_PRIORITY,
+	OPT_TYPE,
+	OPT_HEADER,
+	OPT_MAX,
+	OPT_WAIT_MS,
+	OPT_ERROR,
+};
+
+#define COMMON_OPTS                                                                                \
+	{"url", required_argument, NULL, OPT_URL}, {"json", no_argument, NULL, OPT_JSON},          \
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},                                 \
+		{"help", no_argument, NULL, 'h'},                                                  \
+	{                                                                                          \
+		NULL, 0, NULL, 0                                                                   \
+	}
+
+#define COMMON_HELP                                                                                \
+	"  --url URL      broker URL (default $MQ_URL, else " DEFAULT_URL ")\n"                     \
+	"  --json         print one JSON document instead of text\n"                               \
+	"  --timeout MS   time limit of each call (default 5000)\n"                                \
+	"  -h, --help     show this help\n"
+
+/* ---- Small helpers ----------------------------------------------------- */
+
+static int usage_error(const struct cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const struct cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mqctl%s%s: ", cmd != NULL ? " " : "", cmd != NULL ? cmd->name : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'mqctl%s%s --help'.\n", cmd != NULL ? " " : "",
+		cmd != NULL ? cmd->name : "");
+	return EXIT_USAGE;
+}
+
+/* fail reports a failed call and returns its exit code. */
+static int fail(mq_status st)
+{
+	const char *msg = mq_errmsg();
+
+	fprintf(stderr, "mqctl: %s: %s\n", mq_status_name(st), msg[0] != '\0' ? msg : mq_strerror(st));
+	if (st == MQ_UNAVAILABLE || st == MQ_DEADLINE_EXCEEDED)
+		return EXIT_UNREACHABLE;
+	return EXIT_ERROR;
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, UINT32_MAX, &v))
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool parse_i32(const char *s, int32_t *out)
+{
+	long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < INT32_MIN || v > INT32_MAX)
+		return false;
+	*out = (int32_t)v;
+	return true;
+}
+
+static uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* fmt_duration writes a short human duration: 850ms, 4.2s, 3m12s, 2h05m,
+ * 3d04h. */
+static const char *fmt_duration(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+	else if (s < 60)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, (ms % 1000) / 100);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, (s % 86400) / 3600);
+	return buf;
+}
+
+/* fmt_age writes how long ago unix time @p then_ms was ("-" if unknown). */
+static const char *fmt_age(char *buf, size_t len, uint64_t then_ms)
+{
+	uint64_t now = now_unix_ms();
+
+	if (then_ms == 0)
+		return snprintf(buf, len, "-"), buf;
+	return fmt_duration(buf, len, now > then_ms ? now - then_ms : 0);
+}
+
+/* fmt_until writes how long until unix time @p then_ms ("expired" if past). */
+static const char *fmt_until(char *buf, size_t len, uint64_t then_ms)
+{
+	uint64_t now = now_unix_ms();
+
+	if (then_ms <= now)
+		return snprintf(buf, len, "expired"), buf;
+	return fmt_duration(buf, len, then_ms - now);
+}
+
+static const char *fmt_bytes(char *buf, size_t len, uint64_t n)
+{
+	if (n >= (1u << 20) && n % (1u << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 " MiB", n >> 20);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, len, "%" PRIu64 " KiB", n >> 10);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", n);
+	return buf;
+}
+
+/* utf8_seq returns the length of the valid UTF-8 sequence at p (n bytes
+ * left), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* fmt_payload writes a printable rendering of a payload: valid UTF-8 text
+ * as is, control characters and invalid bytes as C escapes, cut after
+ * about @p show input bytes with "...". @p buf must hold 4*show+8 bytes. */
+static const char *fmt_payload(char *buf, const void *data, size_t n, size_t show)
+{
+	const unsigned char *p = data;
+	size_t i = 0, o = 0, seq;
+
+	while (i < n && i < show) {
+		unsigned char ch = p[i];
+
+		if (ch == '\n' || ch == '\t' || ch == '\r' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = ch == '\n' ? 'n' : ch == '\t' ? 't' : ch == '\r' ? 'r' : '\\';
+			i++;
+		} else if (ch < 0x20 || ch == 0x7f || (seq = utf8_seq(p + i, n - i)) == 0) {
+			o += (size_t)sprintf(buf + o, "\\x%02x", ch);
+			i++;
+		} else {
+			memcpy(buf + o, p + i, seq);
+			o += seq;
+			i += seq;
+		}
+	}
+	if (i < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static char *base64(const void *data, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* read_all reads a whole stream into a malloc'd buffer. */
+static bool read_all(FILE *f, char **out, size_t *len)
+{
+	size_t cap = 65536, n = 0, got;
+	char *buf = malloc(cap), *grown;
+
+	if (buf == NULL)
+		return false;
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			if ((grown = realloc(buf, cap * 2)) == NULL) {
+				free(buf);
+				return false;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+	}
+	if (ferror(f)) {
+		free(buf);
+		return false;
+	}
+	*out = buf;
+	*len = n;
+	return true;
+}
+
+/* ---- Output: JSON and tables ------------------------------------------- */
+
+/* json_u64 makes a JSON integer of an unsigned counter (they stay far
+ * below 2^63; lease tokens, which may not, are printed as strings). */
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static int json_print(json_t *doc)
+{
+	int rv = EXIT_OK;
+
+	if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2)) != 0) {
+		fprintf(stderr, "mqctl: INTERNAL: cannot build JSON output\n");
+		rv = EXIT_ERROR;
+	} else {
+		fputc('\n', stdout);
+	}
+	json_decref(doc);
+	return rv;
+}
+
+#define TABLE_MAX_COLS 16
+
+/* table collects rows of cells and prints them with aligned columns;
+ * numeric columns (right[i]) are right-aligned. */
+struct table {
+	size_t ncols, nrows, cap;
+	const char *head[TABLE_MAX_COLS];
+	bool right[TABLE_MAX_COLS];
+	char **cells;
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->cells = realloc(t->cells, t->cap * t->ncols * sizeof(char *));
+		if (t->cells == NULL) {
+			perror("mqctl");
+			exit(EXIT_ERROR);
+		}
+	}
+	va_start(ap, t);
+	for (size_t i = 0; i < t->ncols; i++) {
+		const char *s = va_arg(ap, const char *);
+
+		t->cells[t->nrows * t->ncols + i] = strdup(s != NULL ? s : "");
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+static void table_print(struct table *t)
+{
+	size_t w[TABLE_MAX_COLS];
+
+	for (size_t i = 0; i < t->ncols; i++) {
+		w[i] = strlen(t->head[i]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			size_t l = strlen(t->cells[r * t->ncols + i]);
+			w[i] = l > w[i] ? l : w[i];
+		}
+	}
+	for (size_t r = 0; r <= t->nrows; r++) {
+		for (size_t i = 0; i < t->ncols; i++) {
+			const char *s = r == 0 ? t->head[i] : t->cells[(r - 1) * t->ncols + i];
+			bool last = i + 1 == t->ncols;
+
+			if (t->right[i])
+				printf("%*s%s", (int)w[i], s, last ? "" : "  ");
+			else if (last)
+				printf("%s", s);
+			else
+				printf("%-*s  ", (int)w[i], s);
+		}
+		putchar('\n');
+	}
+	for (size_t r = 0; r < t->nrows * t->ncols; r++)
+		free(t->cells[r]);
+	free(t->cells);
+}
+
+/* ---- Connection -------------------------------------------------------- */
+
+static int connect_broker(void)
+{
+	mq_client_opts opts;
+	mq_status st;
+
+	mq_client_opts_init(&opts);
+	opts.timeout_ms = ctl.timeout_ms;
+	if ((st = mq_client_open(&ctl.client, ctl.url, &opts)) != MQ_OK)
+		return fail(st);
+	return EXIT_OK;
+}
+
+static void print_help(const struct cmd *cmd)
+{
+	printf("Usage: mqctl [--url URL] [--json] [--timeout MS] %s%s%s\n\n%s\n", cmd->name,
+	       cmd->args[0] != '\0' ? " " : "", cmd->args, cmd->summary);
+	if (cmd->help[0] != '\0')
+		printf("\n%s", cmd->help);
+	printf("\nCommon options:\n" COMMON_HELP);
+}
+
+/* common_opt handles an option every command takes. It returns -1 to go
+ * on, else the exit code to return now (help shown, or a usage error). */
+static int common_opt(const struct cmd *cmd, int opt)
+{
+	uint32_t ms;
+
+	switch (opt) {
+	case OPT_URL:
+		ctl.url = optarg;
+		return -1;
+	case OPT_JSON:
+		ctl.json = true;
+		return -1;
+	case OPT_TIMEOUT:
+		if (!parse_u32(optarg, &ms) || ms == 0 || ms > INT32_MAX)
+			return usage_error(cmd, "--timeout: want a positive number of ms, not '%s'",
+					   optarg);
+		ctl.timeout_ms = (int32_t)ms;
+		return -1;
+	case 'h':
+		print_help(cmd);
+		return EXIT_OK;
+	default:
+		return usage_error(cmd, "unexpected option");
+	}
+}
+
+/* parse_args runs getopt over a command's arguments: command options go
+ * to @p on_opt (returns -1 to go on, -2 for "not mine", or an exit code),
+ * common ones to common_opt. GNU getopt permutes, so options may follow
+ * positionals and "--" ends options. It checks the number of positionals
+ * and leaves them in *pos (malloc'd). Returns -1 to go on, else an exit
+ * code (and *pos is NULL). */
+static int parse_args(const struct cmd *cmd, int argc, char **argv, const struct option *lo,
+		      int (*on_opt)(const struct cmd *, int, void *), void *arg, int min_pos,
+		      int max_pos, char ***pos, int *npos)
+{
+	int opt, rv;
+
+	*pos = NULL;
+	optind = 0; /* glibc: reinitialise for this argv */
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (opt == '?') {
+			/* getopt already said what was wrong. */
+			fprintf(stderr, "Try 'mqctl %s --help'.\n", cmd->name);
+			return EXIT_USAGE;
+		}
+		rv = on_opt != NULL ? on_opt(cmd, opt, arg) : -2;
+		if (rv == -2)
+			rv = common_opt(cmd, opt);
+		if (rv != -1)
+			return rv;
+	}
+	*npos = argc - optind;
+	if (*npos < min_pos)
+		return usage_error(cmd, "missing argument; usage: mqctl %s %s", cmd->name,
+				   cmd->args);
+	if (*npos > max_pos)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max_pos]);
+	if ((*pos = calloc((size_t)*npos + 1, sizeof(char *))) == NULL)
+		return EXIT_ERROR;
+	memcpy(*pos, argv + optind, (size_t)*npos * sizeof(char *));
+	return -1;
+}
+
+/* ---- Commands: server -------------------------------------------------- */
+
+static int cmd_ping(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	struct timespec t0, t1;
+	char **pos;
+	int npos, rv;
+	uint64_t now_ms;
+	double rtt;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 0, 0, &pos, &npos)) != -1)
+		return rv;
+	free(pos);
+	if ((rv = connect_broker()) != EXIT_OK)
+		return rv;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((st = mq_ping(ctl.client, &now_ms)) != MQ_OK)
+		return fail(st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rtt = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	if (ctl.json)
+		return json_print(json_pack("{s:s, s:o, s:f}", "url", ctl.url, "now_ms",
+					    json_u64(now_ms), "rtt_ms", rtt));
+	printf("pong from %s in %.2f ms\n", ctl.url, rtt);
+	return EXIT_OK;
+}
+
+static int cmd_info(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	mq_server_info si;
+	char **pos, b1[32], b2[32];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 0, 0, &pos, &npos)) != -1)
+		return rv;
+	free(pos);
+	if ((rv = connect_broker()) != EXIT_OK)
+		return rv;
+	if ((st = mq_server_info_get(ctl.client, &si)) != MQ_OK)
+		return fail(st);
+	if (ctl.json)
+		return json_print(json_pack(
+			"{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:b, s:i, s:i}", "version", si.version,
+			"protocol_version", (int)si.protocol_version, "storage_engine",
+			si.storage_engine, "durability", si.durability, "uptime_ms",
+			json_u64(si.uptime_ms), "max_payload_bytes", json_u64(si.max_payload_bytes),
+			"now_ms", json_u64(si.now_ms), "auto_create_queues", si.auto_create_queues,
+			"default_lease_ms", (int)si.default_lease_ms, "default_max_attempts",
+			(int)si.default_max_attempts));
+	printf("url:                  %s\n", ctl.url);
+	printf("version:              %s\n", si.version);
+	printf("protocol version:     %u (client speaks %d, library %s)\n", si.protocol_version,
+	       MQ_PROTOCOL_VERSION, mq_version());
+	printf("storage engine:       %s\n", si.storage_engine);
+	printf("durability:           %s\n", si.durability);
+	printf("uptime:               %s\n", fmt_duration(b1, sizeof(b1), si.uptime_ms));
+	printf("max payload:          %s\n", fmt_bytes(b2, sizeof(b2), si.max_payload_bytes));
+	printf("auto-create queues:   %s\n", si.auto_create_queues ? "yes" : "no");
+	printf("default lease:        %s\n", fmt_duration(b1, sizeof(b1), si.default_lease_ms));
+	printf("default max attempts: %u\n", si.default_max_attempts);
+	return EXIT_OK;
+}
+
+/* ---- Commands: queues -------------------------------------------------- */
+
+struct create_args {
+	mq_queue_config cfg;
+	bool if_not_exists;
+};
+
+static int create_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct create_args *a = arg;
+
+	switch (opt) {
+	case OPT_LEASE_MS:
+		if (!parse_u32(optarg, &a->cfg.lease_ms))
+			return usage_error(cmd, "--lease-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_MAX_ATTEMPTS:
+		if (!parse_u32(optarg, &a->cfg.max_attempts))
+			return usage_error(cmd, "--max-attempts: bad number '%s'", optarg);
+		return -1;
+	case OPT_IF_NOT_EXISTS:
+		a->if_not_exists = true;
+		return -1;
+	}
+	return -2;
+}
+
+static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+		{"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
+		COMMON_OPTS,
+	};
+	struct create_args a = {0};
+	char **pos;
+	int npos, rv;
+	bool created = false;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, create_opt, &a, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = connect_broker()) == EXIT_OK) {
+		st = mq_queue_create(ctl.client, pos[0], &a.cfg, a.if_not_exists, &created);
+		if (st != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:b}", "name", pos[0], "created", created));
+		else
+			printf("%s queue %s\n", created ? "created" : "kept existing", pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+static json_t *queue_json(const mq_queue_info *q)
+{
+	const mq_queue_stats *s = &q->stats;
+
+	return json_pack("{s:s, s:{s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, "
+			 "s:o}",
+			 "name", q->name, "config", "lease_ms", (int)q->config.lease_ms,
+			 "max_attempts", (int)q->config.max_attempts, "stats", "ready",
+			 json_u64(s->ready), "delayed", json_u64(s->delayed), "in_flight",
+			 json_u64(s->in_flight), "dead", json_u64(s->dead), "pushed_total",
+			 json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total),
+			 "nacked_total", json_u64(s->nacked_total), "expired_total",
+			 json_u64(s->expired_total), "deduplicated_total",
+			 json_u64(s->deduplicated_total), "dead_total", json_u64(s->dead_total),
+			 "created_ms", json_u64(q->created_ms));
+}
+
+static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	struct table t = {.ncols = 13,
+			  .head = {"NAME", "READY", "DELAYED", "INFLIGHT", "DEAD", "PUSHED",
+				   "ACKED", "NACKED", "EXPIRED", "DEDUPED", "LEASE", "MAX_ATT",
+				   "AGE"},
+			  .right = {false, true, true, true, true, true, true, true, true, true,
+				    true, true, true}};
+	mq_queue_info *qs;
+	char **pos;
+	int npos, rv;
+	size_t n;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 0, 0, &pos, &npos)) != -1)
+		return rv;
+	free(pos);
+	if ((rv = connect_broker()) != EXIT_OK)
+		return rv;
+	if ((st = mq_queue_list(ctl.client, &qs, &n)) != MQ_OK)
+		return fail(st);
+	if (ctl.json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, queue_json(&qs[i]));
+		mq_queue_list_free(qs);
+		return json_print(json_pack("{s:o}", "queues", arr));
+	}
+	for (size_t i = 0; i < n; i++) {
+		const mq_queue_stats *s = &qs[i].stats;
+		char c[10][24], lease[16], maxatt[16], age[16];
+
+		snprintf(c[0], 24, "%" PRIu64, s->ready);
+		snprintf(c[1], 24, "%" PRIu64, s->delayed);
+		snprintf(c[2], 24, "%" PRIu64, s->in_flight);
+		snprintf(c[3], 24, "%" PRIu64, s->dead);
+		snprintf(c[4], 24, "%" PRIu64, s->pushed_total);
+		snprintf(c[5], 24, "%" PRIu64, s->acked_total);
+		snprintf(c[6], 24, "%" PRIu64, s->nacked_total);
+		snprintf(c[7], 24, "%" PRIu64, s->expired_total);
+		snprintf(c[8], 24, "%" PRIu64, s->deduplicated_total);
+		if (qs[i].config.lease_ms == 0)
+			snprintf(lease, sizeof(lease), "default");
+		else
+			fmt_duration(lease, sizeof(lease), qs[i].config.lease_ms);
+		if (qs[i].config.max_attempts == 0)
+			snprintf(maxatt, sizeof(maxatt), "default");
+		else
+			snprintf(maxatt, sizeof(maxatt), "%u", qs[i].config.max_attempts);
+		table_row(&t, qs[i].name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
+			  lease, maxatt, fmt_age(age, sizeof(age), qs[i].created_ms));
+	}
+	mq_queue_list_free(qs);
+	if (n == 0)
+		printf("no queues\n");
+	else
+		table_print(&t);
+	return EXIT_OK;
+}
+
+static int cmd_queue_stats(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	mq_queue_info q;
+	char **pos, b[32];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK) {
+			rv = fail(st);
+		} else if (ctl.json) {
+			rv = json_print(queue_json(&q));
+		} else {
+			const mq_queue_stats *s = &q.stats;
+
+			printf("name:          %s\n", q.name);
+			printf("created:       %s ago\n", fmt_age(b, sizeof(b), q.created_ms));
+			if (q.config.lease_ms != 0)
+				printf("lease:         %s\n",
+				       fmt_duration(b, sizeof(b), q.config.lease_ms));
+			else
+				printf("lease:         broker default\n");
+			if (q.config.max_attempts != 0)
+				printf("max attempts:  %u\n", q.config.max_attempts);
+			else
+				printf("max attempts:  broker default\n");
+			printf("ready:         %" PRIu64 "\n", s->ready);
+			printf("delayed:       %" PRIu64 "\n", s->delayed);
+			printf("in flight:     %" PRIu64 "\n", s->in_flight);
+			printf("dead:          %" PRIu64 "\n", s->dead);
+			printf("pushed total:  %" PRIu64 "\n", s->pushed_total);
+			printf("acked total:   %" PRIu64 "\n", s->acked_total);
+			printf("nacked total:  %" PRIu64 "\n", s->nacked_total);
+			printf("expired total: %" PRIu64 "\n", s->expired_total);
+			printf("deduplicated:  %" PRIu64 "\n", s->deduplicated_total);
+			printf("dead total:    %" PRIu64 "\n", s->dead_total);
+		}
+	}
+	free(pos);
+	return rv;
+}
+
+static int purge_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} states[] = {
+		{"ready", MQ_STATE_READY}, {"delayed", MQ_STATE_DELAYED},
+		{"leased", MQ_STATE_LEASED}, {"dead", MQ_STATE_DEAD},
+		{"all", MQ_STATE_ALL},
+	};
+	uint32_t *mask = arg;
+
+	if (opt != OPT_STATE)
+		return -2;
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		if (strcmp(optarg, states[i].name) == 0) {
+			*mask |= states[i].bit;
+			return -1;
+		}
+	}
+	return usage_error(cmd, "--state: want ready, delayed, leased, dead or all, not '%s'",
+			   optarg);
+}
+
+static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"state", required_argument, NULL, OPT_STATE},
+		COMMON_OPTS,
+	};
+	uint32_t mask = 0;
+	uint64_t purged = 0;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, purge_opt, &mask, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_queue_purge(ctl.client, pos[0], mask, &purged)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(
+				json_pack("{s:s, s:o}", "name", pos[0], "purged", json_u64(purged)));
+		else
+			printf("purged %" PRIu64 " message%s from %s\n", purged,
+			       purged == 1 ? "" : "s", pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+static int cmd_queue_delete(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_queue_delete(ctl.client, pos[0])) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:b}", "name", pos[0], "deleted", 1));
+		else
+			printf("deleted queue %s\n", pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+/* ---- Commands: messages ------------------------------------------------ */
+
+#define PUSH_MAX_HEADERS 64
+
+struct push_args {
+	mq_push_opts opts;
+	mq_header headers[PUSH_MAX_HEADERS];
+	const char *file;
+};
+
+static int push_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct push_args *a = arg;
+	char *eq;
+
+	switch (opt) {
+	case OPT_FILE:
+		a->file = optarg;
+		return -1;
+	case OPT_DEDUP_KEY:
+		a->opts.dedup_key = optarg;
+		return -1;
+	case OPT_DEDUP_MODE:
+		if (strcmp(optarg, "ignore") == 0)
+			a->opts.dedup_mode = MQ_DEDUP_IGNORE;
+		else if (strcmp(optarg, "replace") == 0)
+			a->opts.dedup_mode = MQ_DEDUP_REPLACE;
+		else
+			return usage_error(cmd, "--dedup-mode: want ignore or replace, not '%s'",
+					   optarg);
+		return -1;
+	case OPT_DELAY_MS:
+		if (!parse_u64(optarg, UINT64_MAX, &a->opts.delay_ms))
+			return usage_error(cmd, "--delay-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_PRIORITY:
+		if (!parse_i32(optarg, &a->opts.priority))
+			return usage_error(cmd, "--priority: bad number '%s'", optarg);
+		return -1;
+	case OPT_TYPE:
+		a->opts.type = optarg;
+		return -1;
+	case OPT_HEADER:
+		if ((eq = strchr(optarg, '=')) == NULL || eq == optarg)
+			return usage_error(cmd, "--header: want KEY=VALUE, not '%s'", optarg);
+		if (a->opts.n_headers == PUSH_MAX_HEADERS)
+			return usage_error(cmd, "--header: at most %d headers", PUSH_MAX_HEADERS);
+		/* Split in place: optarg points into argv, which we own. */
+		*eq = '\0';
+		a->headers[a->opts.n_headers].key = optarg;
+		a->headers[a->opts.n_headers].value = eq + 1;
+		a->opts.n_headers++;
+		return -1;
+	}
+	return -2;
+}
+
+static int cmd_push(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"file", required_argument, NULL, OPT_FILE},
+		{"dedup-key", required_argument, NULL, OPT_DEDUP_KEY},
+		{"dedup-mode", required_argument, NULL, OPT_DEDUP_MODE},
+		{"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+		{"priority", required_argument, NULL, OPT_PRIORITY},
+		{"type", required_argument, NULL, OPT_TYPE},
+		{"header", required_argument, NULL, OPT_HEADER},
+		COMMON_OPTS,
+	};
+	struct push_args a = {0};
+	char **pos, *data = NULL;
+	size_t len = 0;
+	uint64_t id = 0;
+	bool dup = false, owned = false;
+	int npos, rv;
+	mq_status st;
+
+	a.opts.headers = a.headers;
+	if ((rv = parse_args(cmd, argc, argv, lo, push_opt, &a, 1, 2, &pos, &npos)) != -1)
+		return rv;
+	if (npos == 2 && a.file != NULL) {
+		free(pos);
+		return usage_error(cmd, "give DATA or --file, not both");
+	}
+	if (npos == 2) {
+		data = pos[1];
+		len = strlen(data);
+	} else {
+		FILE *f = stdin;
+
+		if (a.file != NULL && strcmp(a.file, "-") != 0 && (f = fopen(a.file, "rb")) == NULL) {
+			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a.file, strerror(errno));
+			free(pos);
+			return EXIT_ERROR;
+		}
+		if (!read_all(f, &data, &len)) {
+			fprintf(stderr, "mqctl: INTERNAL: reading %s: %s\n",
+				a.file != NULL ? a.file : "stdin", strerror(errno));
+			if (f != stdin)
+				fclose(f);
+			free(pos);
+			return EXIT_ERROR;
+		}
+		if (f != stdin)
+			fclose(f);
+		owned = true;
+	}
+	if ((rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_push(ctl.client, pos[0], data, len, &a.opts, &id, &dup)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b}", "queue", pos[0], "id",
+						  json_u64(id), "duplicate", dup));
+		else if (dup)
+			printf("duplicate of %" PRIu64 " in %s (dedup key %s)\n", id, pos[0],
+			       a.opts.dedup_key);
+		else
+			printf("pushed %" PRIu64 " to %s (%zu bytes)\n", id, pos[0], len);
+	}
+	if (owned)
+		free(data);
+	free(pos);
+	return rv;
+}
+
+struct pull_args {
+	size_t max;
+	mq_pull_opts opts;
+};
+
+static int pull_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct pull_args *a = arg;
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_MAX:
+		if (!parse_u64(optarg, 1000, &v) || v == 0)
+			return usage_error(cmd, "--max: want 1 to 1000, not '%s'", optarg);
+		a->max = (size_t)v;
+		return -1;
+	case OPT_WAIT_MS:
+		if (!parse_u32(optarg, &a->opts.wait_ms))
+			return usage_error(cmd, "--wait-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_LEASE_MS:
+		if (!parse_u32(optarg, &a->opts.lease_ms))
+			return usage_error(cmd, "--lease-ms: bad number '%s'", optarg);
+		return -1;
+	}
+	return -2;
+}
+
+static json_t *message_json(const mq_message *m)
+{
+	size_t len, nh = mq_message_header_count(m);
+	const void *p = mq_message_payload(m, &len);
+	json_t *o, *hs = json_array(), *payload;
+	char token[24];
+
+	for (size_t i = 0; i < nh; i++) {
+		mq_header h = mq_message_header(m, i);
+		json_array_append_new(hs, json_pack("{s:s, s:s}", "key", h.key, "value", h.value));
+	}
+	/* Lease tokens use all 64 bits: a string, so no JSON reader rounds it. */
+	snprintf(token, sizeof(token), "%" PRIu64, mq_message_lease_token(m));
+	o = json_pack("{s:o, s:s, s:i, s:s, s:o, s:o, s:i, s:s, s:s, s:o, s:o}", "id",
+		      json_u64(mq_message_id(m)), "queue", mq_message_queue(m), "attempts",
+		      (int)mq_message_attempts(m), "lease_token", token, "lease_expiry_ms",
+		      json_u64(mq_message_lease_expiry_ms(m)), "enqueued_ms",
+		      json_u64(mq_message_enqueued_ms(m)), "priority", (int)mq_message_priority(m),
+		      "dedup_key", mq_message_dedup_key(m), "type", mq_message_type(m), "headers",
+		      hs, "payload_size", json_u64(len));
+	/* json_stringn refuses invalid UTF-8: then the bytes go as base64. */
+	if ((payload = json_stringn(p, len)) != NULL) {
+		json_object_set_new(o, "payload", payload);
+	} else {
+		char *b64 = base64(p, len);
+		json_object_set_new(o, "payload_base64", json_string(b64 != NULL ? b64 : ""));
+		free(b64);
+	}
+	return o;
+}
+
+static void pull_print(mq_message **msgs, size_t n)
+{
+	struct table t = {.ncols = 8,
+			  .head = {"ID", "TOKEN", "ATTEMPTS", "PRIO", "TYPE", "AGE", "LEASE",
+				   "PAYLOAD"},
+			  .right = {true, true, true, true}};
+	bool any_headers = false;
+
+	for (size_t i = 0; i < n; i++)
+		any_headers |= mq_message_header_count(msgs[i]) > 0;
+	if (any_headers) {
+		/* HEADERS goes before PAYLOAD, which stays last. */
+		t.ncols = 9;
+		t.head[7] = "HEADERS";
+		t.head[8] = "PAYLOAD";
+	}
+	for (size_t i = 0; i < n; i++) {
+		const mq_message *m = msgs[i];
+		char id[24], tok[24], att[12], prio[12], age[16], lease[16], hdrs[256] = "";
+		char shown[PAYLOAD_SHOW * 4 + 40], *end;
+		size_t len, nh = mq_message_header_count(m), used = 0;
+		const void *p = mq_message_payload(m, &len);
+
+		snprintf(id, sizeof(id), "%" PRIu64, mq_message_id(m));
+		snprintf(tok, sizeof(tok), "%" PRIu64, mq_message_lease_token(m));
+		snprintf(att, sizeof(att), "%u", mq_message_attempts(m));
+		snprintf(prio, sizeof(prio), "%d", (int)mq_message_priority(m));
+		fmt_age(age, sizeof(age), mq_message_enqueued_ms(m));
+		fmt_until(lease, sizeof(lease), mq_message_lease_expiry_ms(m));
+		for (size_t h = 0; h < nh && used < sizeof(hdrs) - 1; h++) {
+			mq_header hd = mq_message_header(m, h);
+			int w = snprintf(hdrs + used, sizeof(hdrs) - used, "%s%s=%s",
+					 h > 0 ? "," : "", hd.key, hd.value);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		fmt_payload(shown, p, len, PAYLOAD_SHOW);
+		if (len > PAYLOAD_SHOW) {
+			end = shown + strlen(shown);
+			sprintf(end, " (%zu bytes)", len);
+		}
+		if (any_headers)
+			table_row(&t, id, tok, att, prio, mq_message_type(m), age, lease, hdrs,
+				  shown);
+		else
+			table_row(&t, id, tok, att, prio, mq_message_type(m), age, lease, shown);
+	}
+	table_print(&t);
+}
+
+static int cmd_pull(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"max", required_argument, NULL, OPT_MAX},
+		{"wait-ms", required_argument, NULL, OPT_WAIT_MS},
+		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+		COMMON_OPTS,
+	};
+	struct pull_args a = {.max = 1};
+	mq_message **msgs = NULL;
+	char **pos;
+	size_t n = 0;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, pull_opt, &a, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = connect_broker()) != EXIT_OK)
+		goto out;
+	if ((msgs = calloc(a.max, sizeof(*msgs))) == NULL) {
+		rv = EXIT_ERROR;
+		goto out;
+	}
+	if ((st = mq_pull(ctl.client, pos[0], &a.opts, msgs, a.max, &n)) != MQ_OK) {
+		rv = fail(st);
+		goto out;
+	}
+	if (ctl.json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, message_json(msgs[i]));
+		rv = json_print(json_pack("{s:o}", "messages", arr));
+	} else if (n == 0) {
+		printf("no messages ready in %s\n", pos[0]);
+	} else {
+		pull_print(msgs, n);
+	}
+	for (size_t i = 0; i < n; i++)
+		mq_message_free(msgs[i]);
+out:
+	free(msgs);
+	free(pos);
+	return rv;
+}
+
+/* lease_args parses the QUEUE ID TOKEN positionals of ack/nack/extend. */
+static int lease_args(const struct cmd *cmd, char **pos, uint64_t *id, uint64_t *token)
+{
+	if (!parse_u64(pos[1], UINT64_MAX, id))
+		return usage_error(cmd, "bad message id '%s'", pos[1]);
+	if (!parse_u64(pos[2], UINT64_MAX, token))
+		return usage_error(cmd, "bad lease token '%s'", pos[2]);
+	return -1;
+}
+
+static int cmd_ack(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	uint64_t id, token;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_ack_id(ctl.client, pos[0], id, token)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b}", "queue", pos[0], "id",
+						  json_u64(id), "acked", 1));
+		else
+			printf("acked %" PRIu64 " in %s\n", id, pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+struct nack_args {
+	uint64_t delay_ms;
+	const char *error;
+};
+
+static int nack_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct nack_args *a = arg;
+
+	switch (opt) {
+	case OPT_DELAY_MS:
+		if (!parse_u64(optarg, UINT64_MAX, &a->delay_ms))
+			return usage_error(cmd, "--delay-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_ERROR:
+		a->error = optarg;
+		return -1;
+	}
+	return -2;
+}
+
+static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+		{"error", required_argument, NULL, OPT_ERROR},
+		COMMON_OPTS,
+	};
+	struct nack_args a = {0};
+	uint64_t id, token;
+	char **pos, b[16];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_nack_id(ctl.client, pos[0], id, token, a.delay_ms, a.error)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
+						  json_u64(id), "nacked", 1, "delay_ms",
+						  json_u64(a.delay_ms)));
+		else if (a.delay_ms > 0)
+			printf("nacked %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
+			       fmt_duration(b, sizeof(b), a.delay_ms));
+		else
+			printf("nacked %" PRIu64 " in %s: ready again now\n", id, pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+static int extend_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	if (opt != OPT_LEASE_MS)
+		return -2;
+	if (!parse_u32(optarg, arg))
+		return usage_error(cmd, "--lease-ms: bad number '%s'", optarg);
+	return -1;
+}
+
+static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+		COMMON_OPTS,
+	};
+	uint32_t lease_ms = 0;
+	uint64_t id, token, expiry = 0;
+	char **pos, b[16];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, extend_opt, &lease_ms, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		st = mq_extend_lease_id(ctl.client, pos[0], id, token, lease_ms, &expiry);
+		if (st != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:o}", "queue", pos[0], "id",
+						  json_u64(id), "lease_expiry_ms", json_u64(expiry)));
+		else
+			printf("extended lease of %" PRIu64 " in %s: ends in %s\n", id, pos[0],
+			       fmt_until(b, sizeof(b), expiry));
+	}
+	free(pos);
+	return rv;
+}
+
+/* ---- Command table and main -------------------------------------------- */
+
+static const struct cmd cmds[] = {
+	{"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
+	{"info", "", "Show the broker's version, storage, durability and defaults.", "",
+	 cmd_info},
+	{"queue create", "NAME [--lease-ms N] [--max-attempts N] [--if-not-exists]",
+	 "Create a queue.",
+	 "Options:\n"
+	 "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
+	 "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
+	 "  --if-not-exists    succeed when the queue already exists\n",
+	 cmd_queue_create},
+	{"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
+	{"queue stats", "NAME", "Show one queue's configuration and counters.", "",
+	 cmd_queue_stats},
+	{"queue purge", "NAME [--state ready|delayed|leased|dead]...",
+	 "Delete a queue's messages (all, or those in the given states).",
+	 "Options:\n"
+	 "  --state S   purge messages in state S: ready, delayed, leased, dead or all;\n"
+	 "              repeat for several states (default: all states)\n",
+	 cmd_queue_purge},
+	{"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
+	{"push",
+	 "QUEUE [DATA] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms N] "
+	 "[--priority N] [--type T] [--header K=V]...",
+	 "Push one message (payload: DATA, else --file, else stdin).",
+	 "Options:\n"
+	 "  --file F          read the payload from file F ('-' = stdin)\n"
+	 "  --dedup-key K     while a message with key K is queued or leased, a push\n"
+	 "                    with K is a duplicate\n"
+	 "  --dedup-mode M    ignore (keep the existing message, default) or replace\n"
+	 "                    (swap in this payload if the existing one is not leased)\n"
+	 "  --delay-ms N      deliver no earlier than N ms from now\n"
+	 "  --priority N      higher is delivered first (default 0; may be negative)\n"
+	 "  --type T          application message type\n"
+	 "  --header K=V      add a header; repeat for more\n",
+	 cmd_push},
+	{"pull", "QUEUE [--max N] [--wait-ms N] [--lease-ms N]",
+	 "Lease up to N messages and print them. They stay leased until acked,\n"
+	 "nacked or their lease ends: use the printed ID and TOKEN with ack/nack/extend.",
+	 "Options:\n"
+	 "  --max N        lease up to N messages, 1 to 1000 (default 1)\n"
+	 "  --wait-ms N    when none is ready, wait up to N ms for one (default 0)\n"
+	 "  --lease-ms N   lease time, ms (default: the queue's)\n",
+	 cmd_pull},
+	{"ack", "QUEUE ID TOKEN", "Acknowledge a leased message: the broker deletes it.", "",
+	 cmd_ack},
+	{"nack", "QUEUE ID TOKEN [--delay-ms N] [--error MSG]",
+	 "Give a leased message back (counts as an attempt).",
+	 "Options:\n"
+	 "  --delay-ms N   make it ready again after N ms (default: now)\n"
+	 "  --error MSG    why it failed, kept with the message\n",
+	 cmd_nack},
+	{"extend", "QUEUE ID TOKEN [--lease-ms N]", "Extend a lease to end N ms from now.",
+	 "Options:\n"
+	 "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",
+	 cmd_extend},
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void print_main_help(FILE *f)
+{
+	fprintf(f, "Usage: mqctl [--url URL] [--json] [--timeout MS] COMMAND [ARGS...]\n\n"
+		   "Command-line client of the mq job-queue broker.\n\nCommands:\n");
+	for (size_t i = 0; i < NCMDS; i++) {
+		const char *nl = strchr(cmds[i].summary, '\n');
+		int len = nl != NULL ? (int)(nl - cmds[i].summary) : (int)strlen(cmds[i].summary);
+
+		fprintf(f, "  %-14s %.*s\n", cmds[i].name, len, cmds[i].summary);
+	}
+	fprintf(f, "\nOptions:\n" COMMON_HELP "  --version      print the version\n"
+		   "\nRun 'mqctl COMMAND --help' for a command's arguments.\n"
+		   "Exit status: 0 ok, 1 error, 2 usage error, 3 broker unreachable.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"version", no_argument, NULL, 'V'},
+		COMMON_OPTS,
+	};
+	const struct cmd *cmd = NULL;
+	char label[64];
+	int opt, rv, words;
+
+	ctl.url = getenv("MQ_URL") != NULL && getenv("MQ_URL")[0] != '\0' ? getenv("MQ_URL")
+									   : DEFAULT_URL;
+	ctl.timeout_ms = DEFAULT_TIMEOUT_MS;
+	/* '+': global options end at the command name. */
+	while ((opt = getopt_long(argc, argv, "+hV", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			print_main_help(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("mqctl %s (protocol %d)\n", mq_version(), MQ_PROTOCOL_VERSION);
+			return EXIT_OK;
+		case '?':
+			fprintf(stderr, "Try 'mqctl --help'.\n");
+			return EXIT_USAGE;
+		default:
+			if ((rv = common_opt(NULL, opt)) != -1)
+				return rv;
+		}
+	}
+	if (optind >= argc) {
+		print_main_help(stderr);
+		return EXIT_USAGE;
+	}
+	/* Find the command: one word, or "queue" plus one. */
+	for (size_t i = 0; i < NCMDS && cmd == NULL; i++) {
+		const char *sp = strchr(cmds[i].name, ' ');
+
+		if (sp == NULL && strcmp(cmds[i].name, argv[optind]) == 0)
+			cmd = &cmds[i];
+		else if (sp != NULL && optind + 1 < argc &&
+			 strncmp(cmds[i].name, argv[optind], (size_t)(sp - cmds[i].name)) == 0 &&
+			 argv[optind][sp - cmds[i].name] == '\0' && strcmp(sp + 1, argv[optind + 1]) == 0)
+			cmd = &cmds[i];
+	}
+	if (cmd == NULL) {
+		if (strcmp(argv[optind], "queue") == 0) {
+			if (optind + 1 < argc &&
+			    (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0)) {
+				print_main_help(stdout);
+				return EXIT_OK;
+			}
+			fprintf(stderr, "mqctl queue: want create, list, stats, purge or delete%s%s\n",
+				optind + 1 < argc ? ", not " : "",
+				optind + 1 < argc ? argv[optind + 1] : "");
+		} else {
+			fprintf(stderr, "mqctl: unknown command '%s'\n", argv[optind]);
+		}
+		fprintf(stderr, "Try 'mqctl --help'.\n");
+		return EXIT_USAGE;
+	}
+	words = strchr(cmd->name, ' ') != NULL ? 2 : 1;
+	/* The command sees argv from its last word on, named like itself so
+	 * getopt's messages read "mqctl queue create: ...". */
+	snprintf(label, sizeof(label), "mqctl %s", cmd->name);
+	argv[optind + words - 1] = label;
+	rv = cmd->run(cmd, argc - (optind + words - 1), argv + optind + words - 1);
+	mq_client_close(ctl.client);
+	return rv;
+}
