@@ -79,10 +79,11 @@ typedef struct brk_info {
 
 /* ---- server.c ---- */
 int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info);
-/* brk_server_quiesce closes the listeners and makes new requests answer
- * UNAVAILABLE; calls already taken in go on. */
+/* brk_server_quiesce makes new requests answer UNAVAILABLE; calls already
+ * taken in go on. */
 void brk_server_quiesce(brk_server *s);
-/* brk_server_close waits (bounded) for replies in flight, then closes. */
+/* brk_server_close waits (bounded) for replies in flight, then closes the
+ * listeners, connections and socket. */
 void brk_server_close(brk_server *s);
 /* brk_call_finish sends the call's result (status, errmsg, body) as the
  * Reply envelope and frees the request. Any thread. */

@@ -2,8 +2,8 @@
 /*
  * main.c: mqd's entry point: settings, storage, writer, server, signals.
  *
- * SIGINT/SIGTERM: stop accepting (listeners close; new requests get
- * UNAVAILABLE), apply what was taken in, answer parked long polls, send the
+ * SIGINT/SIGTERM: stop taking requests (new ones get UNAVAILABLE), apply
+ * what was taken in, answer parked long polls, send the
  * replies, close storage cleanly, exit 0. The signals are blocked before the
  * first thread starts and taken with sigwait, so no nng thread receives them.
  */

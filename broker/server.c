@@ -253,10 +253,10 @@ fail:
 
 void brk_server_quiesce(brk_server *s)
 {
+	/* Listeners stay open until brk_server_close: closing an nng listener
+	 * also closes the connections it accepted, which would drop the replies
+	 * still to be sent. New requests get UNAVAILABLE meanwhile. */
 	atomic_store(&s->quiescing, true);
-	for (int i = 0; i < s->n_lst; i++)
-		nng_listener_close(s->lst[i]);
-	s->n_lst = 0;
 }
 
 void brk_server_close(brk_server *s)
@@ -270,6 +270,9 @@ void brk_server_close(brk_server *s)
 		usleep(10000);
 	if (atomic_load(&s->busy) > 0)
 		brk_warn("%d replies still in flight at close", atomic_load(&s->busy));
+	/* A completed send has reached the connection's queue, not yet the
+	 * peer; nng has no flush, so give the transports a moment to write. */
+	usleep(100000);
 	nng_close(s->sock);
 	for (w = s->works; w != NULL; w = w->next_all)
 		nng_aio_stop(w->aio);

@@ -50,7 +50,7 @@ void brk_call_set_error(brk_call *c, int status, const char *fmt, ...)
 
 uint8_t *brk_call_body_reserve(brk_call *c, size_t n)
 {
-	if (c->body_len + n > c->body_cap) {
+	if (c->body == NULL || c->body_len + n > c->body_cap) {
 		size_t cap = c->body_cap ? c->body_cap : 256;
 		while (cap < c->body_len + n)
 			cap *= 2;
@@ -225,6 +225,7 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		int rv;
 
 		mq__push_result__init(&res[i]);
+		res[i].message = NULL; /* init points it at a static "" */
 		resp[i] = &res[i];
 		if (pm->payload.len > cfg->max_payload) {
 			res[i].status = MQ_INVALID_ARGUMENT;

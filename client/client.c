@@ -9,6 +9,7 @@
  * Locking: c->mtx guards the pool list and the pipe count; it is never held
  * while waiting on an aio. */
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,8 @@
 #endif
 
 /* Reconnect back-off of the dialer: start fast, cap at one second. */
-#define MQC_RECONN_MIN_MS 50
-#define MQC_RECONN_MAX_MS 1000
+#define MQC_RECONN_MIN_MS      50
+#define MQC_RECONN_MAX_MS      1000
 #define MQC_DEFAULT_TIMEOUT_MS 10000
 
 /* mqc_slot is one request context; a call holds one for its duration. */
@@ -46,7 +47,7 @@ struct mq_client {
 	pthread_mutex_t mtx;
 	pthread_cond_t cv;     /* signalled when a pipe comes up */
 	struct mqc_slot *pool; /* idle slots */
-	int npipes;	       /* pipes currently connected */
+	int npipes;            /* pipes currently connected */
 };
 
 const char *mq_version(void)
@@ -83,9 +84,9 @@ static mq_status mqc_nng_status(mq_client *c, int rv, const char *what)
 		pthread_mutex_unlock(&c->mtx);
 		if (npipes == 0)
 			return mqc_fail(MQ_UNAVAILABLE, "%s: no connection to broker at %s", what,
-					c->url);
+			                c->url);
 		return mqc_fail(MQ_DEADLINE_EXCEEDED, "%s: no reply from broker at %s in time",
-				what, c->url);
+		                what, c->url);
 	case NNG_ECLOSED:
 	case NNG_ECONNREFUSED:
 	case NNG_ECONNRESET:
@@ -94,7 +95,7 @@ static mq_status mqc_nng_status(mq_client *c, int rv, const char *what)
 	case NNG_EUNREACHABLE:
 	case NNG_EADDRINUSE:
 		return mqc_fail(MQ_UNAVAILABLE, "%s: broker at %s: %s", what, c->url,
-				nng_strerror(rv));
+		                nng_strerror(rv));
 	case NNG_ECANCELED:
 		return mqc_fail(MQ_CANCELLED, "%s: %s", what, nng_strerror(rv));
 	case NNG_EINVAL:
@@ -171,8 +172,8 @@ static mq_status mqc_socket_open(mq_client *c, const char *url)
 		return mqc_nng_status(c, rv, "configure socket");
 	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0)
 		return mqc_fail(MQ_INVALID_ARGUMENT,
-				"url \"%s\": %s (want tcp://HOST:PORT or ipc:///PATH)", url,
-				nng_strerror(rv));
+		                "url \"%s\": %s (want tcp://HOST:PORT or ipc:///PATH)", url,
+		                nng_strerror(rv));
 	(void)nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, 0);
 	if ((rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT, MQC_RECONN_MIN_MS)) != 0 ||
 	    (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT, MQC_RECONN_MAX_MS)) != 0)
@@ -197,8 +198,9 @@ mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts 
 		opts = &defaults;
 	}
 	if (opts->timeout_ms <= 0 || opts->connect_timeout_ms < 0)
-		return mqc_fail(MQ_INVALID_ARGUMENT,
-				"mq_client_open: timeout_ms must be > 0 and connect_timeout_ms >= 0");
+		return mqc_fail(
+		    MQ_INVALID_ARGUMENT,
+		    "mq_client_open: timeout_ms must be > 0 and connect_timeout_ms >= 0");
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return mqc_fail(MQ_INTERNAL, "out of memory");
 	c->timeout_ms = opts->timeout_ms;
@@ -222,7 +224,7 @@ mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts 
 		nng_close(c->sock);
 		mqc_free(c);
 		return mqc_fail(MQ_UNAVAILABLE, "no connection to broker at %s within %d ms", url,
-				(int)opts->connect_timeout_ms);
+		                (int)opts->connect_timeout_ms);
 	}
 	*out = c;
 	return mqc_ok();
@@ -283,12 +285,13 @@ static void mqc_slot_put(mq_client *c, struct mqc_slot *s)
 }
 
 mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decode_fn decode,
-		       void *arg, uint32_t extra_ms)
+                       void *arg, uint32_t extra_ms)
 {
 	struct mqc_slot *s = NULL;
 	nng_msg *msg;
-	nng_time deadline;
+	nng_time deadline, now;
 	nng_duration left;
+	int64_t total;
 	mq_status st;
 	int rv;
 
@@ -299,10 +302,14 @@ mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decod
 		nng_msg_free(msg);
 		return st;
 	}
-	/* One deadline for send (which waits for a connection) and receive. */
-	deadline = nng_clock() + (nng_time)c->timeout_ms + extra_ms;
+	/* One deadline for send (which waits for a connection) and receive;
+	 * nng_duration is 32 bits, so clamp (about 24 days). */
+	total = (int64_t)c->timeout_ms + extra_ms;
+	if (total > INT32_MAX)
+		total = INT32_MAX;
+	deadline = nng_clock() + (nng_time)total;
 	nng_aio_set_msg(s->aio, msg);
-	nng_aio_set_timeout(s->aio, (nng_duration)(c->timeout_ms + (int64_t)extra_ms));
+	nng_aio_set_timeout(s->aio, (nng_duration)total);
 	nng_ctx_send(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
 	if ((rv = nng_aio_result(s->aio)) != 0) {
@@ -312,8 +319,9 @@ mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decod
 		mqc_slot_put(c, s);
 		return mqc_nng_status(c, rv, "send request");
 	}
-	left = (nng_duration)(deadline > nng_clock() ? deadline - nng_clock() : 1);
-	nng_aio_set_timeout(s->aio, left > 0 ? left : 1);
+	now = nng_clock();
+	left = deadline > now ? (nng_duration)(deadline - now) : 1;
+	nng_aio_set_timeout(s->aio, left);
 	nng_ctx_recv(s->ctx, s->aio);
 	nng_aio_wait(s->aio);
 	if ((rv = nng_aio_result(s->aio)) != 0) {

@@ -37,9 +37,8 @@ mq_status mqc_check_name(const char *what, const char *name)
 	if (name == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "%s: missing", what);
 	if (!mq_name_valid(name))
-		return mqc_fail(MQ_INVALID_ARGUMENT,
-				"%s \"%.*s%s\": want 1 to %d characters of [A-Za-z0-9._-]", what,
-				MQ_NAME_MAX, name,
-				strlen(name) > MQ_NAME_MAX ? "..." : "", MQ_NAME_MAX);
+		return mqc_fail(
+		    MQ_INVALID_ARGUMENT, "%s \"%.*s%s\": want 1 to %d characters of [A-Za-z0-9._-]",
+		    what, MQ_NAME_MAX, name, strlen(name) > MQ_NAME_MAX ? "..." : "", MQ_NAME_MAX);
 	return MQ_OK;
 }

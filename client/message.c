@@ -30,7 +30,7 @@ struct mq_message {
 /* ---- Push -------------------------------------------------------------- */
 
 mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t len,
-		  const mq_push_opts *opts, uint64_t *id, bool *duplicate)
+                  const mq_push_opts *opts, uint64_t *id, bool *duplicate)
 {
 	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
 	Mq__PushMessage pm = MQ__PUSH_MESSAGE__INIT;
@@ -45,21 +45,22 @@ mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t l
 	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
 		return st;
 	if (payload == NULL && len > 0)
-		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: payload is NULL but len is %zu", len);
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: payload is NULL but len is %zu",
+		                len);
 	if (opts != NULL) {
 		if (opts->dedup_mode != MQ_DEDUP_IGNORE && opts->dedup_mode != MQ_DEDUP_REPLACE)
 			return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: bad dedup_mode %d",
-					(int)opts->dedup_mode);
+			                (int)opts->dedup_mode);
 		if (opts->n_headers > 0 && opts->headers == NULL)
 			return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: headers is NULL");
 		for (size_t i = 0; i < opts->n_headers; i++) {
 			if (opts->headers[i].key == NULL || opts->headers[i].value == NULL)
 				return mqc_fail(MQ_INVALID_ARGUMENT,
-						"mq_push: header %zu has a NULL key or value", i);
+				                "mq_push: header %zu has a NULL key or value", i);
 		}
 		pm.dedup_key = (char *)(opts->dedup_key != NULL ? opts->dedup_key : "");
 		pm.dedup_mode = opts->dedup_mode == MQ_DEDUP_REPLACE ? MQ__DEDUP_MODE__DEDUP_REPLACE
-								     : MQ__DEDUP_MODE__DEDUP_IGNORE;
+		                                                     : MQ__DEDUP_MODE__DEDUP_IGNORE;
 		pm.delay_ms = opts->delay_ms;
 		pm.priority = opts->priority;
 		pm.type = (char *)(opts->type != NULL ? opts->type : "");
@@ -98,8 +99,9 @@ mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t l
 	}
 	res = rep->results[0];
 	if (res->status != MQ_OK) {
-		st = mqc_fail(res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status,
-			      "%s", res->message);
+		st =
+		    mqc_fail(res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status,
+		             "%s", res->message);
 		goto out;
 	}
 	if (id != NULL)
@@ -160,7 +162,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 }
 
 mq_status mq_pull(mq_client *c, const char *queue, const mq_pull_opts *opts, mq_message **msgs,
-		  size_t max, size_t *n)
+                  size_t max, size_t *n)
 {
 	Mq__PullRequest req = MQ__PULL_REQUEST__INIT;
 	Mq__PullReply *rep = NULL;
@@ -173,7 +175,7 @@ mq_status mq_pull(mq_client *c, const char *queue, const mq_pull_opts *opts, mq_
 		return st;
 	if (max < 1 || max > MQC_PULL_MAX)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_pull: max is %zu, want 1 to %d", max,
-				MQC_PULL_MAX);
+		                MQC_PULL_MAX);
 	req.queue = (char *)queue;
 	req.max_messages = (uint32_t)max;
 	if (opts != NULL) {
@@ -289,7 +291,7 @@ mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token
 }
 
 mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
-		     uint64_t delay_ms, const char *error)
+                     uint64_t delay_ms, const char *error)
 {
 	Mq__NackRequest req = MQ__NACK_REQUEST__INIT;
 	ProtobufCMessage *rep;
@@ -311,7 +313,7 @@ mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t toke
 }
 
 mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
-			     uint32_t lease_ms, uint64_t *expiry_ms)
+                             uint32_t lease_ms, uint64_t *expiry_ms)
 {
 	Mq__ExtendLeaseRequest req = MQ__EXTEND_LEASE_REQUEST__INIT;
 	Mq__ExtendLeaseReply *rep;
@@ -352,5 +354,5 @@ mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms)
 	if (m == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_extend_lease: message is NULL");
 	return mq_extend_lease_id(c, m->queue, m->id, m->lease_token, lease_ms,
-				  &m->lease_expiry_ms);
+	                          &m->lease_expiry_ms);
 }

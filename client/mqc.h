@@ -48,7 +48,7 @@ typedef mq_status (*mqc_decode_fn)(void *arg, const uint8_t *data, size_t len);
  * @return MQ_OK or decode's status; MQ_DEADLINE_EXCEEDED, MQ_UNAVAILABLE,
  *   MQ_INTERNAL for transport failures (message set). */
 mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decode_fn decode,
-		       void *arg, uint32_t extra_ms);
+                       void *arg, uint32_t extra_ms);
 
 /* mqc_auth_token returns the client's auth token ("" when none). */
 const char *mqc_auth_token(const mq_client *c);

@@ -35,7 +35,7 @@ static void mqc_queue_info_from(mq_queue_info *dst, const Mq__QueueInfo *w)
 }
 
 mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config *cfg,
-			  bool if_not_exists, bool *created)
+                          bool if_not_exists, bool *created)
 {
 	Mq__CreateQueueRequest req = MQ__CREATE_QUEUE_REQUEST__INIT;
 	Mq__QueueConfig qc = MQ__QUEUE_CONFIG__INIT;
@@ -95,7 +95,7 @@ mq_status mq_queue_list(mq_client *c, mq_queue_info **infos, size_t *n)
 
 	if (c == NULL || infos == NULL || n == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT,
-				"mq_queue_list: client, infos and n are required");
+		                "mq_queue_list: client, infos and n are required");
 	do {
 		req.after = after;
 		req.limit = 0; /* the broker's page size */
@@ -139,10 +139,10 @@ mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, ui
 		uint32_t bit;
 		Mq__MessageState state;
 	} map[] = {
-		{MQ_STATE_READY, MQ__MESSAGE_STATE__STATE_READY},
-		{MQ_STATE_DELAYED, MQ__MESSAGE_STATE__STATE_DELAYED},
-		{MQ_STATE_LEASED, MQ__MESSAGE_STATE__STATE_LEASED},
-		{MQ_STATE_DEAD, MQ__MESSAGE_STATE__STATE_DEAD},
+	    {MQ_STATE_READY, MQ__MESSAGE_STATE__STATE_READY},
+	    {MQ_STATE_DELAYED, MQ__MESSAGE_STATE__STATE_DELAYED},
+	    {MQ_STATE_LEASED, MQ__MESSAGE_STATE__STATE_LEASED},
+	    {MQ_STATE_DEAD, MQ__MESSAGE_STATE__STATE_DEAD},
 	};
 	Mq__PurgeQueueRequest req = MQ__PURGE_QUEUE_REQUEST__INIT;
 	Mq__MessageState states[sizeof(map) / sizeof(map[0])];
@@ -155,7 +155,7 @@ mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, ui
 		return st;
 	if ((state_mask & ~MQ_STATE_ALL) != 0)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_queue_purge: unknown state bits 0x%x",
-				state_mask & ~MQ_STATE_ALL);
+		                state_mask & ~MQ_STATE_ALL);
 	req.name = (char *)name;
 	req.states = states;
 	/* Mask 0 and MQ_STATE_ALL both send no states: every state. */
@@ -216,7 +216,7 @@ mq_status mq_server_info_get(mq_client *c, mq_server_info *info)
 
 	if (c == NULL || info == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT,
-				"mq_server_info_get: client and info are required");
+		                "mq_server_info_get: client and info are required");
 	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
 		return st;
 	memset(info, 0, sizeof(*info));

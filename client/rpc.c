@@ -41,27 +41,27 @@ static mq_status mqc_rpc_decode(void *arg, const uint8_t *data, size_t len)
 	rep = mq__reply__unpack(NULL, len, data);
 	if (rep == NULL)
 		return mqc_fail(MQ_INTERNAL, "%s: undecodable reply envelope (%zu bytes)",
-				call->method->name, len);
+		                call->method->name, len);
 	if (rep->status != MQ_OK) {
 		if (rep->status > MQ_UNAUTHENTICATED)
 			st = mqc_fail(MQ_UNKNOWN, "%s: broker status %u: %s", call->method->name,
-				      rep->status, rep->message);
+			              rep->status, rep->message);
 		else
 			st = mqc_fail((mq_status)rep->status, "%s", rep->message);
 		mq__reply__free_unpacked(rep, NULL);
 		return st;
 	}
-	call->reply = protobuf_c_message_unpack(call->method->output, NULL, rep->body.len,
-						rep->body.data);
+	call->reply =
+	    protobuf_c_message_unpack(call->method->output, NULL, rep->body.len, rep->body.data);
 	mq__reply__free_unpacked(rep, NULL);
 	if (call->reply == NULL)
 		return mqc_fail(MQ_INTERNAL, "%s: undecodable %s", call->method->name,
-				call->method->output->short_name);
+		                call->method->output->short_name);
 	return MQ_OK;
 }
 
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
-		  ProtobufCMessage **reply)
+                  ProtobufCMessage **reply)
 {
 	struct mqc_rpc_call call = {.env = MQ__REQUEST__INIT};
 	uint8_t *body;
@@ -82,7 +82,7 @@ mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
 	call.env.body.data = body;
 	call.env.body.len = len;
 	st = mqc_transact(c, mq__request__get_packed_size(&call.env), mqc_rpc_encode,
-			  mqc_rpc_decode, &call, extra_ms);
+	                  mqc_rpc_decode, &call, extra_ms);
 	free(body);
 	if (st != MQ_OK)
 		return st;

@@ -17,6 +17,6 @@
  * @return MQ_OK; the broker's status with its message; transport errors
  *   (mqc_transact); MQ_INTERNAL for an undecodable reply. */
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
-		  ProtobufCMessage **reply);
+                  ProtobufCMessage **reply);
 
 #endif

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 			 * went back to the queue; it will be delivered again. */
 			if (st != MQ_OK)
 				fprintf(stderr, "worker: ack/nack: %s: %s\n", mq_status_name(st),
-					mq_errmsg());
+				        mq_errmsg());
 			mq_message_free(msgs[i]);
 			if (count > 0)
 				count--;

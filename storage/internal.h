@@ -30,7 +30,6 @@ struct store_txn {
 	store *s;
 	kv_txn *kv;
 	bool failed;
-	bool meta_dirty;
 	uint64_t next_id;    /* the next message id to hand out */
 	uint64_t next_token; /* the next lease token */
 	uint32_t next_qid;
@@ -52,8 +51,8 @@ struct store {
 	const kv_ops *ops;
 	kv_env *kv;
 	store_config cfg;
-	uint32_t lease_ms;     /* resolved defaults */
-	uint32_t max_attempts; /* resolved defaults */
+	uint32_t lease_ms;            /* resolved defaults */
+	uint32_t max_attempts;        /* resolved defaults */
 	uint64_t next_id, next_token; /* committed values */
 	uint32_t next_qid;
 	bool txn_open;
@@ -66,11 +65,11 @@ struct store {
 
 /* store_seterr writes a formatted reason into err and returns st. */
 mq_status store_seterr(store_err *err, mq_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* store_fail marks t failed and writes the reason. */
 mq_status store_fail(store_txn *t, store_err *err, mq_status st, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* store_txn_check refuses operations on a failed or missing transaction. */
 mq_status store_txn_check(store_txn *t, store_err *err);
@@ -84,8 +83,8 @@ store_header *store_hdr_scratch(store_txn *t, size_t n, store_err *err);
  * returns NOT_FOUND with a message for a missing queue. */
 mq_status store_q_get(store_txn *t, const char *name, qent **out, store_err *err);
 mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err);
-mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg,
-			 qent **out, store_err *err);
+mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg, qent **out,
+                         store_err *err);
 mq_status store_name_check(const char *name, store_err *err);
 uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms);
 uint32_t store_q_max_attempts(const store_txn *t, const qent *q);
@@ -93,8 +92,7 @@ void store_q_info(const qent *q, store_queue_info *info);
 void store_notify_ready(store_txn *t, const qent *q);
 
 /* store_q_purge_all removes every message of q with a state in mask. */
-mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged,
-			store_err *err);
+mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged, store_err *err);
 
 /* kv wrappers: any backend failure marks the transaction failed. get and
  * seek/next pass MQ_NOT_FOUND through; del_must reports a missing key as
@@ -107,13 +105,13 @@ static inline mq_status tx_chk(store_txn *t, mq_status st)
 }
 
 static inline mq_status tx_get(store_txn *t, kv_db db, const void *k, size_t kl, kv_val *v,
-			       store_err *err)
+                               store_err *err)
 {
 	return tx_chk(t, t->s->ops->get(t->kv, db, k, kl, v, err));
 }
 
 static inline mq_status tx_put(store_txn *t, kv_db db, const void *k, size_t kl, const void *v,
-			       size_t vl, store_err *err)
+                               size_t vl, store_err *err)
 {
 	mq_status st = t->s->ops->put(t->kv, db, k, kl, v, vl, err);
 
@@ -123,16 +121,34 @@ static inline mq_status tx_put(store_txn *t, kv_db db, const void *k, size_t kl,
 }
 
 static inline mq_status tx_seek(store_txn *t, kv_db db, const void *k, size_t kl, kv_val *key,
-				kv_val *val, store_err *err)
+                                kv_val *val, store_err *err)
 {
 	return tx_chk(t, t->s->ops->seek(t->kv, db, k, kl, key, val, err));
 }
 
-static inline mq_status tx_next(store_txn *t, kv_db db, kv_val *key, kv_val *val,
-				store_err *err)
+static inline mq_status tx_next(store_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err)
 {
 	return tx_chk(t, t->s->ops->next(t->kv, db, key, val, err));
 }
+
+/* store_q_counter is the queue's gauge for a message state. */
+static inline uint64_t *store_q_counter(qent *q, uint8_t state)
+{
+	switch (state) {
+	case STORE_STATE_READY:
+		return &q->rec.stats.ready;
+	case STORE_STATE_DELAYED:
+		return &q->rec.stats.delayed;
+	case STORE_STATE_LEASED:
+		return &q->rec.stats.in_flight;
+	default:
+		return &q->rec.stats.dead;
+	}
+}
+
+/* store_msg_remove deletes message id of q (record m) with its index
+ * entry and, unless DEAD, its dedup key; fixes q's gauge. */
+mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err);
 
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
 

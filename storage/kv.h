@@ -73,12 +73,12 @@ typedef struct kv_ops {
 	mq_status (*commit)(kv_txn *t, store_err *err); /* ends t whatever the result */
 	void (*abort)(kv_txn *t);
 	mq_status (*get)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v,
-			 store_err *err);
+	                 store_err *err);
 	mq_status (*put)(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
-			 size_t vlen, store_err *err);
+	                 size_t vlen, store_err *err);
 	mq_status (*del)(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err);
-	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key,
-			  kv_val *val, store_err *err);
+	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
+	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);
 } kv_ops;
 

@@ -22,7 +22,7 @@
 
 /* lmdb_db_names are the names of the databases on disk, by kv_db. */
 static const char *const lmdb_db_names[KV_NDB] = {
-	"meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
+    "meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
 };
 
 struct kv_txn {
@@ -58,14 +58,14 @@ static mq_status lmdb_status(kv_env *e, int rc, const char *op, store_err *err)
 			e->grow = true;
 		if (e && e->map_size >= e->map_max)
 			snprintf(err->msg, sizeof(err->msg),
-				 "storage is full: the data file reached its configured maximum "
-				 "size (map_size_max %" PRIu64 " bytes)",
-				 e->map_max);
+			         "storage is full: the data file reached its configured maximum "
+			         "size (map_size_max %" PRIu64 " bytes)",
+			         e->map_max);
 		else
 			snprintf(err->msg, sizeof(err->msg),
-				 "storage map is full at %" PRIu64
-				 " bytes; it grows at the next transaction",
-				 e ? e->map_size : 0);
+			         "storage map is full at %" PRIu64
+			         " bytes; it grows at the next transaction",
+			         e ? e->map_size : 0);
 		return MQ_RESOURCE_EXHAUSTED;
 	case MDB_TXN_FULL:
 		snprintf(err->msg, sizeof(err->msg), "%s: transaction too large (%s)", op, what);
@@ -125,7 +125,7 @@ static mq_status lmdb_lock(kv_env *e, store_err *err)
 		}
 		close(fd);
 		snprintf(err->msg, sizeof(err->msg),
-			 "data directory %s is in use by another process (pid %ld)", e->path, pid);
+		         "data directory %s is in use by another process (pid %ld)", e->path, pid);
 		return MQ_FAILED_PRECONDITION;
 	}
 	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
@@ -336,7 +336,7 @@ static void lmdb_abort(kv_txn *t)
 }
 
 static mq_status lmdb_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v,
-			  store_err *err)
+                          store_err *err)
 {
 	MDB_val key = {klen, (void *)k}, val;
 	int rc = mdb_get(t->txn, t->env->dbi[db], &key, &val);
@@ -351,7 +351,7 @@ static mq_status lmdb_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_va
 }
 
 static mq_status lmdb_put(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
-			  size_t vlen, store_err *err)
+                          size_t vlen, store_err *err)
 {
 	MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
 	int rc;
@@ -373,8 +373,8 @@ static mq_status lmdb_del(kv_txn *t, kv_db db, const void *k, size_t klen, store
 	return rc ? lmdb_status(t->env, rc, "delete", err) : MQ_OK;
 }
 
-static mq_status lmdb_cursor_get(kv_txn *t, kv_db db, MDB_val *key, MDB_cursor_op op,
-				 kv_val *k, kv_val *v, store_err *err)
+static mq_status lmdb_cursor_get(kv_txn *t, kv_db db, MDB_val *key, MDB_cursor_op op, kv_val *k,
+                                 kv_val *v, store_err *err)
 {
 	MDB_val val;
 	int rc;
@@ -398,7 +398,7 @@ static mq_status lmdb_cursor_get(kv_txn *t, kv_db db, MDB_val *key, MDB_cursor_o
 }
 
 static mq_status lmdb_seek(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key,
-			   kv_val *val, store_err *err)
+                           kv_val *val, store_err *err)
 {
 	MDB_val mk = {klen, (void *)k};
 
@@ -417,18 +417,18 @@ static mq_status lmdb_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_
 }
 
 const kv_ops store_kv_lmdb = {
-	.engine = "lmdb",
-	.open = lmdb_open,
-	.close = lmdb_close,
-	.durability = lmdb_durability,
-	.sync = lmdb_sync,
-	.usage = lmdb_usage,
-	.begin = lmdb_begin,
-	.commit = lmdb_commit,
-	.abort = lmdb_abort,
-	.get = lmdb_get,
-	.put = lmdb_put,
-	.del = lmdb_del,
-	.seek = lmdb_seek,
-	.next = lmdb_next,
+    .engine = "lmdb",
+    .open = lmdb_open,
+    .close = lmdb_close,
+    .durability = lmdb_durability,
+    .sync = lmdb_sync,
+    .usage = lmdb_usage,
+    .begin = lmdb_begin,
+    .commit = lmdb_commit,
+    .abort = lmdb_abort,
+    .get = lmdb_get,
+    .put = lmdb_put,
+    .del = lmdb_del,
+    .seek = lmdb_seek,
+    .next = lmdb_next,
 };

@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libbsd's RB_GENERATE_STATIC uses __unused, which libbsd leaves
+ * undefined on Linux (a kernel struct has a member of that name). */
+#ifndef __unused
+#define __unused __attribute__((__unused__))
+#endif
 #include <bsd/sys/tree.h>
 
 #include "kv.h"
@@ -204,8 +209,7 @@ static mem_node *mem_find(kv_txn *t, kv_db db, const void *k, size_t klen)
 	return RB_FIND(mem_tree, &t->env->trees[db], &probe);
 }
 
-static mq_status mem_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v,
-			 store_err *err)
+static mq_status mem_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v, store_err *err)
 {
 	mem_node *n = mem_find(t, db, k, klen);
 
@@ -227,7 +231,7 @@ static uint8_t *val_dup(const void *v, size_t vlen)
 }
 
 static mq_status mem_put(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
-			 size_t vlen, store_err *err)
+                         size_t vlen, store_err *err)
 {
 	mem_node *n = mem_find(t, db, k, klen);
 	uint8_t *val;
@@ -294,8 +298,8 @@ static mq_status cur_out(kv_txn *t, kv_db db, mem_node *n, kv_val *key, kv_val *
 	return MQ_OK;
 }
 
-static mq_status mem_seek(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key,
-			  kv_val *val, store_err *err)
+static mq_status mem_seek(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
+                          store_err *err)
 {
 	mem_node probe = {.key = k, .klen = klen};
 	mem_node *n;
@@ -318,18 +322,18 @@ static mq_status mem_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_e
 }
 
 const kv_ops store_kv_mem = {
-	.engine = "memory",
-	.open = mem_open,
-	.close = mem_close,
-	.durability = mem_durability,
-	.sync = mem_sync,
-	.usage = mem_usage,
-	.begin = mem_begin,
-	.commit = mem_commit,
-	.abort = mem_abort,
-	.get = mem_get,
-	.put = mem_put,
-	.del = mem_del,
-	.seek = mem_seek,
-	.next = mem_next,
+    .engine = "memory",
+    .open = mem_open,
+    .close = mem_close,
+    .durability = mem_durability,
+    .sync = mem_sync,
+    .usage = mem_usage,
+    .begin = mem_begin,
+    .commit = mem_commit,
+    .abort = mem_abort,
+    .get = mem_get,
+    .put = mem_put,
+    .del = mem_del,
+    .seek = mem_seek,
+    .next = mem_next,
 };

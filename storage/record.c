@@ -10,9 +10,9 @@ void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q)
 {
 	const store_queue_stats *s = &q->stats;
 	const uint64_t st[10] = {s->ready,        s->delayed,       s->in_flight,
-				 s->dead,         s->pushed_total,  s->acked_total,
-				 s->nacked_total, s->expired_total, s->deduplicated_total,
-				 s->dead_total};
+	                         s->dead,         s->pushed_total,  s->acked_total,
+	                         s->nacked_total, s->expired_total, s->deduplicated_total,
+	                         s->dead_total};
 
 	memset(out, 0, 4);
 	out[0] = REC_QUEUE_VERSION;
@@ -38,16 +38,16 @@ bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
 	for (int i = 0; i < 10; i++)
 		st[i] = le64_get(p + 24 + 8 * i);
 	q->stats = (store_queue_stats){
-		.ready = st[0],
-		.delayed = st[1],
-		.in_flight = st[2],
-		.dead = st[3],
-		.pushed_total = st[4],
-		.acked_total = st[5],
-		.nacked_total = st[6],
-		.expired_total = st[7],
-		.deduplicated_total = st[8],
-		.dead_total = st[9],
+	    .ready = st[0],
+	    .delayed = st[1],
+	    .in_flight = st[2],
+	    .dead = st[3],
+	    .pushed_total = st[4],
+	    .acked_total = st[5],
+	    .nacked_total = st[6],
+	    .expired_total = st[7],
+	    .deduplicated_total = st[8],
+	    .dead_total = st[9],
 	};
 	return true;
 }
@@ -63,8 +63,8 @@ static uint64_t headers_size(const store_header *h, size_t nh)
 
 size_t store_rec_msg_size(const rec_msg *m, const store_header *h, size_t nh)
 {
-	uint64_t n = REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len +
-		     m->payload_len;
+	uint64_t n =
+	    REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len + m->payload_len;
 
 	n += h ? headers_size(h, nh) : m->hdrs_len;
 	if (n > UINT32_MAX)
@@ -142,7 +142,7 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 	m->payload_len = le32_get(p + 56);
 	need = REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len + m->hdrs_len +
 	       m->payload_len;
-	if (need != len)
+	if (need != len || m->n_headers > m->hdrs_len / 10)
 		return false;
 	p += REC_MSG_FIXED;
 	m->dedup = (const char *)p;

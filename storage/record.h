@@ -79,9 +79,9 @@
 
 #define REC_QUEUE_SIZE  104u
 #define REC_MSG_FIXED   60u
-#define STORE_DEDUP_MAX 256u   /* longest dedup key, bytes (LMDB keys <= 511) */
-#define STORE_TYPE_MAX  256u   /* longest type string, bytes */
-#define STORE_ERROR_MAX 1024u  /* a nack's error is truncated to this */
+#define STORE_DEDUP_MAX 256u  /* longest dedup key, bytes (LMDB keys <= 511) */
+#define STORE_TYPE_MAX  256u  /* longest type string, bytes */
+#define STORE_ERROR_MAX 1024u /* a nack's error is truncated to this */
 
 #define KEY_MSG_LEN   12u
 #define KEY_READY_LEN 16u
@@ -188,8 +188,7 @@ static inline void key_timer(uint8_t k[KEY_TIMER_LEN], uint64_t due, uint32_t qi
 }
 
 /* key_dedup returns the key's length; len <= STORE_DEDUP_MAX. */
-static inline size_t key_dedup(uint8_t k[KEY_DEDUP_MAX], uint32_t qid, const char *key,
-			       size_t len)
+static inline size_t key_dedup(uint8_t k[KEY_DEDUP_MAX], uint32_t qid, const char *key, size_t len)
 {
 	be32_put(k, qid);
 	memcpy(k + 4, key, len);

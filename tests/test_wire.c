@@ -326,24 +326,41 @@ typedef struct garbage_arg {
 	const char *url;
 	volatile int stop;
 	int sent;
+	int errors_answered;
 } garbage_arg;
 
 static void *garbage_loop(void *p)
 {
 	garbage_arg *g = p;
-	wire w;
+	nng_socket s;
 	uint8_t junk[64];
+	unsigned seed = 42;
 
-	wire_open(&w, g->url);
+	if (nng_req0_open(&s) != 0)
+		return NULL;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (nng_dial(s, g->url, NULL, 0) != 0) {
+		nng_close(s);
+		return NULL;
+	}
 	for (int i = 0; i < 2000 && !g->stop; i++) {
+		nng_msg *msg;
 		for (size_t j = 0; j < sizeof(junk); j++)
-			junk[j] = (uint8_t)(rand() & 0xff);
-		Mq__Reply *r = wire_raw(&w, junk, (size_t)(i % (int)sizeof(junk)));
-		if (r != NULL)
+			junk[j] = (uint8_t)(rand_r(&seed) & 0xff);
+		if (nng_send(s, junk, (size_t)(i % (int)sizeof(junk)), 0) != 0)
+			break;
+		if (nng_recvmsg(s, &msg, 0) != 0)
+			break;
+		Mq__Reply *r = mq__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+		if (r != NULL) {
+			if (r->status != 0)
+				g->errors_answered++;
 			mq__reply__free_unpacked(r, NULL);
+		}
+		nng_msg_free(msg);
 		g->sent++;
 	}
-	wire_close(&w);
+	nng_close(s);
 	return NULL;
 }
 
@@ -362,35 +379,67 @@ static void test_wire_good_client_served_during_garbage(void **state)
 	g.stop = 1;
 	pthread_join(th, NULL);
 	assert_true(g.sent > 0);
+	/* Random bytes are mostly not valid requests: each got an error reply. */
+	assert_true(g.errors_answered > 0);
+	assert_true(g.errors_answered <= g.sent);
 	wire_close(&w);
 }
 
 typedef struct poll_arg {
 	const char *url;
+	const char *queue;
 	uint64_t took_ms;
 	size_t got;
+	int status; /* reply status, or -1: no reply */
 } poll_arg;
 
+/* long_poll runs on its own thread, so it never calls cmocka's asserts
+ * (they longjmp into the main thread's stack); the caller checks. */
 static void *long_poll(void *p)
 {
 	poll_arg *a = p;
-	wire w;
+	Mq__PullRequest req = MQ__PULL_REQUEST__INIT;
+	Mq__Request env = MQ__REQUEST__INIT;
+	nng_socket s;
+	nng_msg *msg;
+	uint8_t body[256], buf[512];
 	uint64_t t0 = mqtest_now_ms();
-	Mq__PullReply *pr;
 
-	wire_open(&w, a->url);
-	pr = pull(&w, "wire.longpoll", 1, 8000);
+	a->status = -1;
+	req.queue = (char *)a->queue;
+	req.max_messages = 1;
+	req.wait_ms = 8000;
+	env.version = 1;
+	env.method = "Pull";
+	env.body.len = mq__pull_request__pack(&req, body);
+	env.body.data = body;
+	size_t n = mq__request__pack(&env, buf);
+	if (nng_req0_open(&s) != 0)
+		return NULL;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 15000);
+	if (nng_dial(s, a->url, NULL, 0) == 0 && nng_send(s, buf, n, 0) == 0 &&
+	    nng_recvmsg(s, &msg, 0) == 0) {
+		Mq__Reply *r = mq__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+		if (r != NULL) {
+			a->status = (int)r->status;
+			Mq__PullReply *pr = mq__pull_reply__unpack(NULL, r->body.len, r->body.data);
+			if (pr != NULL) {
+				a->got = pr->n_messages;
+				mq__pull_reply__free_unpacked(pr, NULL);
+			}
+			mq__reply__free_unpacked(r, NULL);
+		}
+		nng_msg_free(msg);
+	}
 	a->took_ms = mqtest_now_ms() - t0;
-	a->got = pr->n_messages;
-	mq__pull_reply__free_unpacked(pr, NULL);
-	wire_close(&w);
+	nng_close(s);
 	return NULL;
 }
 
 static void test_wire_long_poll_wakeup(void **state)
 {
 	pthread_t th;
-	poll_arg a = {.url = broker.url};
+	poll_arg a = {.url = broker.url, .queue = "wire.longpoll"};
 	wire w;
 
 	(void)state;
@@ -399,6 +448,7 @@ static void test_wire_long_poll_wakeup(void **state)
 	wire_open(&w, broker.url);
 	push_one(&w, "wire.longpoll", "wake");
 	pthread_join(th, NULL);
+	assert_int_equal(a.status, 0);
 	assert_int_equal(a.got, 1);
 	/* Woken by the push (~300 ms), not by the 8 s deadline. */
 	if (a.took_ms > 4000)
@@ -435,7 +485,7 @@ static void test_wire_sigterm_clean(void **state)
 
 	(void)state;
 	mqtest_broker_start(&b, NULL);
-	a = (poll_arg){.url = b.url};
+	a = (poll_arg){.url = b.url, .queue = "wire.parked"};
 	wire_open(&w, b.url);
 	push_one(&w, "wire.kept", "durable");
 	wire_close(&w);
@@ -443,6 +493,7 @@ static void test_wire_sigterm_clean(void **state)
 	usleep(300000);
 	assert_int_equal(mqtest_broker_stop(&b), 0);
 	pthread_join(th, NULL);
+	assert_int_equal(a.status, 0); /* answered, not dropped */
 	assert_int_equal(a.got, 0);
 	assert_true(a.took_ms < 5000);
 	mqtest_broker_restart(&b, NULL);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -79,16 +80,18 @@ enum {
 	OPT_ERROR,
 };
 
-#define COMMON_OPTS                                                                                \
-	{"url", required_argument, NULL, OPT_URL}, {"json", no_argument, NULL, OPT_JSON},          \
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},                                 \
-		{"help", no_argument, NULL, 'h'},                                                  \
-	{                                                                                          \
-		NULL, 0, NULL, 0                                                                   \
-	}
+/* COMMON_OPTS ends every command's long-option table. */
+// clang-format off
+#define COMMON_OPTS                                              \
+	{"url", required_argument, NULL, OPT_URL},               \
+	{"json", no_argument, NULL, OPT_JSON},                   \
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},       \
+	{"help", no_argument, NULL, 'h'},                        \
+	{NULL, 0, NULL, 0}
+// clang-format on
 
 #define COMMON_HELP                                                                                \
-	"  --url URL      broker URL (default $MQ_URL, else " DEFAULT_URL ")\n"                     \
+	"  --url URL      broker URL (default $MQ_URL, else " DEFAULT_URL ")\n"                    \
 	"  --json         print one JSON document instead of text\n"                               \
 	"  --timeout MS   time limit of each call (default 5000)\n"                                \
 	"  -h, --help     show this help\n"
@@ -96,7 +99,7 @@ enum {
 /* ---- Small helpers ----------------------------------------------------- */
 
 static int usage_error(const struct cmd *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const struct cmd *cmd, const char *fmt, ...)
 {
@@ -107,7 +110,7 @@ static int usage_error(const struct cmd *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'mqctl%s%s --help'.\n", cmd != NULL ? " " : "",
-		cmd != NULL ? cmd->name : "");
+	        cmd != NULL ? cmd->name : "");
 	return EXIT_USAGE;
 }
 
@@ -116,7 +119,8 @@ static int fail(mq_status st)
 {
 	const char *msg = mq_errmsg();
 
-	fprintf(stderr, "mqctl: %s: %s\n", mq_status_name(st), msg[0] != '\0' ? msg : mq_strerror(st));
+	fprintf(stderr, "mqctl: %s: %s\n", mq_status_name(st),
+	        msg[0] != '\0' ? msg : mq_strerror(st));
 	if (st == MQ_UNAVAILABLE || st == MQ_DEADLINE_EXCEEDED)
 		return EXIT_UNREACHABLE;
 	return EXIT_ERROR;
@@ -285,7 +289,7 @@ static const char *fmt_payload(char *buf, const void *data, size_t n, size_t sho
 static char *base64(const void *data, size_t n)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = data;
 	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
 
@@ -423,6 +427,21 @@ static void table_print(struct table *t)
 
 /* ---- Connection -------------------------------------------------------- */
 
+/* check_name rejects a bad queue name before any connection is made
+ * (connecting and closing at once is needless load on the broker; with
+ * nng 1.5.2 a peer that hangs up mid-handshake can even stall the broker's
+ * listener, nng issue #1518). Returns -1 to go on, else the exit code. */
+static int check_name(const char *name)
+{
+	if (mq_name_valid(name))
+		return -1;
+	fprintf(stderr,
+	        "mqctl: INVALID_ARGUMENT: queue name \"%s\": want 1 to %d characters of "
+	        "[A-Za-z0-9._-]\n",
+	        name, MQ_NAME_MAX);
+	return EXIT_ERROR;
+}
+
 static int connect_broker(void)
 {
 	mq_client_opts opts;
@@ -460,7 +479,7 @@ static int common_opt(const struct cmd *cmd, int opt)
 	case OPT_TIMEOUT:
 		if (!parse_u32(optarg, &ms) || ms == 0 || ms > INT32_MAX)
 			return usage_error(cmd, "--timeout: want a positive number of ms, not '%s'",
-					   optarg);
+			                   optarg);
 		ctl.timeout_ms = (int32_t)ms;
 		return -1;
 	case 'h':
@@ -478,8 +497,8 @@ static int common_opt(const struct cmd *cmd, int opt)
  * and leaves them in *pos (malloc'd). Returns -1 to go on, else an exit
  * code (and *pos is NULL). */
 static int parse_args(const struct cmd *cmd, int argc, char **argv, const struct option *lo,
-		      int (*on_opt)(const struct cmd *, int, void *), void *arg, int min_pos,
-		      int max_pos, char ***pos, int *npos)
+                      int (*on_opt)(const struct cmd *, int, void *), void *arg, int min_pos,
+                      int max_pos, char ***pos, int *npos)
 {
 	int opt, rv;
 
@@ -500,7 +519,7 @@ static int parse_args(const struct cmd *cmd, int argc, char **argv, const struct
 	*npos = argc - optind;
 	if (*npos < min_pos)
 		return usage_error(cmd, "missing argument; usage: mqctl %s %s", cmd->name,
-				   cmd->args);
+		                   cmd->args);
 	if (*npos > max_pos)
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max_pos]);
 	if ((*pos = calloc((size_t)*npos + 1, sizeof(char *))) == NULL)
@@ -533,7 +552,7 @@ static int cmd_ping(const struct cmd *cmd, int argc, char **argv)
 	rtt = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	if (ctl.json)
 		return json_print(json_pack("{s:s, s:o, s:f}", "url", ctl.url, "now_ms",
-					    json_u64(now_ms), "rtt_ms", rtt));
+		                            json_u64(now_ms), "rtt_ms", rtt));
 	printf("pong from %s in %.2f ms\n", ctl.url, rtt);
 	return EXIT_OK;
 }
@@ -555,13 +574,13 @@ static int cmd_info(const struct cmd *cmd, int argc, char **argv)
 		return fail(st);
 	if (ctl.json)
 		return json_print(json_pack(
-			"{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:b, s:i, s:i}", "version", si.version,
-			"protocol_version", (int)si.protocol_version, "storage_engine",
-			si.storage_engine, "durability", si.durability, "uptime_ms",
-			json_u64(si.uptime_ms), "max_payload_bytes", json_u64(si.max_payload_bytes),
-			"now_ms", json_u64(si.now_ms), "auto_create_queues", si.auto_create_queues,
-			"default_lease_ms", (int)si.default_lease_ms, "default_max_attempts",
-			(int)si.default_max_attempts));
+		    "{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:b, s:i, s:i}", "version", si.version,
+		    "protocol_version", (int)si.protocol_version, "storage_engine",
+		    si.storage_engine, "durability", si.durability, "uptime_ms",
+		    json_u64(si.uptime_ms), "max_payload_bytes", json_u64(si.max_payload_bytes),
+		    "now_ms", json_u64(si.now_ms), "auto_create_queues", si.auto_create_queues,
+		    "default_lease_ms", (int)si.default_lease_ms, "default_max_attempts",
+		    (int)si.default_max_attempts));
 	printf("url:                  %s\n", ctl.url);
 	printf("version:              %s\n", si.version);
 	printf("protocol version:     %u (client speaks %d, library %s)\n", si.protocol_version,
@@ -606,10 +625,10 @@ static int create_opt(const struct cmd *cmd, int opt, void *arg)
 static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
-		{"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
-		COMMON_OPTS,
+	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+	    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+	    {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
+	    COMMON_OPTS,
 	};
 	struct create_args a = {0};
 	char **pos;
@@ -619,12 +638,13 @@ static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, create_opt, &a, 1, 1, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = connect_broker()) == EXIT_OK) {
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		st = mq_queue_create(ctl.client, pos[0], &a.cfg, a.if_not_exists, &created);
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:b}", "name", pos[0], "created", created));
+			rv =
+			    json_print(json_pack("{s:s, s:b}", "name", pos[0], "created", created));
 		else
 			printf("%s queue %s\n", created ? "created" : "kept existing", pos[0]);
 	}
@@ -636,28 +656,27 @@ static json_t *queue_json(const mq_queue_info *q)
 {
 	const mq_queue_stats *s = &q->stats;
 
-	return json_pack("{s:s, s:{s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, "
-			 "s:o}",
-			 "name", q->name, "config", "lease_ms", (int)q->config.lease_ms,
-			 "max_attempts", (int)q->config.max_attempts, "stats", "ready",
-			 json_u64(s->ready), "delayed", json_u64(s->delayed), "in_flight",
-			 json_u64(s->in_flight), "dead", json_u64(s->dead), "pushed_total",
-			 json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total),
-			 "nacked_total", json_u64(s->nacked_total), "expired_total",
-			 json_u64(s->expired_total), "deduplicated_total",
-			 json_u64(s->deduplicated_total), "dead_total", json_u64(s->dead_total),
-			 "created_ms", json_u64(q->created_ms));
+	return json_pack(
+	    "{s:s, s:{s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, "
+	    "s:o}",
+	    "name", q->name, "config", "lease_ms", (int)q->config.lease_ms, "max_attempts",
+	    (int)q->config.max_attempts, "stats", "ready", json_u64(s->ready), "delayed",
+	    json_u64(s->delayed), "in_flight", json_u64(s->in_flight), "dead", json_u64(s->dead),
+	    "pushed_total", json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total),
+	    "nacked_total", json_u64(s->nacked_total), "expired_total", json_u64(s->expired_total),
+	    "deduplicated_total", json_u64(s->deduplicated_total), "dead_total",
+	    json_u64(s->dead_total), "created_ms", json_u64(q->created_ms));
 }
 
 static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
 	struct table t = {.ncols = 13,
-			  .head = {"NAME", "READY", "DELAYED", "INFLIGHT", "DEAD", "PUSHED",
-				   "ACKED", "NACKED", "EXPIRED", "DEDUPED", "LEASE", "MAX_ATT",
-				   "AGE"},
-			  .right = {false, true, true, true, true, true, true, true, true, true,
-				    true, true, true}};
+	                  .head = {"NAME", "READY", "DELAYED", "INFLIGHT", "DEAD", "PUSHED",
+	                           "ACKED", "NACKED", "EXPIRED", "DEDUPED", "LEASE", "MAX_ATT",
+	                           "AGE"},
+	                  .right = {false, true, true, true, true, true, true, true, true, true,
+	                            true, true, true}};
 	mq_queue_info *qs;
 	char **pos;
 	int npos, rv;
@@ -701,7 +720,7 @@ static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
 		else
 			snprintf(maxatt, sizeof(maxatt), "%u", qs[i].config.max_attempts);
 		table_row(&t, qs[i].name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
-			  lease, maxatt, fmt_age(age, sizeof(age), qs[i].created_ms));
+		          lease, maxatt, fmt_age(age, sizeof(age), qs[i].created_ms));
 	}
 	mq_queue_list_free(qs);
 	if (n == 0)
@@ -721,7 +740,7 @@ static int cmd_queue_stats(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = connect_broker()) == EXIT_OK) {
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK) {
 			rv = fail(st);
 		} else if (ctl.json) {
@@ -762,9 +781,8 @@ static int purge_opt(const struct cmd *cmd, int opt, void *arg)
 		const char *name;
 		uint32_t bit;
 	} states[] = {
-		{"ready", MQ_STATE_READY}, {"delayed", MQ_STATE_DELAYED},
-		{"leased", MQ_STATE_LEASED}, {"dead", MQ_STATE_DEAD},
-		{"all", MQ_STATE_ALL},
+	    {"ready", MQ_STATE_READY}, {"delayed", MQ_STATE_DELAYED}, {"leased", MQ_STATE_LEASED},
+	    {"dead", MQ_STATE_DEAD},   {"all", MQ_STATE_ALL},
 	};
 	uint32_t *mask = arg;
 
@@ -777,14 +795,14 @@ static int purge_opt(const struct cmd *cmd, int opt, void *arg)
 		}
 	}
 	return usage_error(cmd, "--state: want ready, delayed, leased, dead or all, not '%s'",
-			   optarg);
+	                   optarg);
 }
 
 static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"state", required_argument, NULL, OPT_STATE},
-		COMMON_OPTS,
+	    {"state", required_argument, NULL, OPT_STATE},
+	    COMMON_OPTS,
 	};
 	uint32_t mask = 0;
 	uint64_t purged = 0;
@@ -794,12 +812,12 @@ static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, purge_opt, &mask, 1, 1, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = connect_broker()) == EXIT_OK) {
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_queue_purge(ctl.client, pos[0], mask, &purged)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(
-				json_pack("{s:s, s:o}", "name", pos[0], "purged", json_u64(purged)));
+			    json_pack("{s:s, s:o}", "name", pos[0], "purged", json_u64(purged)));
 		else
 			printf("purged %" PRIu64 " message%s from %s\n", purged,
 			       purged == 1 ? "" : "s", pos[0]);
@@ -817,7 +835,7 @@ static int cmd_queue_delete(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = connect_broker()) == EXIT_OK) {
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_queue_delete(ctl.client, pos[0])) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
@@ -858,7 +876,7 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 			a->opts.dedup_mode = MQ_DEDUP_REPLACE;
 		else
 			return usage_error(cmd, "--dedup-mode: want ignore or replace, not '%s'",
-					   optarg);
+			                   optarg);
 		return -1;
 	case OPT_DELAY_MS:
 		if (!parse_u64(optarg, UINT64_MAX, &a->opts.delay_ms))
@@ -889,14 +907,14 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"file", required_argument, NULL, OPT_FILE},
-		{"dedup-key", required_argument, NULL, OPT_DEDUP_KEY},
-		{"dedup-mode", required_argument, NULL, OPT_DEDUP_MODE},
-		{"delay-ms", required_argument, NULL, OPT_DELAY_MS},
-		{"priority", required_argument, NULL, OPT_PRIORITY},
-		{"type", required_argument, NULL, OPT_TYPE},
-		{"header", required_argument, NULL, OPT_HEADER},
-		COMMON_OPTS,
+	    {"file", required_argument, NULL, OPT_FILE},
+	    {"dedup-key", required_argument, NULL, OPT_DEDUP_KEY},
+	    {"dedup-mode", required_argument, NULL, OPT_DEDUP_MODE},
+	    {"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+	    {"priority", required_argument, NULL, OPT_PRIORITY},
+	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"header", required_argument, NULL, OPT_HEADER},
+	    COMMON_OPTS,
 	};
 	struct push_args a = {0};
 	char **pos, *data = NULL;
@@ -919,14 +937,19 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	} else {
 		FILE *f = stdin;
 
-		if (a.file != NULL && strcmp(a.file, "-") != 0 && (f = fopen(a.file, "rb")) == NULL) {
-			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a.file, strerror(errno));
+		if (a.file != NULL && strcmp(a.file, "-") != 0 &&
+		    (f = fopen(a.file, "rb")) == NULL) {
+			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a.file,
+			        strerror(errno));
 			free(pos);
 			return EXIT_ERROR;
 		}
+		if (f == stdin && isatty(STDIN_FILENO))
+			fprintf(stderr, "mqctl: reading the payload from the terminal; end it with "
+			                "Ctrl-D\n");
 		if (!read_all(f, &data, &len)) {
 			fprintf(stderr, "mqctl: INTERNAL: reading %s: %s\n",
-				a.file != NULL ? a.file : "stdin", strerror(errno));
+			        a.file != NULL ? a.file : "stdin", strerror(errno));
 			if (f != stdin)
 				fclose(f);
 			free(pos);
@@ -936,12 +959,12 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 			fclose(f);
 		owned = true;
 	}
-	if ((rv = connect_broker()) == EXIT_OK) {
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_push(ctl.client, pos[0], data, len, &a.opts, &id, &dup)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(json_pack("{s:s, s:o, s:b}", "queue", pos[0], "id",
-						  json_u64(id), "duplicate", dup));
+			                          json_u64(id), "duplicate", dup));
 		else if (dup)
 			printf("duplicate of %" PRIu64 " in %s (dedup key %s)\n", id, pos[0],
 			       a.opts.dedup_key);
@@ -996,12 +1019,12 @@ static json_t *message_json(const mq_message *m)
 	/* Lease tokens use all 64 bits: a string, so no JSON reader rounds it. */
 	snprintf(token, sizeof(token), "%" PRIu64, mq_message_lease_token(m));
 	o = json_pack("{s:o, s:s, s:i, s:s, s:o, s:o, s:i, s:s, s:s, s:o, s:o}", "id",
-		      json_u64(mq_message_id(m)), "queue", mq_message_queue(m), "attempts",
-		      (int)mq_message_attempts(m), "lease_token", token, "lease_expiry_ms",
-		      json_u64(mq_message_lease_expiry_ms(m)), "enqueued_ms",
-		      json_u64(mq_message_enqueued_ms(m)), "priority", (int)mq_message_priority(m),
-		      "dedup_key", mq_message_dedup_key(m), "type", mq_message_type(m), "headers",
-		      hs, "payload_size", json_u64(len));
+	              json_u64(mq_message_id(m)), "queue", mq_message_queue(m), "attempts",
+	              (int)mq_message_attempts(m), "lease_token", token, "lease_expiry_ms",
+	              json_u64(mq_message_lease_expiry_ms(m)), "enqueued_ms",
+	              json_u64(mq_message_enqueued_ms(m)), "priority", (int)mq_message_priority(m),
+	              "dedup_key", mq_message_dedup_key(m), "type", mq_message_type(m), "headers",
+	              hs, "payload_size", json_u64(len));
 	/* json_stringn refuses invalid UTF-8: then the bytes go as base64. */
 	if ((payload = json_stringn(p, len)) != NULL) {
 		json_object_set_new(o, "payload", payload);
@@ -1015,10 +1038,10 @@ static json_t *message_json(const mq_message *m)
 
 static void pull_print(mq_message **msgs, size_t n)
 {
-	struct table t = {.ncols = 8,
-			  .head = {"ID", "TOKEN", "ATTEMPTS", "PRIO", "TYPE", "AGE", "LEASE",
-				   "PAYLOAD"},
-			  .right = {true, true, true, true}};
+	struct table t = {
+	    .ncols = 8,
+	    .head = {"ID", "TOKEN", "ATTEMPTS", "PRIO", "TYPE", "AGE", "LEASE", "PAYLOAD"},
+	    .right = {true, true, true, true}};
 	bool any_headers = false;
 
 	for (size_t i = 0; i < n; i++)
@@ -1045,7 +1068,7 @@ static void pull_print(mq_message **msgs, size_t n)
 		for (size_t h = 0; h < nh && used < sizeof(hdrs) - 1; h++) {
 			mq_header hd = mq_message_header(m, h);
 			int w = snprintf(hdrs + used, sizeof(hdrs) - used, "%s%s=%s",
-					 h > 0 ? "," : "", hd.key, hd.value);
+			                 h > 0 ? "," : "", hd.key, hd.value);
 			used += w > 0 ? (size_t)w : 0;
 		}
 		fmt_payload(shown, p, len, PAYLOAD_SHOW);
@@ -1055,7 +1078,7 @@ static void pull_print(mq_message **msgs, size_t n)
 		}
 		if (any_headers)
 			table_row(&t, id, tok, att, prio, mq_message_type(m), age, lease, hdrs,
-				  shown);
+			          shown);
 		else
 			table_row(&t, id, tok, att, prio, mq_message_type(m), age, lease, shown);
 	}
@@ -1065,10 +1088,10 @@ static void pull_print(mq_message **msgs, size_t n)
 static int cmd_pull(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"max", required_argument, NULL, OPT_MAX},
-		{"wait-ms", required_argument, NULL, OPT_WAIT_MS},
-		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-		COMMON_OPTS,
+	    {"max", required_argument, NULL, OPT_MAX},
+	    {"wait-ms", required_argument, NULL, OPT_WAIT_MS},
+	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+	    COMMON_OPTS,
 	};
 	struct pull_args a = {.max = 1};
 	mq_message **msgs = NULL;
@@ -1079,7 +1102,7 @@ static int cmd_pull(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, pull_opt, &a, 1, 1, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = connect_broker()) != EXIT_OK)
+	if ((rv = check_name(pos[0])) != -1 || (rv = connect_broker()) != EXIT_OK)
 		goto out;
 	if ((msgs = calloc(a.max, sizeof(*msgs))) == NULL) {
 		rv = EXIT_ERROR;
@@ -1128,12 +1151,13 @@ static int cmd_ack(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 3, 3, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_ack_id(ctl.client, pos[0], id, token)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(json_pack("{s:s, s:o, s:b}", "queue", pos[0], "id",
-						  json_u64(id), "acked", 1));
+			                          json_u64(id), "acked", 1));
 		else
 			printf("acked %" PRIu64 " in %s\n", id, pos[0]);
 	}
@@ -1165,9 +1189,9 @@ static int nack_opt(const struct cmd *cmd, int opt, void *arg)
 static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"delay-ms", required_argument, NULL, OPT_DELAY_MS},
-		{"error", required_argument, NULL, OPT_ERROR},
-		COMMON_OPTS,
+	    {"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+	    {"error", required_argument, NULL, OPT_ERROR},
+	    COMMON_OPTS,
 	};
 	struct nack_args a = {0};
 	uint64_t id, token;
@@ -1177,13 +1201,14 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 3, 3, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_nack_id(ctl.client, pos[0], id, token, a.delay_ms, a.error)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
-						  json_u64(id), "nacked", 1, "delay_ms",
-						  json_u64(a.delay_ms)));
+			                          json_u64(id), "nacked", 1, "delay_ms",
+			                          json_u64(a.delay_ms)));
 		else if (a.delay_ms > 0)
 			printf("nacked %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
 			       fmt_duration(b, sizeof(b), a.delay_ms));
@@ -1206,8 +1231,8 @@ static int extend_opt(const struct cmd *cmd, int opt, void *arg)
 static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-		COMMON_OPTS,
+	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+	    COMMON_OPTS,
 	};
 	uint32_t lease_ms = 0;
 	uint64_t id, token, expiry = 0;
@@ -1217,13 +1242,15 @@ static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 
 	if ((rv = parse_args(cmd, argc, argv, lo, extend_opt, &lease_ms, 3, 3, &pos, &npos)) != -1)
 		return rv;
-	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = connect_broker()) == EXIT_OK) {
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
 		st = mq_extend_lease_id(ctl.client, pos[0], id, token, lease_ms, &expiry);
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(json_pack("{s:s, s:o, s:o}", "queue", pos[0], "id",
-						  json_u64(id), "lease_expiry_ms", json_u64(expiry)));
+			                          json_u64(id), "lease_expiry_ms",
+			                          json_u64(expiry)));
 		else
 			printf("extended lease of %" PRIu64 " in %s: ends in %s\n", id, pos[0],
 			       fmt_until(b, sizeof(b), expiry));
@@ -1235,61 +1262,57 @@ static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
-	{"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
-	{"info", "", "Show the broker's version, storage, durability and defaults.", "",
-	 cmd_info},
-	{"queue create", "NAME [--lease-ms N] [--max-attempts N] [--if-not-exists]",
-	 "Create a queue.",
-	 "Options:\n"
-	 "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
-	 "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
-	 "  --if-not-exists    succeed when the queue already exists\n",
-	 cmd_queue_create},
-	{"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
-	{"queue stats", "NAME", "Show one queue's configuration and counters.", "",
-	 cmd_queue_stats},
-	{"queue purge", "NAME [--state ready|delayed|leased|dead]...",
-	 "Delete a queue's messages (all, or those in the given states).",
-	 "Options:\n"
-	 "  --state S   purge messages in state S: ready, delayed, leased, dead or all;\n"
-	 "              repeat for several states (default: all states)\n",
-	 cmd_queue_purge},
-	{"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
-	{"push",
-	 "QUEUE [DATA] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms N] "
-	 "[--priority N] [--type T] [--header K=V]...",
-	 "Push one message (payload: DATA, else --file, else stdin).",
-	 "Options:\n"
-	 "  --file F          read the payload from file F ('-' = stdin)\n"
-	 "  --dedup-key K     while a message with key K is queued or leased, a push\n"
-	 "                    with K is a duplicate\n"
-	 "  --dedup-mode M    ignore (keep the existing message, default) or replace\n"
-	 "                    (swap in this payload if the existing one is not leased)\n"
-	 "  --delay-ms N      deliver no earlier than N ms from now\n"
-	 "  --priority N      higher is delivered first (default 0; may be negative)\n"
-	 "  --type T          application message type\n"
-	 "  --header K=V      add a header; repeat for more\n",
-	 cmd_push},
-	{"pull", "QUEUE [--max N] [--wait-ms N] [--lease-ms N]",
-	 "Lease up to N messages and print them. They stay leased until acked,\n"
-	 "nacked or their lease ends: use the printed ID and TOKEN with ack/nack/extend.",
-	 "Options:\n"
-	 "  --max N        lease up to N messages, 1 to 1000 (default 1)\n"
-	 "  --wait-ms N    when none is ready, wait up to N ms for one (default 0)\n"
-	 "  --lease-ms N   lease time, ms (default: the queue's)\n",
-	 cmd_pull},
-	{"ack", "QUEUE ID TOKEN", "Acknowledge a leased message: the broker deletes it.", "",
-	 cmd_ack},
-	{"nack", "QUEUE ID TOKEN [--delay-ms N] [--error MSG]",
-	 "Give a leased message back (counts as an attempt).",
-	 "Options:\n"
-	 "  --delay-ms N   make it ready again after N ms (default: now)\n"
-	 "  --error MSG    why it failed, kept with the message\n",
-	 cmd_nack},
-	{"extend", "QUEUE ID TOKEN [--lease-ms N]", "Extend a lease to end N ms from now.",
-	 "Options:\n"
-	 "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",
-	 cmd_extend},
+    {"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
+    {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
+    {"queue create", "NAME [--lease-ms N] [--max-attempts N] [--if-not-exists]", "Create a queue.",
+     "Options:\n"
+     "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
+     "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
+     "  --if-not-exists    succeed when the queue already exists\n",
+     cmd_queue_create},
+    {"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
+    {"queue stats", "NAME", "Show one queue's configuration and counters.", "", cmd_queue_stats},
+    {"queue purge", "NAME [--state ready|delayed|leased|dead]...",
+     "Delete a queue's messages (all, or those in the given states).",
+     "Options:\n"
+     "  --state S   purge messages in state S: ready, delayed, leased, dead or all;\n"
+     "              repeat for several states (default: all states)\n",
+     cmd_queue_purge},
+    {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
+    {"push",
+     "QUEUE [DATA] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms N] "
+     "[--priority N] [--type T] [--header K=V]...",
+     "Push one message (payload: DATA, else --file, else stdin).",
+     "Options:\n"
+     "  --file F          read the payload from file F ('-' = stdin)\n"
+     "  --dedup-key K     while a message with key K is queued or leased, a push\n"
+     "                    with K is a duplicate\n"
+     "  --dedup-mode M    ignore (keep the existing message, default) or replace\n"
+     "                    (swap in this payload if the existing one is not leased)\n"
+     "  --delay-ms N      deliver no earlier than N ms from now\n"
+     "  --priority N      higher is delivered first (default 0; may be negative)\n"
+     "  --type T          application message type\n"
+     "  --header K=V      add a header; repeat for more\n",
+     cmd_push},
+    {"pull", "QUEUE [--max N] [--wait-ms N] [--lease-ms N]",
+     "Lease up to N messages and print them. They stay leased until acked,\n"
+     "nacked or their lease ends: use the printed ID and TOKEN with ack/nack/extend.",
+     "Options:\n"
+     "  --max N        lease up to N messages, 1 to 1000 (default 1)\n"
+     "  --wait-ms N    when none is ready, wait up to N ms for one (default 0)\n"
+     "  --lease-ms N   lease time, ms (default: the queue's)\n",
+     cmd_pull},
+    {"ack", "QUEUE ID TOKEN", "Acknowledge a leased message: the broker deletes it.", "", cmd_ack},
+    {"nack", "QUEUE ID TOKEN [--delay-ms N] [--error MSG]",
+     "Give a leased message back (counts as an attempt).",
+     "Options:\n"
+     "  --delay-ms N   make it ready again after N ms (default: now)\n"
+     "  --error MSG    why it failed, kept with the message\n",
+     cmd_nack},
+    {"extend", "QUEUE ID TOKEN [--lease-ms N]", "Extend a lease to end N ms from now.",
+     "Options:\n"
+     "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",
+     cmd_extend},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1297,7 +1320,7 @@ static const struct cmd cmds[] = {
 static void print_main_help(FILE *f)
 {
 	fprintf(f, "Usage: mqctl [--url URL] [--json] [--timeout MS] COMMAND [ARGS...]\n\n"
-		   "Command-line client of the mq job-queue broker.\n\nCommands:\n");
+	           "Command-line client of the mq job-queue broker.\n\nCommands:\n");
 	for (size_t i = 0; i < NCMDS; i++) {
 		const char *nl = strchr(cmds[i].summary, '\n');
 		int len = nl != NULL ? (int)(nl - cmds[i].summary) : (int)strlen(cmds[i].summary);
@@ -1305,22 +1328,22 @@ static void print_main_help(FILE *f)
 		fprintf(f, "  %-14s %.*s\n", cmds[i].name, len, cmds[i].summary);
 	}
 	fprintf(f, "\nOptions:\n" COMMON_HELP "  --version      print the version\n"
-		   "\nRun 'mqctl COMMAND --help' for a command's arguments.\n"
-		   "Exit status: 0 ok, 1 error, 2 usage error, 3 broker unreachable.\n");
+	           "\nRun 'mqctl COMMAND --help' for a command's arguments.\n"
+	           "Exit status: 0 ok, 1 error, 2 usage error, 3 broker unreachable.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"version", no_argument, NULL, 'V'},
-		COMMON_OPTS,
+	    {"version", no_argument, NULL, 'V'},
+	    COMMON_OPTS,
 	};
 	const struct cmd *cmd = NULL;
 	char label[64];
 	int opt, rv, words;
 
 	ctl.url = getenv("MQ_URL") != NULL && getenv("MQ_URL")[0] != '\0' ? getenv("MQ_URL")
-									   : DEFAULT_URL;
+	                                                                  : DEFAULT_URL;
 	ctl.timeout_ms = DEFAULT_TIMEOUT_MS;
 	/* '+': global options end at the command name. */
 	while ((opt = getopt_long(argc, argv, "+hV", lo, NULL)) != -1) {
@@ -1350,20 +1373,22 @@ int main(int argc, char **argv)
 		if (sp == NULL && strcmp(cmds[i].name, argv[optind]) == 0)
 			cmd = &cmds[i];
 		else if (sp != NULL && optind + 1 < argc &&
-			 strncmp(cmds[i].name, argv[optind], (size_t)(sp - cmds[i].name)) == 0 &&
-			 argv[optind][sp - cmds[i].name] == '\0' && strcmp(sp + 1, argv[optind + 1]) == 0)
+		         strncmp(cmds[i].name, argv[optind], (size_t)(sp - cmds[i].name)) == 0 &&
+		         argv[optind][sp - cmds[i].name] == '\0' &&
+		         strcmp(sp + 1, argv[optind + 1]) == 0)
 			cmd = &cmds[i];
 	}
 	if (cmd == NULL) {
 		if (strcmp(argv[optind], "queue") == 0) {
-			if (optind + 1 < argc &&
-			    (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0)) {
+			if (optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 ||
+			                          strcmp(argv[optind + 1], "-h") == 0)) {
 				print_main_help(stdout);
 				return EXIT_OK;
 			}
-			fprintf(stderr, "mqctl queue: want create, list, stats, purge or delete%s%s\n",
-				optind + 1 < argc ? ", not " : "",
-				optind + 1 < argc ? argv[optind + 1] : "");
+			fprintf(stderr,
+			        "mqctl queue: want create, list, stats, purge or delete%s%s\n",
+			        optind + 1 < argc ? ", not " : "",
+			        optind + 1 < argc ? argv[optind + 1] : "");
 		} else {
 			fprintf(stderr, "mqctl: unknown command '%s'\n", argv[optind]);
 		}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queues.c: queue records: create, get, list, purge and delete. Purge and
+ * delete touch only the key ranges of the queue concerned (record.h).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "internal.h"
+
+mq_status store_queue_create(store_txn *t, const char *name, const store_queue_config *cfg,
+                             bool if_not_exists, store_queue_info *info, bool *created,
+                             store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK || (st = store_name_check(name, err)) != MQ_OK)
+		return st;
+	if (cfg && cfg->lease_ms > STORE_MAX_LEASE_MS)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "lease_ms %" PRIu32 " is above the maximum of %u ms",
+		                    cfg->lease_ms, STORE_MAX_LEASE_MS);
+	st = store_q_get(t, name, &q, err);
+	if (st == MQ_OK) {
+		if (!if_not_exists)
+			return store_seterr(err, MQ_ALREADY_EXISTS, "queue %s already exists",
+			                    name);
+		if (created)
+			*created = false;
+		store_q_info(q, info);
+		return MQ_OK;
+	}
+	if (st != MQ_NOT_FOUND)
+		return st;
+	if ((st = store_q_create(t, name, cfg, &q, err)) != MQ_OK)
+		return st;
+	if (created)
+		*created = true;
+	store_q_info(q, info);
+	return MQ_OK;
+}
+
+mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	store_q_info(q, info);
+	return MQ_OK;
+}
+
+mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, store_queue_cb cb,
+                           void *arg, bool *more, store_err *err)
+{
+	store_err local;
+	char key[MQ_NAME_MAX + 2], name[MQ_NAME_MAX + 1];
+	size_t klen = 0;
+	uint32_t count = 0;
+	bool stop = false;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (!cb)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "store_queue_list: no callback");
+	if (after && after[0]) {
+		klen = strlen(after);
+		if (klen > MQ_NAME_MAX)
+			return store_seterr(err, MQ_INVALID_ARGUMENT,
+			                    "list: after is longer than a queue name");
+		/* The first key strictly after `after`: names hold no NUL. */
+		memcpy(key, after, klen);
+		key[klen++] = 0;
+	}
+	if (more)
+		*more = false;
+	for (;;) {
+		store_queue_info info;
+		kv_val k, v;
+		qent *q;
+
+		st = tx_seek(t, KV_QUEUES, key, klen, &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (stop || (limit && count == limit)) {
+			if (more)
+				*more = true;
+			break;
+		}
+		if (k.len == 0 || k.len > MQ_NAME_MAX)
+			return store_fail(t, err, MQ_DATA_LOSS, "a queue name is corrupted");
+		memcpy(name, k.data, k.len);
+		name[k.len] = 0;
+		/* Through the cache: it has this transaction's counters. */
+		if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
+			return st;
+		store_q_info(q, &info);
+		count++;
+		stop = cb(arg, &info) != 0;
+		memcpy(key, name, k.len);
+		key[k.len] = 0;
+		klen = k.len + 1;
+	}
+	return MQ_OK;
+}
+
+mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err)
+{
+	uint8_t mk[KEY_MSG_LEN], ik[KEY_TIMER_LEN], dk[KEY_DEDUP_MAX];
+	size_t ilen, dlen = 0;
+	kv_db idb;
+	uint8_t state = m->state;
+	mq_status st;
+
+	key_msg(mk, q->qid, id);
+	switch (state) {
+	case STORE_STATE_READY:
+		idb = KV_READY;
+		key_ready(ik, q->qid, m->priority, id);
+		ilen = KEY_READY_LEN;
+		break;
+	case STORE_STATE_DELAYED:
+	case STORE_STATE_LEASED:
+		idb = KV_TIMERS;
+		key_timer(ik, m->due_ms, q->qid, id);
+		ilen = KEY_TIMER_LEN;
+		break;
+	case STORE_STATE_DEAD:
+		idb = KV_DEAD;
+		key_msg(ik, q->qid, id);
+		ilen = KEY_DEAD_LEN;
+		break;
+	default:
+		return store_fail(t, err, MQ_DATA_LOSS, "message %" PRIu64 " has a bad state %u",
+		                  id, state);
+	}
+	/* A DEAD message's dedup key was freed when it died. */
+	if (state != STORE_STATE_DEAD && m->dedup_len)
+		dlen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
+	/* m is not used past this point: writes may move what it points at. */
+	if ((st = store_del_must(t, idb, ik, ilen, err)) != MQ_OK ||
+	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
+	    (dlen && (st = store_del_must(t, KV_DEDUP, dk, dlen, err)) != MQ_OK))
+		return st;
+	(*store_q_counter(q, state))--;
+	q->dirty = true;
+	return MQ_OK;
+}
+
+/* purge_index removes the messages listed in a per-queue index (ready or
+ * dead), whose keys are qid | ... | id (id in the last 8 bytes). */
+static mq_status purge_index(store_txn *t, qent *q, kv_db db, size_t klen, uint64_t *n,
+                             store_err *err)
+{
+	uint8_t pfx[4];
+	mq_status st;
+
+	be32_put(pfx, q->qid);
+	for (;;) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		st = tx_seek(t, db, pfx, sizeof(pfx), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			return MQ_OK;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != klen || memcmp(k.data, pfx, sizeof(pfx)) != 0)
+			return MQ_OK;
+		id = be64_get((const uint8_t *)k.data + klen - 8);
+		st = store_msg_get(t, q->qid, id, &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "index entry for missing message %" PRIu64, id);
+		if (st != MQ_OK || (st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+			return st;
+		(*n)++;
+	}
+}
+
+mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged, store_err *err)
+{
+	uint64_t n = 0;
+	mq_status st = MQ_OK;
+
+	if (mask & (STORE_STATE_DELAYED | STORE_STATE_LEASED)) {
+		/* Those are indexed only by time: walk the queue's messages. */
+		uint8_t key[KEY_MSG_LEN];
+
+		key_msg(key, q->qid, 0);
+		for (;;) {
+			kv_val k, v;
+			rec_msg m;
+			uint64_t id;
+
+			st = tx_seek(t, KV_MSGS, key, sizeof(key), &k, &v, err);
+			if (st == MQ_NOT_FOUND) {
+				st = MQ_OK;
+				break;
+			}
+			if (st != MQ_OK)
+				return st;
+			if (k.len != KEY_MSG_LEN || be32_get(k.data) != q->qid)
+				break;
+			id = be64_get((const uint8_t *)k.data + 4);
+			if (!store_rec_msg_decode(&m, v.data, v.len))
+				return store_fail(t, err, MQ_DATA_LOSS,
+				                  "message %" PRIu64 " record is corrupted", id);
+			if (m.state & mask) {
+				if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+					return st;
+				n++;
+			}
+			key_msg(key, q->qid, id + 1);
+		}
+	} else {
+		if ((mask & STORE_STATE_READY) &&
+		    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, &n, err)) != MQ_OK)
+			return st;
+		if ((mask & STORE_STATE_DEAD) &&
+		    (st = purge_index(t, q, KV_DEAD, KEY_DEAD_LEN, &n, err)) != MQ_OK)
+			return st;
+	}
+	if (purged)
+		*purged = n;
+	return st;
+}
+
+mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask, uint64_t *purged,
+                            store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (state_mask & ~STORE_STATE_ALL)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "purge: unknown state bits 0x%x",
+		                    (unsigned)(state_mask & ~STORE_STATE_ALL));
+	if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	return store_q_purge(t, q, state_mask, purged, err);
+}
+
+mq_status store_queue_delete(store_txn *t, const char *name, store_err *err)
+{
+	store_err local;
+	uint8_t k[4];
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	if ((st = store_q_purge(t, q, STORE_STATE_ALL, NULL, err)) != MQ_OK)
+		return st;
+	be32_put(k, q->qid);
+	if ((st = store_del_must(t, KV_QUEUES, q->name, q->name_len, err)) != MQ_OK ||
+	    (st = store_del_must(t, KV_QIDS, k, sizeof(k), err)) != MQ_OK)
+		return st;
+	q->deleted = true;
+	q->dirty = false;
+	return MQ_OK;
+}

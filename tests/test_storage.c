@@ -1,0 +1,1591 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_storage.c: the job state machine of storage/storage.h, run against
+ * one engine named by argv[1] ("lmdb" or "memory"). Every test uses a
+ * fresh temp dir and a controllable clock. LMDB-only tests (reopen, lock,
+ * map growth and map full, schema version) run only for "lmdb".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "storage.h"
+
+/* E receives the reason of the last failed call; assertions print it. */
+static store_err E;
+
+#define OK(expr)                                                                                   \
+	do {                                                                                       \
+		int rv_ = (expr);                                                                  \
+		if (rv_ != MQ_OK)                                                                  \
+			fail_msg("%s = %s: %s", #expr, mq_status_name(rv_), E.msg);                \
+	} while (0)
+
+#define ST(expr, want)                                                                             \
+	do {                                                                                       \
+		int rv_ = (expr);                                                                  \
+		if (rv_ != (int)(want))                                                            \
+			fail_msg("%s = %s, want %s: %s", #expr, mq_status_name(rv_),               \
+			         mq_status_name(want), E.msg);                                     \
+	} while (0)
+
+static const char *g_engine = "memory";
+
+#define T0 1000000000ull /* the test clock's start, ms */
+
+typedef struct fx {
+	char dir[256];
+	store *s;
+	store_config cfg;
+	uint64_t now;
+	int ready_calls;
+	char last_ready[MQ_NAME_MAX + 1];
+} fx;
+
+static uint64_t fx_clock(void *arg)
+{
+	return ((fx *)arg)->now;
+}
+
+static void fx_ready(void *arg, const char *queue)
+{
+	fx *f = arg;
+
+	f->ready_calls++;
+	snprintf(f->last_ready, sizeof(f->last_ready), "%s", queue);
+}
+
+static bool is_lmdb(void)
+{
+	return strcmp(g_engine, "lmdb") == 0;
+}
+
+static void fx_open(fx *f)
+{
+	OK(store_open(&f->s, &f->cfg, &E));
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/mq-storage-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	f->now = T0;
+	f->cfg = (store_config){
+	    .engine = g_engine,
+	    .path = f->dir,
+	    .clock = fx_clock,
+	    .clock_arg = f,
+	    .on_ready = fx_ready,
+	    .ready_arg = f,
+	};
+	if (store_open(&f->s, &f->cfg, &E) != MQ_OK) {
+		fprintf(stderr, "store_open: %s\n", E.msg);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static void rmtree(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+
+	store_close(f->s);
+	rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static store_txn *begin(fx *f)
+{
+	store_txn *t = NULL;
+
+	OK(store_begin(f->s, &t, &E));
+	return t;
+}
+
+static void commit(store_txn *t)
+{
+	OK(store_commit(t, &E));
+}
+
+/* push_x pushes payload to q (auto-created) and returns the id. */
+static uint64_t push_x(store_txn *t, const char *q, const char *payload, int32_t prio,
+                       uint64_t delay_ms)
+{
+	store_push_msg m = {
+	    .payload = payload,
+	    .payload_len = strlen(payload),
+	    .priority = prio,
+	    .delay_ms = delay_ms,
+	};
+	store_push_result r = {0};
+
+	OK(store_push(t, q, true, &m, &r, &E));
+	assert_false(r.duplicate);
+	return r.id;
+}
+
+static uint64_t push(store_txn *t, const char *q, const char *payload)
+{
+	return push_x(t, q, payload, 0, 0);
+}
+
+static store_push_result push_dedup(store_txn *t, const char *q, const char *payload,
+                                    const char *key, store_dedup_mode mode, int32_t prio,
+                                    uint64_t delay_ms)
+{
+	store_push_msg m = {
+	    .payload = payload,
+	    .payload_len = strlen(payload),
+	    .dedup_key = key,
+	    .dedup_mode = mode,
+	    .priority = prio,
+	    .delay_ms = delay_ms,
+	};
+	store_push_result r = {0};
+
+	OK(store_push(t, q, true, &m, &r, &E));
+	return r;
+}
+
+typedef struct got {
+	uint64_t id, token, expiry, enqueued;
+	uint32_t attempts, state;
+	int32_t prio;
+	char queue[MQ_NAME_MAX + 1];
+	char payload[128];
+	size_t payload_len;
+	char type[32], dedup[32];
+	size_t n_headers;
+	char hk[2][16], hv[2][16];
+} got;
+
+typedef struct gots {
+	got g[64];
+	uint32_t n;
+	uint32_t stop_after; /* 0 = never stop */
+} gots;
+
+static int collect(void *arg, const store_msg *m)
+{
+	gots *gs = arg;
+	got *g = &gs->g[gs->n++];
+
+	g->id = m->id;
+	g->token = m->lease_token;
+	g->expiry = m->lease_expiry_ms;
+	g->enqueued = m->enqueued_ms;
+	g->attempts = m->attempts;
+	g->state = m->state;
+	g->prio = m->priority;
+	snprintf(g->queue, sizeof(g->queue), "%s", m->queue);
+	g->payload_len = m->payload_len;
+	snprintf(g->payload, sizeof(g->payload), "%.*s", (int)m->payload_len,
+	         (const char *)m->payload);
+	snprintf(g->type, sizeof(g->type), "%s", m->type);
+	snprintf(g->dedup, sizeof(g->dedup), "%s", m->dedup_key);
+	g->n_headers = m->n_headers;
+	for (size_t i = 0; i < m->n_headers && i < 2; i++) {
+		snprintf(g->hk[i], sizeof(g->hk[i]), "%s", m->headers[i].key);
+		snprintf(g->hv[i], sizeof(g->hv[i]), "%s", m->headers[i].value);
+	}
+	return gs->stop_after && gs->n >= gs->stop_after;
+}
+
+static uint32_t pull(store_txn *t, const char *q, uint32_t max, uint32_t lease_ms, gots *gs)
+{
+	uint32_t n = 99;
+
+	gs->n = 0;
+	OK(store_pull(t, q, max, lease_ms, collect, gs, &n, &E));
+	assert_int_equal(n, gs->n);
+	return n;
+}
+
+/* pull1 leases one message and returns it. */
+static got pull1(store_txn *t, const char *q, uint32_t lease_ms)
+{
+	gots gs = {0};
+
+	assert_int_equal(pull(t, q, 1, lease_ms, &gs), 1);
+	return gs.g[0];
+}
+
+static store_queue_stats stats(store_txn *t, const char *q)
+{
+	store_queue_info info;
+
+	OK(store_queue_get(t, q, &info, &E));
+	assert_string_equal(info.name, q);
+	return info.stats;
+}
+
+#define assert_gauges(t, q, r, d, l, x)                                                            \
+	do {                                                                                       \
+		store_queue_stats s_ = stats(t, q);                                                \
+		assert_int_equal(s_.ready, r);                                                     \
+		assert_int_equal(s_.delayed, d);                                                   \
+		assert_int_equal(s_.in_flight, l);                                                 \
+		assert_int_equal(s_.dead, x);                                                      \
+	} while (0)
+
+static uint64_t next_due(store_txn *t)
+{
+	uint64_t due = 0;
+
+	OK(store_next_due(t, &due, &E));
+	return due;
+}
+
+static uint32_t tick(store_txn *t, uint32_t max)
+{
+	uint32_t n = 99;
+
+	OK(store_tick(t, max, &n, &E));
+	return n;
+}
+
+static store_queue_config qcfg(uint32_t lease_ms, uint32_t max_attempts)
+{
+	return (store_queue_config){.lease_ms = lease_ms, .max_attempts = max_attempts};
+}
+
+static void create(store_txn *t, const char *q, uint32_t lease_ms, uint32_t max_attempts)
+{
+	store_queue_config c = qcfg(lease_ms, max_attempts);
+	bool created = false;
+
+	OK(store_queue_create(t, q, &c, false, NULL, &created, &E));
+	assert_true(created);
+}
+
+/* ---- tests: both engines ------------------------------------------------ */
+
+static void test_storage_open_info(void **state)
+{
+	fx *f = *state;
+	uint64_t used = 1, map = 1;
+
+	assert_string_equal(store_engine(f->s), g_engine);
+	assert_string_equal(store_durability_name(f->s), is_lmdb() ? "durable" : "none");
+	assert_int_equal(store_now(f->s), T0);
+	OK(store_sync(f->s, &E));
+	store_usage(f->s, &used, &map);
+	if (is_lmdb()) {
+		assert_true(used > 0 && used <= map);
+		assert_int_equal(map, STORE_DEFAULT_MAP_SIZE);
+	} else {
+		assert_int_equal(used, 0);
+		assert_int_equal(map, 0);
+	}
+}
+
+static void test_storage_open_errors(void **state)
+{
+	fx *f = *state;
+	store *s2 = (store *)1;
+	store_config c = f->cfg;
+
+	c.engine = "sqlite";
+	ST(store_open(&s2, &c, &E), MQ_INVALID_ARGUMENT);
+	assert_null(s2);
+	assert_non_null(strstr(E.msg, "sqlite"));
+	c.engine = "lmdb";
+	c.path = NULL;
+	ST(store_open(&s2, &c, &E), MQ_INVALID_ARGUMENT);
+}
+
+static void test_storage_names(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_push_result r;
+	store_queue_info info;
+	store_queue_config big = qcfg(STORE_MAX_LEASE_MS + 1, 0);
+	char longname[MQ_NAME_MAX + 2];
+	const char *bad[] = {"", "a b", "q/1", "é", longname, NULL};
+	uint32_t n;
+	bool created = true;
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	for (int i = 0; i < 6; i++) {
+		ST(store_queue_create(t, bad[i], NULL, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+		assert_non_null(strstr(E.msg, "[A-Za-z0-9._-]"));
+		ST(store_push(t, bad[i], true, &m, &r, &E), MQ_INVALID_ARGUMENT);
+		ST(store_pull(t, bad[i], 1, 0, collect, NULL, &n, &E), MQ_INVALID_ARGUMENT);
+		ST(store_queue_get(t, bad[i], &info, &E), MQ_INVALID_ARGUMENT);
+	}
+	longname[MQ_NAME_MAX] = 0; /* exactly MQ_NAME_MAX: valid */
+	OK(store_queue_create(t, longname, NULL, false, &info, &created, &E));
+	assert_true(created);
+	assert_string_equal(info.name, longname);
+	ST(store_queue_create(t, "q", &big, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_get(t, "q", &info, &E), MQ_NOT_FOUND);
+	assert_false(store_txn_failed(t));
+	commit(t);
+}
+
+static void test_storage_queue_create_get(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_config c = qcfg(5000, 7);
+	store_queue_info info;
+	bool created = false;
+
+	OK(store_queue_create(t, "jobs", &c, false, &info, &created, &E));
+	assert_true(created);
+	assert_int_equal(info.config.lease_ms, 5000);
+	assert_int_equal(info.config.max_attempts, 7);
+	assert_int_equal(info.created_ms, T0);
+	ST(store_queue_create(t, "jobs", NULL, false, NULL, NULL, &E), MQ_ALREADY_EXISTS);
+	assert_non_null(strstr(E.msg, "jobs"));
+	f->now += 10;
+	OK(store_queue_create(t, "jobs", NULL, true, &info, &created, &E));
+	assert_false(created);
+	assert_int_equal(info.config.lease_ms, 5000);
+	assert_int_equal(info.created_ms, T0);
+	commit(t);
+	t = begin(f);
+	memset(&info, 0xff, sizeof(info));
+	OK(store_queue_get(t, "jobs", &info, &E));
+	assert_string_equal(info.name, "jobs");
+	assert_int_equal(info.config.max_attempts, 7);
+	assert_int_equal(info.stats.pushed_total, 0);
+	assert_int_equal(info.stats.ready, 0);
+	ST(store_queue_get(t, "nope", &info, &E), MQ_NOT_FOUND);
+	assert_non_null(strstr(E.msg, "nope"));
+	commit(t);
+}
+
+static void test_storage_auto_create(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_push_result r = {0};
+	store_queue_info info;
+
+	ST(store_push(t, "a", false, &m, &r, &E), MQ_NOT_FOUND);
+	ST(store_queue_get(t, "a", &info, &E), MQ_NOT_FOUND);
+	OK(store_push(t, "a", true, &m, &r, &E));
+	OK(store_queue_get(t, "a", &info, &E));
+	assert_int_equal(info.config.lease_ms, 0);
+	assert_int_equal(info.config.max_attempts, 0);
+	assert_int_equal(info.stats.ready, 1);
+	assert_int_equal(info.stats.pushed_total, 1);
+	OK(store_push(t, "a", false, &m, &r, &E));
+	commit(t);
+	t = begin(f);
+	assert_gauges(t, "a", 2, 0, 0, 0);
+	commit(t);
+}
+
+static void test_storage_push_pull_ack(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_header h[2] = {{"k1", "v1"}, {"k2", ""}};
+	store_push_msg m = {
+	    .payload = "hello\0world",
+	    .payload_len = 11,
+	    .type = "email",
+	    .headers = h,
+	    .n_headers = 2,
+	    .priority = 3,
+	};
+	store_push_result r = {0};
+	uint64_t id2, prev;
+	got g;
+	gots gs = {0};
+
+	create(t, "q", 0, 0);
+	f->ready_calls = 0;
+	OK(store_push(t, "q", false, &m, &r, &E));
+	assert_false(r.duplicate);
+	assert_int_equal(f->ready_calls, 1);
+	assert_string_equal(f->last_ready, "q");
+	id2 = push(t, "q", "second");
+	assert_true(id2 > r.id);
+	commit(t);
+
+	t = begin(f);
+	f->now += 5;
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, r.id);
+	assert_string_equal(g.queue, "q");
+	assert_int_equal(g.payload_len, 11);
+	assert_memory_equal(g.payload, "hello", 6);
+	assert_string_equal(g.type, "email");
+	assert_string_equal(g.dedup, "");
+	assert_int_equal(g.n_headers, 2);
+	assert_string_equal(g.hk[0], "k1");
+	assert_string_equal(g.hv[0], "v1");
+	assert_string_equal(g.hk[1], "k2");
+	assert_string_equal(g.hv[1], "");
+	assert_int_equal(g.attempts, 1);
+	assert_int_equal(g.state, STORE_STATE_LEASED);
+	assert_int_equal(g.prio, 3);
+	assert_int_equal(g.enqueued, T0);
+	assert_int_equal(g.expiry, f->now + STORE_DEFAULT_LEASE_MS);
+	assert_true(g.token != 0);
+	assert_gauges(t, "q", 1, 0, 1, 0);
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	ST(store_ack(t, "q", g.id, g.token, &E), MQ_NOT_FOUND);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	commit(t);
+
+	/* ids keep increasing, across queues too */
+	t = begin(f);
+	prev = id2;
+	for (int i = 0; i < 5; i++) {
+		uint64_t id = push(t, i % 2 ? "q" : "other", "x");
+
+		assert_true(id > prev);
+		prev = id;
+	}
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 3);
+	assert_int_equal(gs.g[0].id, id2);
+	for (uint32_t i = 0; i < gs.n; i++)
+		OK(store_ack(t, "q", gs.g[i].id, gs.g[i].token, &E));
+	{
+		store_queue_stats s = stats(t, "q");
+
+		assert_int_equal(s.pushed_total, 4);
+		assert_int_equal(s.acked_total, 4);
+		assert_int_equal(s.ready + s.delayed + s.in_flight + s.dead, 0);
+		assert_int_equal(s.nacked_total + s.expired_total + s.dead_total, 0);
+	}
+	/* an empty queue pulls nothing; a missing one is NOT_FOUND */
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	ST(store_pull(t, "missing", 1, 0, collect, &gs, NULL, &E), MQ_NOT_FOUND);
+	ST(store_ack(t, "missing", 1, 1, &E), MQ_NOT_FOUND);
+	commit(t);
+}
+
+static void test_storage_priority_fifo(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	const int32_t prios[] = {0, 5, 0, 5, -3, 10, INT32_MIN, INT32_MAX, -3};
+	uint64_t ids[9];
+	const int want[] = {7, 5, 1, 3, 0, 2, 4, 8, 6}; /* indexes, in pull order */
+	gots gs = {0};
+
+	for (int i = 0; i < 9; i++)
+		ids[i] = push_x(t, "q", "p", prios[i], 0);
+	commit(t);
+	t = begin(f);
+	/* two pulls: the order holds across them */
+	assert_int_equal(pull(t, "q", 4, 0, &gs), 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(gs.g[i].id, ids[want[i]]);
+		assert_int_equal(gs.g[i].prio, prios[want[i]]);
+	}
+	assert_int_equal(pull(t, "q", 100, 0, &gs), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(gs.g[i].id, ids[want[4 + i]]);
+	commit(t);
+}
+
+static void test_storage_pull_stop_and_lease(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	gots gs = {.stop_after = 2};
+	uint32_t n = 0;
+	got g;
+
+	create(t, "q", 2000, 0);
+	for (int i = 0; i < 5; i++)
+		push(t, "q", "x");
+	OK(store_pull(t, "q", 5, 0, collect, &gs, &n, &E));
+	assert_int_equal(n, 2);
+	assert_int_equal(gs.g[0].expiry, T0 + 2000); /* queue default */
+	assert_int_equal(gs.g[1].token, gs.g[0].token + 1);
+	g = pull1(t, "q", 100);
+	assert_int_equal(g.expiry, T0 + 100);
+	g = pull1(t, "q", UINT32_MAX);
+	assert_int_equal(g.expiry, T0 + STORE_MAX_LEASE_MS);
+	OK(store_pull(t, "q", 0, 0, collect, &gs, &n, &E));
+	assert_int_equal(n, 0);
+	assert_gauges(t, "q", 1, 0, 4, 0);
+	commit(t);
+}
+
+static void test_storage_store_defaults(void **state)
+{
+	fx *f = *state;
+	store_txn *t;
+	got g;
+
+	store_close(f->s);
+	f->cfg.default_lease_ms = 700;
+	f->cfg.default_max_attempts = 1;
+	f->cfg.engine = g_engine;
+	rmtree(f->dir);
+	fx_open(f);
+	t = begin(f);
+	push(t, "q", "x");
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.expiry, T0 + 700);
+	OK(store_nack(t, "q", g.id, g.token, 0, "boom", &E));
+	assert_gauges(t, "q", 0, 0, 0, 1); /* max_attempts 1: dead at once */
+	commit(t);
+}
+
+static void test_storage_delay_and_promotion(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	gots gs = {0};
+	uint64_t id;
+	store_queue_stats s;
+
+	f->ready_calls = 0;
+	id = push_x(t, "q", "later", 0, 1000);
+	assert_int_equal(f->ready_calls, 0);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	assert_int_equal(next_due(t), T0 + 1000);
+	commit(t);
+
+	t = begin(f);
+	f->now = T0 + 999;
+	assert_int_equal(tick(t, 0), 0);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	f->now = T0 + 1000;
+	assert_int_equal(tick(t, 0), 1);
+	assert_int_equal(f->ready_calls, 1);
+	assert_string_equal(f->last_ready, "q");
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 1);
+	assert_int_equal(gs.g[0].id, id);
+	assert_int_equal(gs.g[0].attempts, 1);
+	s = stats(t, "q");
+	assert_int_equal(s.expired_total, 0);
+	assert_int_equal(s.pushed_total, 1);
+	commit(t);
+}
+
+static void test_storage_tick_bounded(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+
+	for (int i = 0; i < 10; i++)
+		push_x(t, "q", "d", 0, 100 + (uint64_t)i);
+	push_x(t, "q", "far", 0, 100000);
+	f->now = T0 + 500;
+	assert_int_equal(tick(t, 3), 3);
+	assert_gauges(t, "q", 3, 8, 0, 0);
+	assert_int_equal(next_due(t), T0 + 103);
+	assert_int_equal(tick(t, 0), 7);
+	assert_gauges(t, "q", 10, 1, 0, 0);
+	assert_int_equal(next_due(t), T0 + 100000);
+	commit(t);
+}
+
+static void test_storage_lease_expiry(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t exp;
+	store_queue_stats s;
+	got g, g2, g3;
+
+	create(t, "q", 100, 3);
+	push(t, "q", "job");
+	g = pull1(t, "q", 0);
+	assert_int_equal(next_due(t), T0 + 100);
+	commit(t);
+
+	/* expired by the clock, not yet ticked: every lease op is refused */
+	t = begin(f);
+	f->now = T0 + 100;
+	ST(store_ack(t, "q", g.id, g.token, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "expired"));
+	ST(store_nack(t, "q", g.id, g.token, 0, NULL, &E), MQ_FAILED_PRECONDITION);
+	ST(store_extend(t, "q", g.id, g.token, 1000, &exp, &E), MQ_FAILED_PRECONDITION);
+	assert_false(store_txn_failed(t));
+	assert_gauges(t, "q", 0, 0, 1, 0);
+	f->ready_calls = 0;
+	assert_int_equal(tick(t, 0), 1);
+	assert_int_equal(f->ready_calls, 1);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	s = stats(t, "q");
+	assert_int_equal(s.expired_total, 1);
+	assert_int_equal(s.acked_total, 0);
+	commit(t);
+
+	/* redelivery: attempts count, a fresh token; the old one is stale */
+	t = begin(f);
+	g2 = pull1(t, "q", 0);
+	assert_int_equal(g2.id, g.id);
+	assert_int_equal(g2.attempts, 2);
+	assert_true(g2.token != g.token);
+	ST(store_ack(t, "q", g.id, g.token, &E), MQ_FAILED_PRECONDITION);
+	f->now += 100;
+	assert_int_equal(tick(t, 0), 1);
+	g3 = pull1(t, "q", 0);
+	assert_int_equal(g3.attempts, 3);
+	f->now += 100;
+	/* third expiry at max_attempts 3: DEAD */
+	assert_int_equal(tick(t, 0), 1);
+	assert_gauges(t, "q", 0, 0, 0, 1);
+	s = stats(t, "q");
+	assert_int_equal(s.expired_total, 3);
+	assert_int_equal(s.dead_total, 1);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	ST(store_ack(t, "q", g3.id, g3.token, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "DEAD"));
+	commit(t);
+}
+
+static void test_storage_nack(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_stats s;
+	got g;
+
+	create(t, "q", 0, 3);
+	push(t, "q", "job");
+	g = pull1(t, "q", 0);
+	f->ready_calls = 0;
+	OK(store_nack(t, "q", g.id, g.token, 0, "try again", &E));
+	assert_int_equal(f->ready_calls, 1);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	ST(store_nack(t, "q", g.id, g.token, 0, NULL, &E), MQ_FAILED_PRECONDITION);
+	commit(t);
+
+	t = begin(f);
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.attempts, 2);
+	OK(store_nack(t, "q", g.id, g.token, 500, NULL, &E));
+	assert_int_equal(f->ready_calls, 1);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	assert_int_equal(next_due(t), T0 + 500);
+	f->now = T0 + 500;
+	assert_int_equal(tick(t, 0), 1);
+	assert_int_equal(f->ready_calls, 2);
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.attempts, 3);
+	OK(store_nack(t, "q", g.id, g.token, 0, "final", &E));
+	assert_int_equal(f->ready_calls, 2); /* dead: not ready */
+	assert_gauges(t, "q", 0, 0, 0, 1);
+	s = stats(t, "q");
+	assert_int_equal(s.nacked_total, 3);
+	assert_int_equal(s.dead_total, 1);
+	assert_int_equal(s.expired_total, 0);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	commit(t);
+}
+
+static void test_storage_stale_tokens(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_stats before, after;
+	uint64_t exp = 0;
+	uint64_t ready_id;
+	got g;
+
+	push(t, "q", "a");
+	push(t, "other", "b");
+	g = pull1(t, "q", 0);
+	ready_id = push(t, "q", "c");
+	commit(t);
+
+	t = begin(f);
+	before = stats(t, "q");
+	ST(store_ack(t, "q", g.id, g.token + 1, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "token"));
+	ST(store_ack(t, "q", g.id, 0, &E), MQ_FAILED_PRECONDITION);
+	ST(store_nack(t, "q", g.id, g.token + 1, 0, NULL, &E), MQ_FAILED_PRECONDITION);
+	ST(store_extend(t, "q", g.id, g.token - 1, 0, &exp, &E), MQ_FAILED_PRECONDITION);
+	ST(store_ack(t, "q", ready_id, 0, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "READY"));
+	ST(store_ack(t, "other", g.id, g.token, &E), MQ_NOT_FOUND); /* another queue */
+	ST(store_ack(t, "q", 999999, g.token, &E), MQ_NOT_FOUND);
+	assert_false(store_txn_failed(t));
+	after = stats(t, "q");
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(next_due(t), g.expiry);
+	OK(store_ack(t, "q", g.id, g.token, &E)); /* the holder still can */
+	commit(t);
+}
+
+static void test_storage_extend(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t exp = 0;
+	got g;
+
+	create(t, "q", 1000, 0);
+	push(t, "q", "a");
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.expiry, T0 + 1000);
+	f->now = T0 + 900;
+	OK(store_extend(t, "q", g.id, g.token, 5000, &exp, &E));
+	assert_int_equal(exp, T0 + 5900);
+	assert_int_equal(next_due(t), T0 + 5900);
+	commit(t);
+
+	t = begin(f);
+	f->now = T0 + 1000;
+	assert_int_equal(tick(t, 0), 0); /* the old expiry is gone */
+	assert_gauges(t, "q", 0, 0, 1, 0);
+	OK(store_extend(t, "q", g.id, g.token, 0, &exp, &E)); /* queue default */
+	assert_int_equal(exp, T0 + 2000);
+	OK(store_extend(t, "q", g.id, g.token, UINT32_MAX, &exp, &E));
+	assert_int_equal(exp, T0 + 1000 + STORE_MAX_LEASE_MS);
+	f->now = T0 + 3000;
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	commit(t);
+}
+
+static void test_storage_dedup_ignore(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r1, r2;
+	store_queue_stats s;
+	got g;
+
+	r1 = push_dedup(t, "q", "one", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r1.duplicate);
+	f->ready_calls = 0;
+	r2 = push_dedup(t, "q", "two", "k", STORE_DEDUP_IGNORE, 9, 0);
+	assert_true(r2.duplicate);
+	assert_int_equal(r2.id, r1.id);
+	assert_int_equal(f->ready_calls, 0);
+	/* the same key in another queue is another key */
+	r2 = push_dedup(t, "q2", "x", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r2.duplicate);
+	s = stats(t, "q");
+	assert_int_equal(s.pushed_total, 1);
+	assert_int_equal(s.deduplicated_total, 1);
+	assert_int_equal(s.ready, 1);
+	commit(t);
+	t = begin(f);
+	g = pull1(t, "q", 0);
+	assert_string_equal(g.payload, "one");
+	assert_string_equal(g.dedup, "k");
+	assert_int_equal(g.prio, 0);
+	commit(t);
+}
+
+static void test_storage_dedup_replace_ready(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r;
+	uint64_t other;
+	store_queue_stats s;
+	gots gs = {0};
+
+	r = push_dedup(t, "q", "old", "k", STORE_DEDUP_REPLACE, 0, 0);
+	other = push_x(t, "q", "other", 5, 0);
+	r = push_dedup(t, "q", "new", "k", STORE_DEDUP_REPLACE, 10, 0);
+	assert_true(r.duplicate);
+	s = stats(t, "q");
+	assert_int_equal(s.pushed_total, 2);
+	assert_int_equal(s.deduplicated_total, 1);
+	assert_int_equal(s.ready, 2);
+	commit(t);
+	t = begin(f);
+	/* the new priority 10 now sorts before "other" (5) */
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 2);
+	assert_int_equal(gs.g[0].id, r.id);
+	assert_string_equal(gs.g[0].payload, "new");
+	assert_int_equal(gs.g[0].prio, 10);
+	assert_int_equal(gs.g[1].id, other);
+	commit(t);
+}
+
+static void test_storage_dedup_replace_delayed(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r;
+	gots gs = {0};
+
+	r = push_dedup(t, "q", "old", "k", STORE_DEDUP_REPLACE, 0, 1000);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	/* DELAYED -> DELAYED with a new not-before */
+	push_dedup(t, "q", "mid", "k", STORE_DEDUP_REPLACE, 0, 3000);
+	assert_int_equal(next_due(t), T0 + 3000);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	/* DELAYED -> READY */
+	f->ready_calls = 0;
+	push_dedup(t, "q", "now", "k", STORE_DEDUP_REPLACE, 0, 0);
+	assert_int_equal(f->ready_calls, 1);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	/* READY -> DELAYED */
+	push_dedup(t, "q", "again", "k", STORE_DEDUP_REPLACE, 0, 50);
+	assert_gauges(t, "q", 0, 1, 0, 0);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	f->now = T0 + 50;
+	assert_int_equal(tick(t, 0), 1);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 1);
+	assert_int_equal(gs.g[0].id, r.id);
+	assert_string_equal(gs.g[0].payload, "again");
+	assert_int_equal(stats(t, "q").deduplicated_total, 3);
+	assert_int_equal(stats(t, "q").pushed_total, 1);
+	commit(t);
+}
+
+static void test_storage_dedup_leased_then_acked(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r, r2;
+	got g;
+
+	r = push_dedup(t, "q", "orig", "k", STORE_DEDUP_REPLACE, 0, 0);
+	g = pull1(t, "q", 0);
+	r2 = push_dedup(t, "q", "repl", "k", STORE_DEDUP_REPLACE, 7, 0);
+	assert_true(r2.duplicate);
+	assert_int_equal(r2.id, r.id);
+	assert_gauges(t, "q", 0, 0, 1, 0); /* left as is */
+	assert_int_equal(next_due(t), g.expiry);
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	/* acked: the key is free again */
+	r2 = push_dedup(t, "q", "fresh", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r2.duplicate);
+	assert_true(r2.id > r.id);
+	assert_int_equal(stats(t, "q").deduplicated_total, 1);
+	commit(t);
+	t = begin(f);
+	g = pull1(t, "q", 0);
+	assert_string_equal(g.payload, "fresh");
+	commit(t);
+}
+
+static void test_storage_dedup_dead(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r, r2, r3;
+	uint64_t purged = 0;
+	got g;
+
+	create(t, "q", 0, 1);
+	r = push_dedup(t, "q", "a", "k", STORE_DEDUP_IGNORE, 0, 0);
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, "bad", &E));
+	assert_gauges(t, "q", 0, 0, 0, 1);
+	r2 = push_dedup(t, "q", "b", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r2.duplicate);
+	assert_true(r2.id != r.id);
+	/* purging the dead one must not free the key the new job holds */
+	OK(store_queue_purge(t, "q", STORE_STATE_DEAD, &purged, &E));
+	assert_int_equal(purged, 1);
+	r3 = push_dedup(t, "q", "c", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_true(r3.duplicate);
+	assert_int_equal(r3.id, r2.id);
+	/* dead by expiry frees the key too */
+	g = pull1(t, "q", 100);
+	f->now += 100;
+	assert_int_equal(tick(t, 0), 1);
+	assert_gauges(t, "q", 0, 0, 0, 1);
+	r3 = push_dedup(t, "q", "d", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r3.duplicate);
+	commit(t);
+}
+
+static void test_storage_purge(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t purged = 0;
+	store_push_result r;
+	got g1, g2;
+
+	create(t, "q", 0, 1);
+	for (int i = 0; i < 4; i++)
+		push(t, "q", "r");
+	g1 = pull1(t, "q", 0);
+	g2 = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g2.id, g2.token, 0, NULL, &E)); /* dead */
+	push_x(t, "q", "d", 0, 1000);
+	push_dedup(t, "q", "dd", "dk", STORE_DEDUP_IGNORE, 0, 2000);
+	push_dedup(t, "q", "rk", "rk", STORE_DEDUP_IGNORE, 0, 0);
+	for (int i = 0; i < 3; i++)
+		push_x(t, "other", "o", 0, i ? 0 : 10);
+	pull1(t, "other", 0);
+	commit(t);
+
+	t = begin(f);
+	assert_gauges(t, "q", 3, 2, 1, 1);
+	ST(store_queue_purge(t, "q", 0x10, &purged, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_purge(t, "nope", STORE_STATE_ALL, &purged, &E), MQ_NOT_FOUND);
+	OK(store_queue_purge(t, "q", STORE_STATE_READY, &purged, &E));
+	assert_int_equal(purged, 3);
+	assert_gauges(t, "q", 0, 2, 1, 1);
+	r = push_dedup(t, "q", "rk2", "rk", STORE_DEDUP_IGNORE, 0, 0); /* key freed */
+	assert_false(r.duplicate);
+	OK(store_queue_purge(t, "q", STORE_STATE_DEAD, &purged, &E));
+	assert_int_equal(purged, 1);
+	assert_gauges(t, "q", 1, 2, 1, 0);
+	OK(store_queue_purge(t, "q", STORE_STATE_DELAYED | STORE_STATE_LEASED, &purged, &E));
+	assert_int_equal(purged, 3);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	r = push_dedup(t, "q", "dd2", "dk", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r.duplicate);
+	ST(store_ack(t, "q", g1.id, g1.token, &E), MQ_NOT_FOUND);
+	OK(store_queue_purge(t, "q", STORE_STATE_ALL, &purged, &E));
+	assert_int_equal(purged, 2);
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	/* the other queue is untouched; its timers remain */
+	assert_gauges(t, "other", 1, 1, 1, 0);
+	assert_int_equal(next_due(t), T0 + 10);
+	assert_int_equal(stats(t, "q").pushed_total, 9);
+	commit(t);
+}
+
+static void test_storage_delete_queue(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_info info;
+	store_push_result r;
+	gots gs = {0};
+	got g;
+
+	create(t, "q", 0, 1);
+	push(t, "q", "r");
+	push_x(t, "q", "d", 0, 50);
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, NULL, &E)); /* dead */
+	push_dedup(t, "q", "k", "key", STORE_DEDUP_IGNORE, 0, 0);
+	g = pull1(t, "q", 0);
+	push(t, "keep", "x");
+	commit(t);
+
+	t = begin(f);
+	ST(store_queue_delete(t, "nope", &E), MQ_NOT_FOUND);
+	OK(store_queue_delete(t, "q", &E));
+	ST(store_queue_get(t, "q", &info, &E), MQ_NOT_FOUND);
+	ST(store_ack(t, "q", g.id, g.token, &E), MQ_NOT_FOUND);
+	ST(store_queue_delete(t, "q", &E), MQ_NOT_FOUND);
+	assert_int_equal(next_due(t), UINT64_MAX);
+	commit(t);
+
+	t = begin(f);
+	f->now += 100000;
+	assert_int_equal(tick(t, 0), 0);
+	create(t, "q", 0, 0);
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	assert_int_equal(stats(t, "q").pushed_total, 0);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	r = push_dedup(t, "q", "k2", "key", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r.duplicate);
+	assert_gauges(t, "keep", 1, 0, 0, 0);
+	/* delete and create in the same transaction */
+	OK(store_queue_delete(t, "keep", &E));
+	create(t, "keep", 0, 0);
+	assert_gauges(t, "keep", 0, 0, 0, 0);
+	commit(t);
+	t = begin(f);
+	assert_gauges(t, "keep", 0, 0, 0, 0);
+	assert_gauges(t, "q", 1, 0, 0, 0);
+	commit(t);
+}
+
+typedef struct listed {
+	char names[64][MQ_NAME_MAX + 1];
+	uint64_t ready[64];
+	int n;
+	int stop_at;
+} listed;
+
+static int list_cb(void *arg, const store_queue_info *info)
+{
+	listed *l = arg;
+
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", info->name);
+	l->ready[l->n] = info->stats.ready;
+	l->n++;
+	return l->stop_at && l->n >= l->stop_at;
+}
+
+static void test_storage_list_paging(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	listed l = {0};
+	bool more = false;
+	char name[16], after[16] = "";
+	int total = 0;
+
+	for (int i = 24; i >= 0; i--) {
+		snprintf(name, sizeof(name), "q%02d", i);
+		create(t, name, 0, 0);
+	}
+	commit(t);
+
+	t = begin(f);
+	push(t, "q03", "x"); /* uncommitted counters show in the listing */
+	for (int page = 0; page < 3; page++) {
+		l.n = 0;
+		OK(store_queue_list(t, after, 10, list_cb, &l, &more, &E));
+		assert_int_equal(l.n, page < 2 ? 10 : 5);
+		assert_int_equal(more, page < 2);
+		for (int i = 0; i < l.n; i++) {
+			snprintf(name, sizeof(name), "q%02d", total + i);
+			assert_string_equal(l.names[i], name);
+			assert_int_equal(l.ready[i], total + i == 3 ? 1 : 0);
+		}
+		total += l.n;
+		snprintf(after, sizeof(after), "%s", l.names[l.n - 1]);
+	}
+	/* exactly at the end */
+	l.n = 0;
+	OK(store_queue_list(t, "q14", 10, list_cb, &l, &more, &E));
+	assert_int_equal(l.n, 10);
+	assert_false(more);
+	/* after a name that is not a queue */
+	l.n = 0;
+	OK(store_queue_list(t, "q05x", 2, list_cb, &l, &more, &E));
+	assert_string_equal(l.names[0], "q06");
+	assert_true(more);
+	/* the callback stops early */
+	l.n = 0;
+	l.stop_at = 3;
+	OK(store_queue_list(t, NULL, 0, list_cb, &l, &more, &E));
+	assert_int_equal(l.n, 3);
+	assert_true(more);
+	l.n = 0;
+	l.stop_at = 0;
+	OK(store_queue_list(t, "", 0, list_cb, &l, &more, &E));
+	assert_int_equal(l.n, 25);
+	assert_false(more);
+	commit(t);
+}
+
+static void test_storage_request_errors_change_nothing(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	char key[300];
+	store_header bad_h[1] = {{NULL, "v"}};
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_push_result r;
+	store_queue_info info;
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = 0;
+	m.dedup_key = key;
+	ST(store_push(t, "newq", true, &m, &r, &E), MQ_INVALID_ARGUMENT);
+	m.dedup_key = NULL;
+	m.headers = bad_h;
+	m.n_headers = 1;
+	ST(store_push(t, "newq", true, &m, &r, &E), MQ_INVALID_ARGUMENT);
+	m.headers = NULL;
+	ST(store_push(t, "newq", true, &m, &r, &E), MQ_INVALID_ARGUMENT);
+	m.n_headers = 0;
+	m.dedup_mode = (store_dedup_mode)7;
+	ST(store_push(t, "newq", true, &m, &r, &E), MQ_INVALID_ARGUMENT);
+	ST(store_push(t, "newq", true, NULL, &r, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_get(t, "newq", &info, &E), MQ_NOT_FOUND); /* not auto-created */
+	assert_false(store_txn_failed(t));
+	commit(t);
+}
+
+typedef struct snapshot {
+	listed l;
+	store_queue_stats q, o;
+	uint64_t due;
+} snapshot;
+
+static void snap(store_txn *t, snapshot *s)
+{
+	bool more;
+
+	memset(s, 0, sizeof(*s));
+	OK(store_queue_list(t, NULL, 0, list_cb, &s->l, &more, &E));
+	s->q = stats(t, "q");
+	s->o = stats(t, "o");
+	s->due = next_due(t);
+}
+
+static void test_storage_abort_restores(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	snapshot a, b;
+	uint64_t last_id, purged, exp;
+	store_push_result r;
+	gots gs = {0};
+	got g, lg;
+
+	create(t, "q", 0, 2);
+	push(t, "q", "r1");
+	push_x(t, "q", "r2", 3, 0);
+	push_x(t, "q", "d", 0, 500);
+	push_dedup(t, "q", "k", "key", STORE_DEDUP_IGNORE, 0, 0);
+	lg = pull1(t, "q", 0);
+	last_id = push(t, "o", "other");
+	commit(t);
+
+	t = begin(f);
+	snap(t, &a);
+	commit(t);
+
+	/* everything, then abort */
+	t = begin(f);
+	for (int i = 0; i < 50; i++)
+		push(t, "q", "tmp");
+	push(t, "newq", "x");
+	create(t, "new2", 0, 0);
+	g = pull1(t, "q", 0);
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, "x", &E));
+	OK(store_extend(t, "q", lg.id, lg.token, 99999, &exp, &E));
+	r = push_dedup(t, "q", "k2", "key", STORE_DEDUP_REPLACE, 9, 0);
+	assert_true(r.duplicate);
+	f->now += 1000;
+	tick(t, 0);
+	OK(store_queue_purge(t, "q", STORE_STATE_READY, &purged, &E));
+	OK(store_queue_delete(t, "o", &E));
+	f->now = T0;
+	store_abort(t);
+
+	t = begin(f);
+	snap(t, &b);
+	assert_int_equal(b.l.n, a.l.n);
+	for (int i = 0; i < a.l.n; i++)
+		assert_string_equal(b.l.names[i], a.l.names[i]);
+	assert_memory_equal(&a.q, &b.q, sizeof(a.q));
+	assert_memory_equal(&a.o, &b.o, sizeof(a.o));
+	assert_int_equal(a.due, b.due);
+	/* the lease from before is intact; the ids go on above the committed ones */
+	assert_true(push(t, "q", "after") > last_id);
+	assert_int_equal(lg.prio, 3);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 3);
+	assert_string_equal(gs.g[0].payload, "r1");
+	assert_string_equal(gs.g[1].payload, "k");
+	assert_int_equal(gs.g[1].attempts, 1);
+	assert_string_equal(gs.g[2].payload, "after");
+	for (uint32_t i = 0; i < gs.n; i++)
+		assert_true(gs.g[i].token > lg.token);
+	OK(store_ack(t, "q", lg.id, lg.token, &E));
+	r = push_dedup(t, "q", "k3", "key", STORE_DEDUP_IGNORE, 0, 0);
+	assert_true(r.duplicate); /* held by the leased "k" */
+	OK(store_ack(t, "q", gs.g[1].id, gs.g[1].token, &E));
+	r = push_dedup(t, "q", "k3", "key", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r.duplicate); /* acked: freed */
+	commit(t);
+}
+
+static void test_storage_next_due(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	got g;
+
+	assert_int_equal(next_due(t), UINT64_MAX);
+	push_x(t, "q", "d", 0, 800);
+	assert_int_equal(next_due(t), T0 + 800);
+	push(t, "q", "r");
+	g = pull1(t, "q", 300);
+	assert_int_equal(next_due(t), T0 + 300);
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	assert_int_equal(next_due(t), T0 + 800);
+	commit(t);
+}
+
+static void test_storage_txn_rules(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f), *t2 = NULL;
+
+	ST(store_begin(f->s, &t2, &E), MQ_FAILED_PRECONDITION);
+	assert_false(store_txn_failed(t));
+	store_abort(t);
+	t = begin(f);
+	commit(t);
+}
+
+static void test_storage_many(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	char name[16];
+	gots gs = {0};
+	uint64_t total = 0;
+
+	/* many queues in one transaction: the cache grows */
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "m%03d", i);
+		for (int j = 0; j < 3; j++)
+			push(t, name, "x");
+	}
+	commit(t);
+	t = begin(f);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "m%03d", i);
+		total += pull(t, name, 64, 0, &gs);
+		for (uint32_t j = 0; j < gs.n; j++)
+			OK(store_ack(t, name, gs.g[j].id, gs.g[j].token, &E));
+		assert_gauges(t, name, 0, 0, 0, 0);
+	}
+	assert_int_equal(total, 900);
+	commit(t);
+}
+
+/* ---- tests: lmdb only ------------------------------------------------------ */
+
+static void test_storage_reopen(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_stats before, after;
+	uint64_t last_id, exp;
+	store_push_result r;
+	store_queue_info info;
+	got leased, g;
+
+	create(t, "q", 5000, 2);
+	push_x(t, "q", "ready", 4, 0);
+	push_x(t, "q", "delayed", 0, 700);
+	push_dedup(t, "q", "held", "key", STORE_DEDUP_IGNORE, 0, 0);
+	leased = pull1(t, "q", 0); /* priority 4 first */
+	push_x(t, "q", "to-die", 2, 0);
+	g = pull1(t, "q", 0);
+	assert_string_equal(g.payload, "to-die");
+	OK(store_nack(t, "q", g.id, g.token, 0, NULL, &E));
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, NULL, &E)); /* attempts 2: dead */
+	last_id = push_x(t, "q", "last", 1, 0);
+	g = pull1(t, "q", 0);
+	OK(store_ack(t, "q", g.id, g.token, &E));
+	before = stats(t, "q");
+	assert_int_equal(before.dead, 1);
+	commit(t);
+	store_close(f->s);
+	f->s = NULL;
+
+	fx_open(f);
+	t = begin(f);
+	OK(store_queue_get(t, "q", &info, &E));
+	after = info.stats;
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(info.config.lease_ms, 5000);
+	assert_int_equal(info.config.max_attempts, 2);
+	assert_int_equal(info.created_ms, T0);
+	assert_int_equal(next_due(t), T0 + 700);
+	OK(store_extend(t, "q", leased.id, leased.token, 0, &exp, &E));
+	r = push_dedup(t, "q", "dup", "key", STORE_DEDUP_IGNORE, 0, 0);
+	assert_true(r.duplicate);
+	assert_true(push(t, "q", "new") > last_id);
+	g = pull1(t, "q", 0);
+	assert_true(g.token > leased.token);
+	assert_string_equal(g.payload, "held");
+	OK(store_ack(t, "q", leased.id, leased.token, &E));
+	f->now = T0 + 700;
+	assert_int_equal(tick(t, 0), 1);
+	commit(t);
+}
+
+static void test_storage_lock(void **state)
+{
+	fx *f = *state;
+	store *s2 = NULL;
+	char want[64];
+
+	ST(store_open(&s2, &f->cfg, &E), MQ_FAILED_PRECONDITION);
+	assert_null(s2);
+	snprintf(want, sizeof(want), "in use by another process (pid %ld)", (long)getpid());
+	assert_non_null(strstr(E.msg, want));
+	assert_non_null(strstr(E.msg, f->dir));
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f); /* released at close */
+}
+
+static void test_storage_relaxed(void **state)
+{
+	fx *f = *state;
+	store_txn *t;
+
+	store_close(f->s);
+	f->cfg.durability = STORE_RELAXED;
+	fx_open(f);
+	assert_string_equal(store_durability_name(f->s), "relaxed");
+	t = begin(f);
+	push(t, "q", "x");
+	commit(t);
+	OK(store_sync(f->s, &E));
+}
+
+static void test_storage_map_growth(void **state)
+{
+	fx *f = *state;
+	static char payload[60000];
+	uint64_t used, map;
+	int pushed = 0, fails = 0;
+	gots gs = {0};
+
+	store_close(f->s);
+	rmtree(f->dir);
+	f->cfg.map_size = 1 << 20;
+	f->cfg.map_size_max = 16 << 20;
+	fx_open(f);
+	memset(payload, 'p', sizeof(payload) - 1);
+	while (pushed < 64 && fails < 20) {
+		store_txn *t = begin(f);
+		mq_status st = MQ_OK;
+
+		for (int i = 0; i < 8 && st == MQ_OK; i++) {
+			store_push_msg m = {.payload = payload, .payload_len = sizeof(payload)};
+			store_push_result r;
+
+			st = store_push(t, "big", true, &m, &r, &E);
+		}
+		if (st == MQ_OK)
+			st = store_commit(t, &E);
+		else
+			store_abort(t);
+		if (st == MQ_OK) {
+			pushed += 8;
+		} else {
+			ST(st, MQ_RESOURCE_EXHAUSTED);
+			fails++;
+		}
+	}
+	assert_int_equal(pushed, 64);
+	store_usage(f->s, &used, &map);
+	assert_true(map > (1u << 20));
+	assert_true(map <= (16u << 20));
+	assert_true(used > 60000u * 64);
+	{
+		store_txn *t = begin(f);
+		uint32_t total = 0;
+
+		while (pull(t, "big", 16, 0, &gs) > 0) {
+			total += gs.n;
+			for (uint32_t i = 0; i < gs.n; i++)
+				assert_int_equal(gs.g[i].payload_len, sizeof(payload));
+		}
+		assert_int_equal(total, 64);
+		store_abort(t);
+	}
+}
+
+static void test_storage_map_full(void **state)
+{
+	fx *f = *state;
+	static char payload[64 << 10];
+	store_txn *t;
+	mq_status st = MQ_OK;
+	int n = 0;
+	got g1, g2;
+	gots gs = {0};
+
+	store_close(f->s);
+	rmtree(f->dir);
+	f->cfg.map_size = 1 << 20;
+	f->cfg.map_size_max = 1 << 20;
+	fx_open(f);
+	t = begin(f);
+	for (int i = 0; i < 3; i++)
+		push(t, "q", "small");
+	g1 = pull1(t, "q", 0);
+	g2 = pull1(t, "q", 0);
+	commit(t);
+
+	t = begin(f);
+	memset(payload, 'x', sizeof(payload));
+	while (st == MQ_OK && n < 100) {
+		store_push_msg m = {.payload = payload, .payload_len = sizeof(payload)};
+		store_push_result r;
+
+		st = store_push(t, "q", true, &m, &r, &E);
+		n++;
+	}
+	ST(st, MQ_RESOURCE_EXHAUSTED);
+	assert_true(n > 1);
+	assert_true(store_txn_failed(t));
+	assert_non_null(strstr(E.msg, "maximum"));
+	/* only abort is allowed now */
+	ST(store_ack(t, "q", g1.id, g1.token, &E), MQ_FAILED_PRECONDITION);
+	store_abort(t);
+
+	t = begin(f);
+	assert_gauges(t, "q", 1, 0, 2, 0);
+	OK(store_ack(t, "q", g1.id, g1.token, &E));
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 1);
+	assert_string_equal(gs.g[0].payload, "small");
+	OK(store_ack(t, "q", g2.id, g2.token, &E));
+	commit(t);
+	t = begin(f);
+	assert_gauges(t, "q", 0, 0, 1, 0);
+	assert_int_equal(stats(t, "q").pushed_total, 3);
+	commit(t);
+}
+
+static void test_storage_failed_commit(void **state)
+{
+	fx *f = *state;
+	static char payload[64 << 10];
+	store_txn *t;
+	mq_status st = MQ_OK;
+
+	store_close(f->s);
+	rmtree(f->dir);
+	f->cfg.map_size = 1 << 20;
+	f->cfg.map_size_max = 1 << 20;
+	fx_open(f);
+	t = begin(f);
+	for (int i = 0; i < 100 && st == MQ_OK; i++) {
+		store_push_msg m = {.payload = payload, .payload_len = sizeof(payload)};
+		store_push_result r;
+
+		st = store_push(t, "q", true, &m, &r, &E);
+	}
+	assert_true(store_txn_failed(t));
+	/* commit of a failed transaction keeps nothing and frees it */
+	ST(store_commit(t, &E), MQ_ABORTED);
+	t = begin(f);
+	{
+		store_queue_info info;
+
+		ST(store_queue_get(t, "q", &info, &E), MQ_NOT_FOUND);
+	}
+	commit(t);
+}
+
+static void test_storage_schema_newer(void **state)
+{
+	fx *f = *state;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {6, "schema"}, v;
+	uint8_t ver[4] = {99, 0, 0, 0};
+	store *s2 = NULL;
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_int_equal(v.mv_size, 4);
+	assert_int_equal(((uint8_t *)v.mv_data)[0], 1);
+	v.mv_data = ver;
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	ST(store_open(&s2, &f->cfg, &E), MQ_FAILED_PRECONDITION);
+	assert_null(s2);
+	assert_non_null(strstr(E.msg, "99"));
+	/* the lock was released: a second try fails on the schema again */
+	ST(store_open(&s2, &f->cfg, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "schema"));
+	assert_null(strstr(E.msg, "in use"));
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest both[] = {
+	    cmocka_unit_test_setup_teardown(test_storage_open_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_queue_create_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_auto_create, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_push_pull_ack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_priority_fifo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_pull_stop_and_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_store_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_delay_and_promotion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_tick_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_lease_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_nack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_stale_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_extend, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_dedup_ignore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_dedup_replace_ready, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_dedup_replace_delayed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_dedup_leased_then_acked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_dedup_dead, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_purge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_delete_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_list_paging, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_request_errors_change_nothing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_abort_restores, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_next_due, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_txn_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_many, setup, teardown),
+	};
+	const struct CMUnitTest lmdb_only[] = {
+	    cmocka_unit_test_setup_teardown(test_storage_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_relaxed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_map_growth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_failed_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_schema_newer, setup, teardown),
+	};
+	int failed;
+
+	if (argc > 1)
+		g_engine = argv[1];
+	if (strcmp(g_engine, "lmdb") != 0 && strcmp(g_engine, "memory") != 0) {
+		fprintf(stderr, "usage: %s lmdb|memory\n", argv[0]);
+		return 2;
+	}
+	failed = _cmocka_run_group_tests(is_lmdb() ? "storage-lmdb" : "storage-memory", both,
+	                                 sizeof(both) / sizeof(both[0]), NULL, NULL);
+	if (is_lmdb())
+		failed +=
+		    _cmocka_run_group_tests("storage-lmdb-only", lmdb_only,
+		                            sizeof(lmdb_only) / sizeof(lmdb_only[0]), NULL, NULL);
+	return failed;
+}
