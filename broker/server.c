@@ -17,15 +17,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "broker.h"
 #include "log.h"
 
 #define IDLE_LOW_WATER 4u
+
+/* The listener watchdog. nng 1.5.2 (Debian 12) has a bug (nng issue 1518,
+ * fixed upstream after 1.5.2): a peer that disconnects during the
+ * connection handshake makes the listener stop accepting for good, so any
+ * short-lived client could lock everyone else out of an ipc:// listener.
+ * Every WATCH_INTERVAL_MS the watchdog connects to each listener and pings
+ * mqd through it; after WATCH_FAILS failures in a row it recreates that
+ * listener (its connections drop and their clients reconnect). */
+#define WATCH_INTERVAL_MS 1000
+#define WATCH_TIMEOUT_MS  1000
+#define WATCH_FAILS       2
 
 enum work_state { W_RECV, W_BUSY, W_SEND };
 
@@ -41,7 +54,14 @@ struct brk_work {
 struct brk_server {
 	nng_socket sock;
 	nng_listener lst[BRK_MAX_LISTEN];
+	char probe_url[BRK_MAX_LISTEN][300]; /* how the watchdog reaches each */
 	int n_lst;
+	const brk_config *cfg;
+	pthread_t watch_thread;
+	bool watching;
+	pthread_mutex_t watch_mu;
+	pthread_cond_t watch_cv;
+	bool watch_stop;
 	brk_info *info;
 	pthread_mutex_t mu; /* guards works, n_work, n_idle */
 	brk_work *works;
@@ -200,6 +220,110 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+/* probe_url_for derives a URL that reaches the listener from this host:
+ * a wildcard tcp address becomes loopback and port 0 the bound port. */
+static void probe_url_for(char *out, size_t len, const char *url, int bound_port)
+{
+	const char *host, *colon;
+
+	if (strncmp(url, "tcp://", 6) != 0) {
+		snprintf(out, len, "%s", url);
+		return;
+	}
+	host = url + 6;
+	colon = strrchr(host, ':');
+	if (colon == NULL) {
+		snprintf(out, len, "%s", url);
+		return;
+	}
+	int hlen = (int)(colon - host);
+	if (hlen == 0 || (hlen == 1 && host[0] == '*') || strncmp(host, "0.0.0.0", 7) == 0)
+		snprintf(out, len, "tcp://127.0.0.1:%d", bound_port);
+	else if (strncmp(host, "[::]", 4) == 0)
+		snprintf(out, len, "tcp://[::1]:%d", bound_port);
+	else
+		snprintf(out, len, "tcp://%.*s:%d", hlen, host, bound_port);
+}
+
+static int listener_start(brk_server *s, int i, const char *url)
+{
+	int rv, port = 0;
+
+	if ((rv = nng_listener_create(&s->lst[i], s->sock, url)) != 0 ||
+	    (rv = nng_listener_start(s->lst[i], 0)) != 0)
+		return rv;
+	if (strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0)
+		nng_listener_get_int(s->lst[i], NNG_OPT_TCP_BOUND_PORT, &port);
+	probe_url_for(s->probe_url[i], sizeof(s->probe_url[i]), url, port);
+	return 0;
+}
+
+/* probe sends a Ping through url; 0 when answered. */
+static int probe(const char *url)
+{
+	Mq__Request req = MQ__REQUEST__INIT;
+	uint8_t buf[64];
+	nng_socket sock;
+	nng_msg *msg = NULL;
+	size_t n;
+	int rv;
+
+	req.version = 1;
+	req.method = (char *)mq__broker__descriptor.methods[0].name; /* any method */
+	for (unsigned i = 0; i < mq__broker__descriptor.n_methods; i++)
+		if (mq__broker__descriptor.methods[i].input == &mq__ping_request__descriptor)
+			req.method = (char *)mq__broker__descriptor.methods[i].name;
+	n = mq__request__pack(&req, buf);
+	if ((rv = nng_req0_open(&sock)) != 0)
+		return rv;
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, WATCH_TIMEOUT_MS);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, WATCH_TIMEOUT_MS);
+	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if ((rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK)) == 0 &&
+	    (rv = nng_send(sock, buf, n, 0)) == 0 && (rv = nng_recvmsg(sock, &msg, 0)) == 0)
+		nng_msg_free(msg);
+	nng_close(sock);
+	return rv;
+}
+
+static void *watch_main(void *arg)
+{
+	brk_server *s = arg;
+	int fails[BRK_MAX_LISTEN] = {0};
+
+	pthread_mutex_lock(&s->watch_mu);
+	while (!s->watch_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += WATCH_INTERVAL_MS / 1000;
+		pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+		if (s->watch_stop || atomic_load(&s->quiescing))
+			break;
+		pthread_mutex_unlock(&s->watch_mu);
+		for (int i = 0; i < s->n_lst; i++) {
+			int rv = probe(s->probe_url[i]);
+			if (rv == 0) {
+				fails[i] = 0;
+				continue;
+			}
+			brk_debug("watchdog: %s: %s", s->probe_url[i], nng_strerror(rv));
+			if (++fails[i] < WATCH_FAILS || atomic_load(&s->quiescing))
+				continue;
+			brk_warn("listener %s stopped accepting connections (nng 1.5.2 bug 1518); "
+				 "restarting it",
+				 s->cfg->listen[i]);
+			nng_listener_close(s->lst[i]);
+			if ((rv = listener_start(s, i, s->cfg->listen[i])) != 0)
+				brk_err("cannot listen again on %s: %s", s->cfg->listen[i],
+					nng_strerror(rv));
+			fails[i] = 0;
+		}
+		pthread_mutex_lock(&s->watch_mu);
+	}
+	pthread_mutex_unlock(&s->watch_mu);
+	return NULL;
+}
+
 int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 {
 	brk_server *s = calloc(1, sizeof(*s));
@@ -208,8 +332,11 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 	if (s == NULL)
 		return -1;
 	s->info = info;
+	s->cfg = cfg;
 	s->max_work = cfg->max_contexts;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->watch_mu, NULL);
+	pthread_cond_init(&s->watch_cv, NULL);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		brk_err("cannot open the nng socket: %s", nng_strerror(rv));
 		goto fail;
@@ -225,8 +352,7 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 	}
 	for (int i = 0; i < cfg->n_listen; i++) {
 		const char *url = cfg->listen[i];
-		if ((rv = nng_listener_create(&s->lst[s->n_lst], s->sock, url)) != 0 ||
-		    (rv = nng_listener_start(s->lst[s->n_lst], 0)) != 0) {
+		if ((rv = listener_start(s, s->n_lst, url)) != 0) {
 			brk_err("cannot listen on %s: %s", url, nng_strerror(rv));
 			goto fail;
 		}
@@ -244,6 +370,10 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 				 "yet: anyone who can reach it can use every queue",
 				 url);
 	}
+	if (pthread_create(&s->watch_thread, NULL, watch_main, s) == 0)
+		s->watching = true;
+	else
+		brk_warn("cannot start the listener watchdog");
 	*out = s;
 	return 0;
 fail:
@@ -265,6 +395,13 @@ void brk_server_close(brk_server *s)
 
 	if (s == NULL)
 		return;
+	if (s->watching) {
+		pthread_mutex_lock(&s->watch_mu);
+		s->watch_stop = true;
+		pthread_cond_signal(&s->watch_cv);
+		pthread_mutex_unlock(&s->watch_mu);
+		pthread_join(s->watch_thread, NULL);
+	}
 	/* Let replies in flight reach their peers (bounded). */
 	for (int i = 0; i < 200 && atomic_load(&s->busy) > 0; i++)
 		usleep(10000);
@@ -284,5 +421,7 @@ void brk_server_close(brk_server *s)
 		free(w);
 	}
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->watch_mu);
+	pthread_cond_destroy(&s->watch_cv);
 	free(s);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -526,6 +528,52 @@ static void test_wire_second_broker_refused(void **state)
 	wire_close(&w);
 }
 
+/* Peers that connect and hang up before the handshake must not lock
+ * others out (nng 1.5.2 bug 1518 stops the listener; mqd's watchdog
+ * restarts it): a new client is served again within seconds. */
+static void test_wire_handshake_hangups_do_not_lock_out(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t t0;
+	bool served = false;
+
+	(void)state;
+	const char *path = broker.url + strlen("ipc://");
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (int i = 0; i < 5; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_true(fd >= 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(fd);
+	}
+	t0 = mqtest_now_ms();
+	while (!served && mqtest_now_ms() - t0 < 20000) {
+		nng_socket s;
+		nng_msg *msg;
+		Mq__Request env = MQ__REQUEST__INIT;
+		uint8_t buf[64];
+		size_t n;
+
+		env.version = 1;
+		env.method = "Ping";
+		n = mq__request__pack(&env, buf);
+		assert_int_equal(nng_req0_open(&s), 0);
+		nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000);
+		nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 1000);
+		if (nng_dial(s, broker.url, NULL, NNG_FLAG_NONBLOCK) == 0 &&
+		    nng_send(s, buf, n, 0) == 0 && nng_recvmsg(s, &msg, 0) == 0) {
+			nng_msg_free(msg);
+			served = true;
+		}
+		nng_close(s);
+	}
+	if (!served)
+		fail_msg("no client was served for 20 s after handshake hang-ups");
+	print_message("served again after %llu ms\n",
+		      (unsigned long long)(mqtest_now_ms() - t0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_wire_long_poll_wakeup),
 		cmocka_unit_test(test_wire_long_poll_timeout),
 		cmocka_unit_test(test_wire_second_broker_refused),
+		cmocka_unit_test(test_wire_handshake_hangups_do_not_lock_out),
 		cmocka_unit_test(test_wire_sigterm_clean),
 	};
 	return cmocka_run_group_tests_name("wire", tests, setup, teardown);
