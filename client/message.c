@@ -3,6 +3,7 @@
  * object and its accessors, ack/nack/extend. A pulled message is one heap
  * block (struct, header array, then every string and the payload), so it
  * owns copies of everything and one free releases it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,21 +30,14 @@ struct mq_message {
 
 /* ---- Push -------------------------------------------------------------- */
 
-mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t len,
-                  const mq_push_opts *opts, uint64_t *id, bool *duplicate)
+/* push_fill sets pm from one message's payload and options, allocating its
+ * header arrays (*hps, *hpp; freed by the caller). */
+static mq_status push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
+                           const mq_push_opts *opts, Mq__Header **hps, Mq__Header ***hpp)
 {
-	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
-	Mq__PushMessage pm = MQ__PUSH_MESSAGE__INIT;
-	Mq__PushMessage *pms[1] = {&pm};
-	Mq__Header *hps = NULL, **hpp = NULL;
-	Mq__PushReply *rep = NULL;
-	Mq__PushResult *res;
-	mq_status st;
-
-	if (c == NULL)
-		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: client is NULL");
-	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
-		return st;
+	mq__push_message__init(pm);
+	*hps = NULL;
+	*hpp = NULL;
 	if (payload == NULL && len > 0)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: payload is NULL but len is %zu",
 		                len);
@@ -58,60 +52,121 @@ mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t l
 				return mqc_fail(MQ_INVALID_ARGUMENT,
 				                "mq_push: header %zu has a NULL key or value", i);
 		}
-		pm.dedup_key = (char *)(opts->dedup_key != NULL ? opts->dedup_key : "");
-		pm.dedup_mode = opts->dedup_mode == MQ_DEDUP_REPLACE ? MQ__DEDUP_MODE__DEDUP_REPLACE
-		                                                     : MQ__DEDUP_MODE__DEDUP_IGNORE;
-		pm.delay_ms = opts->delay_ms;
-		pm.priority = opts->priority;
-		pm.type = (char *)(opts->type != NULL ? opts->type : "");
+		pm->dedup_key = (char *)(opts->dedup_key != NULL ? opts->dedup_key : "");
+		pm->dedup_mode = opts->dedup_mode == MQ_DEDUP_REPLACE
+		                     ? MQ__DEDUP_MODE__DEDUP_REPLACE
+		                     : MQ__DEDUP_MODE__DEDUP_IGNORE;
+		pm->delay_ms = opts->delay_ms;
+		pm->priority = opts->priority;
+		pm->type = (char *)(opts->type != NULL ? opts->type : "");
 		if (opts->n_headers > 0) {
-			hps = calloc(opts->n_headers, sizeof(*hps));
-			hpp = calloc(opts->n_headers, sizeof(*hpp));
-			if (hps == NULL || hpp == NULL) {
-				free(hps);
-				free(hpp);
+			*hps = calloc(opts->n_headers, sizeof(**hps));
+			*hpp = calloc(opts->n_headers, sizeof(**hpp));
+			if (*hps == NULL || *hpp == NULL)
 				return mqc_fail(MQ_INTERNAL, "out of memory");
-			}
 			for (size_t i = 0; i < opts->n_headers; i++) {
-				mq__header__init(&hps[i]);
-				hps[i].key = (char *)opts->headers[i].key;
-				hps[i].value = (char *)opts->headers[i].value;
-				hpp[i] = &hps[i];
+				mq__header__init(&(*hps)[i]);
+				(*hps)[i].key = (char *)opts->headers[i].key;
+				(*hps)[i].value = (char *)opts->headers[i].value;
+				(*hpp)[i] = &(*hps)[i];
 			}
-			pm.n_headers = opts->n_headers;
-			pm.headers = hpp;
+			pm->n_headers = opts->n_headers;
+			pm->headers = *hpp;
 		}
 	}
-	pm.payload.data = (uint8_t *)payload;
-	pm.payload.len = len;
-	req.queue = (char *)queue;
-	req.n_messages = 1;
-	req.messages = pms;
+	pm->payload.data = (uint8_t *)payload;
+	pm->payload.len = len;
+	return MQ_OK;
+}
 
+mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *const *payloads,
+                        const size_t *lens, const mq_push_opts *opts, mq_push_result *results)
+{
+	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
+	Mq__PushMessage *pm = NULL, **pms = NULL;
+	Mq__Header **hps = NULL, ***hpp = NULL;
+	Mq__PushReply *rep = NULL;
+	mq_status st, first = MQ_OK;
+	char first_msg[256] = "";
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (n == 0 || n > MQ_PUSH_BATCH_MAX || payloads == NULL || lens == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_push_batch: n must be 1 to %d, payloads and lens not NULL",
+		                MQ_PUSH_BATCH_MAX);
+	pm = calloc(n, sizeof(*pm));
+	pms = calloc(n, sizeof(*pms));
+	hps = calloc(n, sizeof(*hps));
+	hpp = calloc(n, sizeof(*hpp));
+	if (pm == NULL || pms == NULL || hps == NULL || hpp == NULL) {
+		st = mqc_fail(MQ_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		st = push_fill(&pm[i], payloads[i], lens[i], opts != NULL ? &opts[i] : NULL, &hps[i],
+		               &hpp[i]);
+		if (st != MQ_OK)
+			goto out;
+		pms[i] = &pm[i];
+	}
+	req.queue = (char *)queue;
+	req.n_messages = n;
+	req.messages = pms;
 	st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep);
+	if (st != MQ_OK)
+		goto out;
+	if (rep->n_results != n) {
+		st = mqc_fail(MQ_INTERNAL, "Push: %zu results for %zu messages", rep->n_results, n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Mq__PushResult *res = rep->results[i];
+		mq_status rs = res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
+		if (rs != MQ_OK && first == MQ_OK) {
+			first = rs;
+			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
+		}
+		if (results != NULL) {
+			results[i].status = rs;
+			results[i].id = res->id;
+			results[i].duplicate = res->duplicate;
+		}
+	}
+	st = first == MQ_OK ? mqc_ok() : mqc_fail(first, "%s", first_msg);
+out:
+	if (st != MQ_OK && results != NULL && rep == NULL) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = (mq_push_result){.status = st};
+	}
+	for (size_t i = 0; hps != NULL && i < n; i++) {
+		free(hps[i]);
+		free(hpp[i]);
+	}
 	free(hps);
 	free(hpp);
+	free(pm);
+	free(pms);
+	if (rep != NULL)
+		mq__push_reply__free_unpacked(rep, NULL);
+	return st;
+}
+
+mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t len,
+                  const mq_push_opts *opts, uint64_t *id, bool *duplicate)
+{
+	mq_push_result r;
+	mq_status st = mq_push_batch(c, queue, 1, &payload, &len, opts, &r);
+
 	if (st != MQ_OK)
 		return st;
-	if (rep->n_results != 1) {
-		st = mqc_fail(MQ_INTERNAL, "Push: %zu results for 1 message", rep->n_results);
-		goto out;
-	}
-	res = rep->results[0];
-	if (res->status != MQ_OK) {
-		st =
-		    mqc_fail(res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status,
-		             "%s", res->message);
-		goto out;
-	}
 	if (id != NULL)
-		*id = res->id;
+		*id = r.id;
 	if (duplicate != NULL)
-		*duplicate = res->duplicate;
-	st = mqc_ok();
-out:
-	mq__push_reply__free_unpacked(rep, NULL);
-	return st;
+		*duplicate = r.duplicate;
+	return MQ_OK;
 }
 
 /* ---- Messages ---------------------------------------------------------- */

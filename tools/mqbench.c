@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -72,6 +73,9 @@ static atomic_uint_fast64_t pushed, acked, pulled;
 static atomic_bool stop_flag, measuring;
 static atomic_uint_fast64_t errors;
 static uint8_t *payload;
+/* backlog_sem holds one token per message that may still be pushed before
+ * the backlog cap: producers take, consumers give back on ack. */
+static sem_t backlog_sem;
 
 static uint64_t now_us(void)
 {
@@ -107,9 +111,20 @@ static void *producer_main(void *arg)
 
 	while (!atomic_load(&stop_flag)) {
 		if (opt.consumers > 0) {
-			while (!atomic_load(&stop_flag) &&
-			       atomic_load(&pushed) - atomic_load(&acked) > opt.backlog)
-				usleep(100);
+			int got = 0;
+			while (got < opt.batch && !atomic_load(&stop_flag)) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 50000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				if (sem_timedwait(&backlog_sem, &ts) == 0)
+					got++;
+			}
+			if (got < opt.batch)
+				break;
 		}
 		if (atomic_load(&pushed) >= opt.max_messages) {
 			atomic_store(&stop_flag, true);
@@ -124,7 +139,7 @@ static void *producer_main(void *arg)
 				lens[i] = opt.size;
 			}
 			st = mq_push_batch(w->client, opt.queue, (size_t)opt.batch, pl, lens, NULL,
-					   NULL, NULL);
+					   NULL);
 		} else {
 			st = mq_push(w->client, opt.queue, payload, opt.size, NULL, NULL, NULL);
 		}
@@ -168,6 +183,7 @@ static void *consumer_main(void *arg)
 				lat_add(&w->ack_lat, now_us() - t0);
 				atomic_fetch_add(&acked, 1);
 			}
+			sem_post(&backlog_sem); /* acked, or given up: room for one more */
 			mq_message_free(msgs[i]);
 		}
 	}
@@ -234,7 +250,7 @@ static double proc_cpu_s(pid_t pid)
 static int spawn_mqd(char *url, size_t len)
 {
 	const char *tmp = getenv("TMPDIR");
-	char data[300], listen[300];
+	char data[400], listen[400];
 	const char *argv[24];
 	int argc = 0;
 
@@ -348,6 +364,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.url == NULL)
 		opt.url = getenv("MQ_URL") ? getenv("MQ_URL") : "tcp://127.0.0.1:7450";
+	sem_init(&backlog_sem, 0, (unsigned)opt.backlog);
 	payload = malloc(opt.size + 1);
 	memset(payload, 'x', opt.size);
 
