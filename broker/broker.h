@@ -61,6 +61,8 @@ struct brk_call {
 	uint64_t deadline_ms; /* long-poll deadline, monotonic ms */
 	RB_ENTRY(brk_call) tnode; /* in the writer's deadline tree */
 	bool done;            /* a result is set */
+	bool emit_failed;     /* a pull could not grow its reply (out of memory) */
+	size_t reply_budget;  /* a pull's reply stops growing past this */
 
 	/* Result: status, message and the packed reply body. */
 	int status;
@@ -90,6 +92,9 @@ void brk_server_close(brk_server *s);
 void brk_call_finish(brk_call *c);
 
 /* ---- service.c ---- */
+/* brk_service_init gives the service the server-wide facts; call it once,
+ * before the first request. */
+void brk_service_init(brk_info *info);
 /* brk_service_dispatch decodes the request in msg (ownership taken) into
  * c and runs its handler; the handler ends in brk_call_finish, now or
  * later. */
@@ -122,6 +127,11 @@ void brk_writer_park(brk_writer *w, brk_call *c, const char *queue);
 /* brk_writer_has_parked tells whether pulls are parked on queue (new
  * pulls then queue up behind them, first come first served). */
 bool brk_writer_has_parked(brk_writer *w, const char *queue);
+/* brk_writer_mark marks queue for serving its parked pulls before the
+ * current transaction commits (as a push to it does). */
+void brk_writer_mark(brk_writer *w, const char *queue);
+/* brk_writer_reply_budget is the most bytes a pull reply may carry. */
+size_t brk_writer_reply_budget(const brk_writer *w);
 /* brk_writer_config returns the broker's settings. */
 const brk_config *brk_writer_config(const brk_writer *w);
 /* brk_writer_store_ready is the store's on_ready callback; its argument

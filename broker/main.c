@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 		brk_config_free(&cfg);
 		return 1;
 	}
+	brk_service_init(&info);
 	if (brk_writer_start(&info.writer, &info) != 0) {
 		brk_err("cannot start the writer thread");
 		store_close(info.store);

@@ -23,6 +23,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "broker.h"
 #include "log.h"
@@ -33,9 +34,10 @@
  * fixed upstream after 1.5.2): a peer that disconnects during the
  * connection handshake makes the listener stop accepting for good, so any
  * short-lived client could lock everyone else out of an ipc:// listener.
- * Every WATCH_INTERVAL_MS the watchdog connects to each listener and pings
- * mqd through it; after WATCH_FAILS failures in a row it recreates that
- * listener (its connections drop and their clients reconnect). */
+ * Every WATCH_INTERVAL_MS the watchdog pings mqd through each listener
+ * (unless every context is busy, when a ping proves nothing); after
+ * WATCH_FAILS failures in a row it recreates that listener (its connections
+ * drop and their clients reconnect). */
 #define WATCH_INTERVAL_MS 1000
 #define WATCH_TIMEOUT_MS  1000
 #define WATCH_FAILS       2
@@ -258,7 +260,9 @@ static int listener_start(brk_server *s, int i, const char *url)
 	return 0;
 }
 
-/* probe sends a Ping through url; 0 when answered. */
+/* probe sends a Ping through url; 0 when answered. (In nng 1.5.2's bug
+ * the connection completes its handshake but is never attached to the
+ * socket, so only a request shows that the listener still serves.) */
 static int probe(const char *url)
 {
 	Mq__Request req = MQ__REQUEST__INIT;
@@ -269,7 +273,6 @@ static int probe(const char *url)
 	int rv;
 
 	req.version = 1;
-	req.method = (char *)mq__broker__descriptor.methods[0].name; /* any method */
 	for (unsigned i = 0; i < mq__broker__descriptor.n_methods; i++)
 		if (mq__broker__descriptor.methods[i].input == &mq__ping_request__descriptor)
 			req.method = (char *)mq__broker__descriptor.methods[i].name;
@@ -301,6 +304,14 @@ static void *watch_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->watch_mu);
 		for (int i = 0; i < s->n_lst; i++) {
+			uint32_t idle;
+			pthread_mutex_lock(&s->mu);
+			idle = s->n_idle;
+			pthread_mutex_unlock(&s->mu);
+			/* With no context receiving (all held by long polls or work),
+			 * a Ping would wait however healthy the listener: skip. */
+			if (idle == 0)
+				continue;
 			int rv = probe(s->probe_url[i]);
 			if (rv == 0) {
 				fails[i] = 0;

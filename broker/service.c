@@ -158,10 +158,14 @@ static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq_
 	out->stats = st;
 }
 
+/* states_to_mask maps the requested states to STORE_STATE_* bits: no state
+ * at all means every state; states given but none known is 0 (an error). */
 static uint32_t states_to_mask(size_t n, const Mq__MessageState *states)
 {
 	uint32_t mask = 0;
 
+	if (n == 0)
+		return STORE_STATE_ALL;
 	for (size_t i = 0; i < n; i++) {
 		switch (states[i]) {
 		case MQ__MESSAGE_STATE__STATE_READY:
@@ -180,7 +184,7 @@ static uint32_t states_to_mask(size_t n, const Mq__MessageState *states)
 			break;
 		}
 	}
-	return mask ? mask : STORE_STATE_ALL;
+	return mask;
 }
 
 static Mq__MessageState state_to_pb(uint32_t state)
@@ -359,7 +363,12 @@ static int pull_emit(void *arg, const store_msg *sm)
 
 	n = protobuf_c_message_get_packed_size(&m.base);
 	need = 1 + 10 + n;
-	p = brk_call_body_reserve(c, need);
+	/* Refusing leaves the message unleased (store_pull's contract): a reply
+	 * never grows past the budget, except by its first message. */
+	if (c->body_len > 0 && c->body_len + need > c->reply_budget)
+		p = NULL;
+	else if ((p = brk_call_body_reserve(c, need)) == NULL)
+		c->emit_failed = true;
 	if (p != NULL) {
 		uint8_t *q = p;
 		uint64_t v = n;
@@ -389,12 +398,26 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 	store_err err;
 	int rv;
 
+	if (c->wq == NULL && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
+	    brk_mono_ms() < c->deadline_ms) {
+		/* First come, first served: queue up behind the parked pulls; the
+		 * writer serves them in order before this transaction commits. */
+		brk_writer_park(w, c, in->queue);
+		brk_writer_mark(w, in->queue);
+		return;
+	}
 	c->body_len = 0;
+	c->emit_failed = false;
+	c->reply_budget = brk_writer_reply_budget(w);
 	rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
 	if (rv == MQ_NOT_FOUND && brk_writer_config(w)->auto_create)
 		rv = MQ_OK; /* a queue made by its first push: wait for it */
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
+		return;
+	}
+	if (n == 0 && c->emit_failed) {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
 		return;
 	}
 	if (n == 0 && in->wait_ms > 0 && brk_mono_ms() < c->deadline_ms) {
@@ -666,9 +689,18 @@ static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 static void svc_purge_queue(Mq__Broker_Service *base, const Mq__PurgeQueueRequest *in,
 			    Mq__PurgeQueueReply_Closure closure, void *data)
 {
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_purge_queue);
+	brk_call *c = data;
+
+	if (states_to_mask(in->n_states, in->states) == 0) {
+		/* Never widen an unknown state into "purge everything". */
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+				   "no known message state among the %zu given (READY, DELAYED, "
+				   "LEASED, DEAD)",
+				   in->n_states);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_purge_queue);
 }
 
 static void apply_delete_queue(brk_writer *w, store_txn *t, brk_call *c)
@@ -735,12 +767,17 @@ static brk_service broker_service = {
 
 /* ---- Dispatch ------------------------------------------------------ */
 
+void brk_service_init(brk_info *info)
+{
+	broker_service.info = info;
+}
+
 void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len)
 {
 	const ProtobufCServiceDescriptor *desc = &mq__broker__descriptor;
 	const ProtobufCMethodDescriptor *m;
 
-	broker_service.info = info;
+	(void)info; /* the service was given it by brk_service_init */
 	brk_call_reset_result(c);
 	c->start_ms = brk_mono_ms();
 	c->env = mq__request__unpack(NULL, msg_len, msg_body);

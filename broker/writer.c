@@ -82,6 +82,9 @@ struct brk_writer {
 	uint64_t last_sync_ms; /* monotonic */
 	brk_call *done_head, *done_tail; /* answered by this transaction */
 	uint64_t seq;                    /* transactions run */
+	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
+	uint64_t last_fail_log;          /* monotonic ms: rate limit of failure warnings */
+	uint64_t fails_unlogged;
 };
 
 uint64_t brk_mono_ms(void)
@@ -198,9 +201,21 @@ bool brk_writer_has_parked(brk_writer *w, const char *queue)
 	return q != NULL && q->head != NULL;
 }
 
+size_t brk_writer_reply_budget(const brk_writer *w)
+{
+	const brk_config *cfg = w->info->cfg;
+	uint64_t b = cfg->max_request > cfg->max_payload + 65536 ? cfg->max_request
+								  : cfg->max_payload + 65536;
+	return (size_t)b;
+}
+
 void brk_writer_store_ready(void *arg, const char *queue)
 {
-	brk_writer *w = ((brk_info *)arg)->writer;
+	brk_writer_mark(((brk_info *)arg)->writer, queue);
+}
+
+void brk_writer_mark(brk_writer *w, const char *queue)
+{
 	brk_waitq *q = wq_find(w, queue);
 
 	if (q == NULL || q->head == NULL || q->marked)
@@ -295,11 +310,14 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 		brk_err("storage: cannot begin a transaction: %s", err.msg);
 		goto failed;
 	}
-	if (w->next_due_ms <= store_now(w->store)) {
+	if (w->next_due_ms <= store_now(w->store) && brk_mono_ms() >= w->tick_ok_after) {
 		uint32_t handled = 0;
 		rv = store_tick(t, TICK_MAX_ITEMS, &handled, &err);
 		if (rv != MQ_OK) {
-			brk_err("storage: timers: %s", err.msg);
+			/* Timers that cannot be applied must not sink the calls:
+			 * they back off and the batch is replayed without them. */
+			w->tick_ok_after = brk_mono_ms() + 1000;
+			brk_err("storage: applying timers failed (retried in 1 s): %s", err.msg);
 			goto failed;
 		}
 		if (handled)
@@ -330,14 +348,16 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 		brk_err("storage: commit failed: %s", err.msg);
 		goto failed;
 	}
-	w->unsynced = w->relaxed;
+	w->unsynced = w->unsynced || w->relaxed;
 	finish_done(w);
 	return MQ_OK;
 
 failed:
 	if (t != NULL)
 		store_abort(t);
-	w->next_due_ms = 0; /* re-read timers next time */
+	/* The next committed transaction re-reads the timers; until then, look
+	 * again in a second rather than spinning on a failing store. */
+	w->next_due_ms = store_now(w->store) + 1000;
 	/* Everything that was applied is undone: gather the calls to replay:
 	 * those of the batch (unless parked: nothing of them was stored) and
 	 * those taken from wait lists by this transaction. */
@@ -383,7 +403,16 @@ static void run_batch(brk_writer *w, brk_call *calls)
 	rv = run_txn(w, calls, &replay);
 	if (rv == MQ_OK)
 		return;
-	brk_warn("a batch failed (%s); replaying it", mq_status_name(rv));
+	uint64_t now = brk_mono_ms();
+	if (now >= w->last_fail_log + 1000) {
+		brk_warn("a batch failed (%s); replaying it (%" PRIu64 " more failures since the "
+			 "last warning)",
+			 mq_status_name(rv), w->fails_unlogged);
+		w->last_fail_log = now;
+		w->fails_unlogged = 0;
+	} else {
+		w->fails_unlogged++;
+	}
 	if (replay != NULL && run_txn(w, replay, &again) == MQ_OK)
 		return;
 	/* One call per transaction: only the calls that cannot succeed fail. */
@@ -437,10 +466,12 @@ static void maybe_sync(brk_writer *w, uint64_t now, bool force)
 		return;
 	if (!force && now < w->last_sync_ms + w->info->cfg->sync_interval_ms)
 		return;
-	if (store_sync(w->store, &err) != MQ_OK)
-		brk_err("storage: sync failed: %s", err.msg);
-	w->unsynced = false;
 	w->last_sync_ms = now;
+	if (store_sync(w->store, &err) != MQ_OK) {
+		brk_err("storage: sync failed (retried): %s", err.msg);
+		return; /* still unsynced: tried again next interval */
+	}
+	w->unsynced = false;
 }
 
 static void answer_all_parked(brk_writer *w)

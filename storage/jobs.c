@@ -322,8 +322,20 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 			return st;
 		mr.state = STORE_STATE_LEASED;
 		mr.attempts++;
-		mr.lease_token = t->next_token++;
+		mr.lease_token = t->next_token;
 		mr.due_ms = add_sat(t->now, lease);
+		if (cb) {
+			store_msg view;
+
+			/* The caller sees the message as it will be once leased, before
+			 * anything is written: a refusal leaves it untouched. The view
+			 * points into the record as read (valid until the first write). */
+			if ((st = msg_view(t, q, id, &mr, &view, err)) != MQ_OK)
+				return st;
+			if (cb(arg, &view) != 0)
+				break;
+		}
+		t->next_token++;
 		if ((st = put_msg(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_READY, rk, sizeof(rk), err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK)
@@ -334,16 +346,6 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 		count++;
 		if (n)
 			*n = count;
-		if (cb) {
-			store_msg view;
-
-			/* The view points into the scratch buffer we encoded to. */
-			store_rec_msg_decode(&mr, enc, store_rec_msg_size(&mr, NULL, 0));
-			if ((st = msg_view(t, q, id, &mr, &view, err)) != MQ_OK)
-				return st;
-			if (cb(arg, &view) != 0)
-				break;
-		}
 	}
 	return MQ_OK;
 }

@@ -267,8 +267,12 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
 /* store_pull leases up to max ready messages of queue, highest priority
  * first and oldest first within a priority, each for lease_ms (0 = the
  * queue's default, capped at STORE_MAX_LEASE_MS), with a fresh lease token,
- * attempts incremented. cb sees each leased message; *n counts them. An
- * empty queue is OK with *n = 0; a missing queue is NOT_FOUND. */
+ * attempts incremented; *n counts them. cb (may be NULL) sees each message
+ * before it is leased, as it will be once leased (state LEASED, its token,
+ * attempts and lease expiry); when cb returns non-zero the pull stops and
+ * that message is not leased, so a caller can refuse a message it cannot
+ * deliver (a full reply). An empty queue is OK with *n = 0; a missing queue
+ * is NOT_FOUND. */
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
 		     store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
 

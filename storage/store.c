@@ -17,6 +17,10 @@
 static const char META_SCHEMA[] = "schema";
 static const char META_NEXT_ID[] = "next_id";
 static const char META_NEXT_TOKEN[] = "next_token";
+
+/* STORE_TOKEN_GAP: more tokens than one process lifetime can issue between
+ * two syncs of the relaxed mode. */
+#define STORE_TOKEN_GAP (1ull << 32)
 static const char META_NEXT_QID[] = "next_qid";
 
 mq_status store_seterr(store_err *err, mq_status st, const char *fmt, ...)
@@ -439,7 +443,14 @@ static mq_status schema_check(store *s, store_err *err)
 	s->next_id = t->next_id;
 	s->next_token = t->next_token;
 	s->next_qid = t->next_qid;
-	return store_commit(t, err);
+	/* Lease tokens jump ahead by STORE_TOKEN_GAP at every open, synced
+	 * below even in relaxed mode: commits that a crash lost in relaxed mode
+	 * may have handed out tokens past the stored counter, and a token must
+	 * never be issued twice (a stale holder could then ack a new lease). */
+	t->next_token += STORE_TOKEN_GAP;
+	if ((st = store_commit(t, err)) != MQ_OK)
+		return st;
+	return store_sync(s, err);
 }
 
 mq_status store_open(store **out, const store_config *cfg, store_err *err)

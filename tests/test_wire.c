@@ -390,6 +390,7 @@ static void test_wire_good_client_served_during_garbage(void **state)
 typedef struct poll_arg {
 	const char *url;
 	const char *queue;
+	uint32_t wait_ms; /* 0 = 8000 */
 	uint64_t took_ms;
 	size_t got;
 	int status; /* reply status, or -1: no reply */
@@ -410,7 +411,7 @@ static void *long_poll(void *p)
 	a->status = -1;
 	req.queue = (char *)a->queue;
 	req.max_messages = 1;
-	req.wait_ms = 8000;
+	req.wait_ms = a->wait_ms ? a->wait_ms : 8000;
 	env.version = 1;
 	env.method = "Pull";
 	env.body.len = mq__pull_request__pack(&req, body);
@@ -574,6 +575,91 @@ static void test_wire_handshake_hangups_do_not_lock_out(void **state)
 		      (unsigned long long)(mqtest_now_ms() - t0));
 }
 
+/* The watchdog must not mistake a broker whose contexts are all held by
+ * long polls for a stuck listener (restarting it would drop everyone). */
+static void test_wire_watchdog_quiet_when_contexts_busy(void **state)
+{
+	mqtest_broker b;
+	pthread_t th[6];
+	poll_arg a[6];
+	char out[256];
+
+	(void)state;
+	mqtest_broker_start(&b, "--contexts=4", "--max-contexts=4", NULL);
+	for (int i = 0; i < 6; i++) {
+		a[i] = (poll_arg){.url = b.url, .queue = "wire.busy", .wait_ms = 5000};
+		pthread_create(&th[i], NULL, long_poll, &a[i]);
+	}
+	for (int i = 0; i < 6; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(a[i].status, 0); /* answered, never reset */
+	assert_int_equal(mqtest_run(out, sizeof(out), "grep -c 'restarting it' '%s'", b.log), 1);
+	assert_int_equal(mqtest_broker_stop(&b), 0);
+	mqtest_broker_cleanup(&b);
+}
+
+/* A purge naming no known state is refused, never widened to "all". */
+static void test_wire_purge_unknown_state(void **state)
+{
+	wire w;
+	Mq__PurgeQueueRequest req = MQ__PURGE_QUEUE_REQUEST__INIT;
+	Mq__MessageState bogus[] = {(Mq__MessageState)9};
+	Mq__PullReply *pr;
+
+	(void)state;
+	wire_open(&w, broker.url);
+	push_one(&w, "wire.purge", "keep me");
+	req.name = "wire.purge";
+	req.n_states = 1;
+	req.states = bogus;
+	expect_status(wire_call(&w, 1, "PurgeQueue", &req.base), MQ_INVALID_ARGUMENT, "state");
+	bogus[0] = MQ__MESSAGE_STATE__STATE_UNSPECIFIED;
+	expect_status(wire_call(&w, 1, "PurgeQueue", &req.base), MQ_INVALID_ARGUMENT, "state");
+	pr = pull(&w, "wire.purge", 1, 0);
+	assert_int_equal(pr->n_messages, 1); /* still there */
+	mq__pull_reply__free_unpacked(pr, NULL);
+	wire_close(&w);
+}
+
+/* A pull reply stops growing at the request-size budget (4 MiB here); the
+ * messages left out stay ready, not leased to nobody. */
+static void test_wire_pull_reply_budget(void **state)
+{
+	wire w;
+	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
+	Mq__PushMessage m = MQ__PUSH_MESSAGE__INIT, *mp = &m;
+	Mq__GetQueueRequest gq = MQ__GET_QUEUE_REQUEST__INIT;
+	Mq__PullReply *pr;
+	Mq__Reply *r;
+	size_t big = 1u << 20;
+	uint8_t *payload = calloc(1, big);
+
+	(void)state;
+	wire_open(&w, broker.url);
+	req.queue = "wire.budget";
+	m.payload.data = payload;
+	m.payload.len = big;
+	req.n_messages = 1;
+	req.messages = &mp;
+	for (int i = 0; i < 6; i++)
+		expect_status(wire_call(&w, 1, "Push", &req.base), MQ_OK, NULL);
+	pr = pull(&w, "wire.budget", 10, 0);
+	assert_true(pr->n_messages >= 1 && pr->n_messages < 6);
+	size_t got = pr->n_messages;
+	mq__pull_reply__free_unpacked(pr, NULL);
+	gq.name = "wire.budget";
+	r = wire_call(&w, 1, "GetQueue", &gq.base);
+	assert_int_equal(r->status, 0);
+	Mq__GetQueueReply *g = mq__get_queue_reply__unpack(NULL, r->body.len, r->body.data);
+	assert_int_equal(g->queue->stats->in_flight, got);
+	assert_int_equal(g->queue->stats->ready, 6 - got);
+	mq__get_queue_reply__free_unpacked(g, NULL);
+	mq__reply__free_unpacked(r, NULL);
+	free(payload);
+	wire_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +676,9 @@ int main(void)
 		cmocka_unit_test(test_wire_long_poll_timeout),
 		cmocka_unit_test(test_wire_second_broker_refused),
 		cmocka_unit_test(test_wire_handshake_hangups_do_not_lock_out),
+		cmocka_unit_test(test_wire_watchdog_quiet_when_contexts_busy),
+		cmocka_unit_test(test_wire_purge_unknown_state),
+		cmocka_unit_test(test_wire_pull_reply_budget),
 		cmocka_unit_test(test_wire_sigterm_clean),
 	};
 	return cmocka_run_group_tests_name("wire", tests, setup, teardown);

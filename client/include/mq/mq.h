@@ -362,6 +362,197 @@ typedef struct mq_server_info {
 /** mq_server_info_get reads the broker's ServerInfo into @p info. */
 MQ_API mq_status mq_server_info_get(mq_client *c, mq_server_info *info);
 
+/* ---- Consumer runtime -------------------------------------------------- */
+
+/*
+ * A consumer runs handlers on messages pulled from one or more queues: a
+ * fetcher thread pulls in batches with long polling, N worker threads run
+ * the handlers, and a heartbeat thread extends the leases of handlers that
+ * run long. Each handler's outcome becomes an ack or a nack. It is built on
+ * mq_pull(), mq_ack(), mq_nack() and mq_extend_lease_id(), so delivery stays
+ * at least once: handlers must be idempotent.
+ */
+
+/** A running set of handlers over a client; see mq_consumer_open(). */
+typedef struct mq_consumer mq_consumer;
+
+/** What a handler decided about its message. */
+typedef enum mq_outcome {
+	/** Done: the message is acked (deleted). */
+	MQ_OUTCOME_DONE = 0,
+	/** Try again: the message is nacked with mq_result.delay_ms and
+	 * mq_result.error; the queue's max_attempts still applies. */
+	MQ_OUTCOME_RETRY = 1,
+	/** Failed for good. For now this is a nack with delay 0 and the error
+	 * prefixed with "fail: ", so the message IS delivered again until the
+	 * queue's max_attempts sends it dead. It will become a direct move to
+	 * the dead state once the broker has a call for that. */
+	MQ_OUTCOME_FAIL = 2,
+} mq_outcome;
+
+/** MQ_RESULT_ERROR_MAX is the size of mq_result.error, NUL included. */
+#define MQ_RESULT_ERROR_MAX 256
+
+/** What a handler may add to its outcome. Zeroed before each handler call;
+ * owned by the consumer. */
+typedef struct mq_result {
+	/** RETRY: deliver again no earlier than this many ms from now. */
+	uint64_t delay_ms;
+	/** RETRY, FAIL: why, kept with the message (NUL-terminated; "" =
+	 * none). Write it with e.g. snprintf(r->error, sizeof(r->error), ...). */
+	char error[MQ_RESULT_ERROR_MAX];
+	/** Reserved; ignored. */
+	uint64_t reserved[4];
+} mq_result;
+
+/**
+ * mq_handler_fn processes one message. It runs on a worker thread of the
+ * consumer, possibly at the same time as other handlers (including itself
+ * on other messages).
+ * @param[in]  arg  the arg given at registration
+ * @param[in]  m    the message, borrowed: valid only during the call; the
+ *                  consumer acks or nacks it after the handler returns. Do
+ *                  not ack, nack or extend it yourself. Its lease expiry
+ *                  (mq_message_lease_expiry_ms) is the one it was pulled with:
+ *                  heartbeat extensions do not update it.
+ * @param[out] r    optional delay and error for RETRY and FAIL
+ * @return what to do with the message.
+ */
+typedef mq_outcome (*mq_handler_fn)(void *arg, const mq_message *m, mq_result *r);
+
+/**
+ * mq_consumer_error_fn reports a failure of the runtime itself (a pull, ack,
+ * nack or extend that failed; a handler that ran over max_processing_ms).
+ * It runs on the consumer's threads, possibly from several at once: it must
+ * be thread-safe and quick. @p msg is valid only during the call.
+ */
+typedef void (*mq_consumer_error_fn)(void *arg, mq_status st, const char *msg);
+
+/** Options of mq_consumer_open(); initialise with mq_consumer_opts_init(). */
+typedef struct mq_consumer_opts {
+	/** Queues to consume from, n_queues (1 to 64) names. Copied. The
+	 * fetcher pulls from each in turn. Required. */
+	const char *const *queues;
+	size_t n_queues;
+	/** Worker threads, i.e. handlers running at once; 1 to 256. Default 4. */
+	uint32_t workers;
+	/** Messages leased but not yet started, at most; -1 = as many as
+	 * workers. 0 to 1000. The consumer never holds more than workers +
+	 * prefetch leases at once. Default -1. */
+	int32_t prefetch;
+	/** Lease time asked for on each pull and extension, ms; 0 = the queue's.
+	 * Default 0. */
+	uint32_t lease_ms;
+	/** Long-poll wait of one pull, ms. Default 5000. */
+	uint32_t wait_ms;
+	/** Extend the lease of a running handler when a third of it remains.
+	 * Default true. */
+	bool heartbeat;
+	/** Stop extending a handler's lease once it has run this long, ms, so a
+	 * stuck handler's message goes back to the queue; 0 = extend for as long
+	 * as it runs. Default 900000 (15 min). */
+	uint32_t max_processing_ms;
+	/** Called on runtime failures (see mq_consumer_error_fn); NULL = none.
+	 * Default NULL. */
+	mq_consumer_error_fn on_error;
+	void *on_error_arg;
+	/** Reserved for future options; keep zero. */
+	uint64_t reserved[8];
+} mq_consumer_opts;
+
+/** mq_consumer_opts_init sets every option of @p opts to its default (no
+ * queues). */
+MQ_API void mq_consumer_opts_init(mq_consumer_opts *opts);
+
+/**
+ * mq_consumer_open creates a consumer over @p c. Nothing runs until
+ * mq_consumer_start().
+ * @param[out] out   the new consumer, to close with mq_consumer_close()
+ * @param[in]  c     the client, still owned by the caller; it must outlive
+ *                   the consumer (close the consumer first)
+ * @param[in]  opts  options; queues are required
+ * @return MQ_OK; MQ_INVALID_ARGUMENT (no queues, a bad queue name, an option
+ *   out of range); MQ_INTERNAL when out of memory.
+ */
+MQ_API mq_status mq_consumer_open(mq_consumer **out, mq_client *c, const mq_consumer_opts *opts);
+
+/**
+ * mq_consumer_handle registers @p fn for messages whose mq_message_type()
+ * is @p type ("" for messages without a type). Only before
+ * mq_consumer_start().
+ * @param[in] type  copied
+ * @param[in] arg   passed to fn; owned by the caller, must outlive the
+ *                  consumer's run
+ * @return MQ_OK; MQ_INVALID_ARGUMENT (NULL argument); MQ_ALREADY_EXISTS (a
+ *   handler for the type is registered); MQ_FAILED_PRECONDITION (started);
+ *   MQ_INTERNAL when out of memory.
+ */
+MQ_API mq_status mq_consumer_handle(mq_consumer *cons, const char *type, mq_handler_fn fn,
+				    void *arg);
+
+/**
+ * mq_consumer_handle_default registers @p fn for messages whose type has no
+ * handler (replacing any earlier default). Without a default such messages
+ * are nacked with the error "no handler for type X" and counted as failed.
+ * Only before mq_consumer_start().
+ * @return MQ_OK; MQ_INVALID_ARGUMENT; MQ_FAILED_PRECONDITION (started).
+ */
+MQ_API mq_status mq_consumer_handle_default(mq_consumer *cons, mq_handler_fn fn, void *arg);
+
+/**
+ * mq_consumer_start starts the fetcher, worker and heartbeat threads and
+ * returns. A consumer starts at most once.
+ * @return MQ_OK; MQ_FAILED_PRECONDITION (already started); MQ_INTERNAL
+ *   (threads could not be created; nothing is left running).
+ */
+MQ_API mq_status mq_consumer_start(mq_consumer *cons);
+
+/** MQ_CONSUMER_NO_DEADLINE makes mq_consumer_stop() wait for every running
+ * handler however long it takes. */
+#define MQ_CONSUMER_NO_DEADLINE UINT32_MAX
+
+/**
+ * mq_consumer_stop stops pulling, nacks (delay 0, so they are ready again
+ * at once) the messages that were leased but not started, and waits up to
+ * @p deadline_ms for running handlers to finish (their outcomes are acked
+ * or nacked as usual, and their leases kept extended meanwhile). It also
+ * waits for a pull in flight (at most min(wait_ms, 1000) ms plus the
+ * client's timeout), whose messages are nacked too. Idempotent; a no-op on
+ * a consumer never started.
+ * @return MQ_OK when no handler is running any more; MQ_DEADLINE_EXCEEDED
+ *   when some still were at the deadline: they keep running and their
+ *   outcome is still sent, but their leases are no longer extended (the
+ *   message may be delivered again elsewhere); mq_consumer_close() waits for
+ *   them.
+ * @note Not from a handler, nor at the same time as another stop or close
+ *   of the same consumer.
+ */
+MQ_API mq_status mq_consumer_stop(mq_consumer *cons, uint32_t deadline_ms);
+
+/**
+ * mq_consumer_close stops the consumer if needed (as mq_consumer_stop() with
+ * MQ_CONSUMER_NO_DEADLINE: it waits for running handlers), joins its
+ * threads and frees it. Not from a handler. The client is left open. NULL
+ * is fine.
+ */
+MQ_API void mq_consumer_close(mq_consumer *cons);
+
+/** Counters of a consumer since it was opened (plain data). */
+typedef struct mq_consumer_stats {
+	uint64_t received;    /**< messages leased by the fetcher */
+	uint64_t acked;       /**< DONE outcomes acked */
+	uint64_t retried;     /**< RETRY outcomes nacked */
+	uint64_t failed;      /**< FAIL outcomes and unhandled types, nacked */
+	uint64_t extended;    /**< successful lease extensions */
+	uint64_t errors;      /**< failures reported through on_error */
+	uint64_t in_progress; /**< handlers running now */
+	uint64_t reserved[8];
+} mq_consumer_stats;
+
+/** mq_consumer_stats reads the counters into @p out (each read atomically;
+ * the set is not one snapshot). Safe from any thread. */
+MQ_API void mq_consumer_stats_get(const mq_consumer *cons, mq_consumer_stats *out);
+
 #ifdef __cplusplus
 }
 #endif
