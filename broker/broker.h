@@ -53,16 +53,16 @@ struct brk_call {
 
 	/* Writer side. */
 	brk_apply_fn apply;
-	brk_call *next;       /* in the writer's incoming list or a batch */
-	brk_call *dnext;      /* in the list of calls a transaction answers */
-	uint64_t batch_seq;   /* the transaction that took it from a batch */
-	brk_call *wq_next;    /* in its queue's parked list */
-	brk_waitq *wq;        /* parked on this queue, or NULL */
-	uint64_t deadline_ms; /* long-poll deadline, monotonic ms */
+	brk_call *next;           /* in the writer's incoming list or a batch */
+	brk_call *dnext;          /* in the list of calls a transaction answers */
+	uint64_t batch_seq;       /* the transaction that took it from a batch */
+	brk_call *wq_next;        /* in its queue's parked list */
+	brk_waitq *wq;            /* parked on this queue, or NULL */
+	uint64_t deadline_ms;     /* long-poll deadline, monotonic ms */
 	RB_ENTRY(brk_call) tnode; /* in the writer's deadline tree */
-	bool done;            /* a result is set */
-	bool emit_failed;     /* a pull could not grow its reply (out of memory) */
-	size_t reply_budget;  /* a pull's reply stops growing past this */
+	bool done;                /* a result is set */
+	bool emit_failed;         /* a pull could not grow its reply (out of memory) */
+	size_t reply_budget;      /* a pull's reply stops growing past this */
 
 	/* Result: status, message and the packed reply body. */
 	int status;
@@ -101,7 +101,7 @@ void brk_service_init(brk_info *info);
 void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len);
 /* brk_call_set_error sets an error result. */
 void brk_call_set_error(brk_call *c, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* brk_call_set_reply packs reply as the call's OK result body. */
 void brk_call_set_reply(brk_call *c, const ProtobufCMessage *reply);
 /* brk_call_body_reserve makes room for n more body bytes; returns where. */

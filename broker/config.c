@@ -54,8 +54,8 @@ static const opt_def opts[] = {
      "largest request frame; a larger one closes the connection"},
     {"default-lease-ms", 0, "MQ_DEFAULT_LEASE_MS", T_U32, OFF(default_lease_ms), "30000", 1,
      12u * 3600u * 1000u, "lease time of queues that do not set one"},
-    {"default-max-attempts", 0, "MQ_DEFAULT_MAX_ATTEMPTS", T_U32, OFF(default_max_attempts), "5",
-     1, UINT32_MAX, "deliveries before a message goes dead, for queues that do not set it"},
+    {"default-max-attempts", 0, "MQ_DEFAULT_MAX_ATTEMPTS", T_U32, OFF(default_max_attempts), "5", 1,
+     UINT32_MAX, "deliveries before a message goes dead, for queues that do not set it"},
     {"auto-create", 0, "MQ_AUTO_CREATE", T_BOOL, OFF(auto_create), "true", 0, 0,
      "create a queue with the default config on its first push (true/false)"},
     {"log-level", 0, "MQ_LOG_LEVEL", T_STR, OFF(log_level), "info", 0, 0,
@@ -73,20 +73,19 @@ static const opt_def opts[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mqd [options]\n\n"
-		   "mqd is the mq broker: a durable job queue served over nng (protobuf).\n\n"
-		   "options (each also read from the environment variable shown):\n");
+	           "mqd is the mq broker: a durable job queue served over nng (protobuf).\n\n"
+	           "options (each also read from the environment variable shown):\n");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char flag[64];
 		if (opts[i].short_flag)
-			snprintf(flag, sizeof(flag), "-%c, --%s", opts[i].short_flag,
-				 opts[i].flag);
+			snprintf(flag, sizeof(flag), "-%c, --%s", opts[i].short_flag, opts[i].flag);
 		else
 			snprintf(flag, sizeof(flag), "    --%s", opts[i].flag);
 		fprintf(f, "  %-26s %s\n  %-26s [%s, default %s]\n", flag, opts[i].help, "",
-			opts[i].env, opts[i].def);
+		        opts[i].env, opts[i].def);
 	}
 	fprintf(f, "  -h, --help                 this text\n"
-		   "  -V, --version              print the version\n");
+	           "  -V, --version              print the version\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -144,7 +143,8 @@ static int set_opt(brk_config *cfg, const opt_def *o, const char *val, const cha
 		/* A flag appends (after dropping the default); the variable and the
 		 * default are comma-separated lists. */
 		char *copy = strdup(val), *save = NULL;
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (char *tok = strtok_r(copy, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
 			if (cfg->n_listen >= BRK_MAX_LISTEN) {
 				fprintf(stderr, "mqd: at most %d listen URLs\n", BRK_MAX_LISTEN);
 				free(copy);
@@ -160,8 +160,8 @@ static int set_opt(brk_config *cfg, const opt_def *o, const char *val, const cha
 		if (!strcmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes") ||
 		    !strcasecmp(val, "on"))
 			*p = true;
-		else if (!strcmp(val, "0") || !strcasecmp(val, "false") ||
-			 !strcasecmp(val, "no") || !strcasecmp(val, "off"))
+		else if (!strcmp(val, "0") || !strcasecmp(val, "false") || !strcasecmp(val, "no") ||
+		         !strcasecmp(val, "off"))
 			*p = false;
 		else
 			goto bad;
@@ -180,7 +180,7 @@ static int set_opt(brk_config *cfg, const opt_def *o, const char *val, const cha
 	}
 bad:
 	fprintf(stderr, "mqd: invalid value '%s' for %s%s", val, from,
-		o->type == T_BOOL ? " (want true or false)\n" : "");
+	        o->type == T_BOOL ? " (want true or false)\n" : "");
 	if (o->type == T_U32 || o->type == T_SIZE)
 		fprintf(stderr, " (want %" PRIu64 " to %" PRIu64 ")\n", o->min, o->max);
 	return -1;
@@ -262,12 +262,12 @@ int brk_config_load(brk_config *cfg, int argc, char **argv)
 	}
 	if (strcmp(cfg->storage, "lmdb") != 0 && strcmp(cfg->storage, "memory") != 0) {
 		fprintf(stderr, "mqd: unknown storage engine '%s' (want lmdb or memory)\n",
-			cfg->storage);
+		        cfg->storage);
 		return -1;
 	}
 	if (strcmp(cfg->durability, "durable") != 0 && strcmp(cfg->durability, "relaxed") != 0) {
 		fprintf(stderr, "mqd: unknown durability '%s' (want durable or relaxed)\n",
-			cfg->durability);
+		        cfg->durability);
 		return -1;
 	}
 	if (brk_log_parse_level(cfg->log_level) < 0) {

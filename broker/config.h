@@ -21,8 +21,8 @@ typedef struct brk_config {
 	char *listen[BRK_MAX_LISTEN];
 	int n_listen;
 	char *data_dir;
-	char *storage;    /* "lmdb" | "memory" */
-	char *durability; /* "durable" | "relaxed" */
+	char *storage;             /* "lmdb" | "memory" */
+	char *durability;          /* "durable" | "relaxed" */
 	uint32_t sync_interval_ms; /* relaxed mode */
 	uint64_t map_size;
 	uint64_t map_size_max;

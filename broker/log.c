@@ -29,9 +29,9 @@ void brk_log_write(int level, const char *fmt, ...)
 	struct timespec ts;
 	struct tm tm;
 	const char *name = level <= BRK_LOG_ERROR  ? "ERROR"
-			   : level <= BRK_LOG_WARN ? "WARN"
-			   : level <= BRK_LOG_INFO ? "INFO"
-						   : "DEBUG";
+	                   : level <= BRK_LOG_WARN ? "WARN"
+	                   : level <= BRK_LOG_INFO ? "INFO"
+	                                           : "DEBUG";
 	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -40,6 +40,6 @@ void brk_log_write(int level, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n", tm.tm_year + 1900,
-		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-		name, line);
+	        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+	        name, line);
 }

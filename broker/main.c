@@ -70,9 +70,9 @@ int main(int argc, char **argv)
 	if (strcmp(cfg.storage, "memory") == 0)
 		brk_warn("storage engine 'memory': messages are lost when mqd stops");
 	brk_info("mqd %s ready: storage %s (%s) in %s, max payload %llu bytes", MQ_VERSION_STRING,
-		 store_engine(info.store), store_durability_name(info.store),
-		 strcmp(cfg.storage, "memory") == 0 ? "memory" : cfg.data_dir,
-		 (unsigned long long)cfg.max_payload);
+	         store_engine(info.store), store_durability_name(info.store),
+	         strcmp(cfg.storage, "memory") == 0 ? "memory" : cfg.data_dir,
+	         (unsigned long long)cfg.max_payload);
 
 	sigwait(&sigs, &sig);
 	brk_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -117,7 +117,7 @@ void brk_call_finish(brk_call *c)
 		reply.message = c->errmsg[0] ? c->errmsg : (char *)mq_strerror(c->status);
 		if (c->method != NULL)
 			brk_debug("%s: %s: %s", c->method->name, mq_status_name(c->status),
-				  reply.message);
+			          reply.message);
 	} else {
 		reply.body.data = c->body;
 		reply.body.len = c->body_len;
@@ -321,12 +321,12 @@ static void *watch_main(void *arg)
 			if (++fails[i] < WATCH_FAILS || atomic_load(&s->quiescing))
 				continue;
 			brk_warn("listener %s stopped accepting connections (nng 1.5.2 bug 1518); "
-				 "restarting it",
-				 s->cfg->listen[i]);
+			         "restarting it",
+			         s->cfg->listen[i]);
 			nng_listener_close(s->lst[i]);
 			if ((rv = listener_start(s, i, s->cfg->listen[i])) != 0)
 				brk_err("cannot listen again on %s: %s", s->cfg->listen[i],
-					nng_strerror(rv));
+				        nng_strerror(rv));
 			fails[i] = 0;
 		}
 		pthread_mutex_lock(&s->watch_mu);
@@ -378,8 +378,8 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 		if (strncmp(url, "ipc://", 6) != 0 && strstr(url, "127.0.0.1") == NULL &&
 		    strstr(url, "localhost") == NULL && strstr(url, "[::1]") == NULL)
 			brk_warn("%s is not a loopback address and mqd has no authentication "
-				 "yet: anyone who can reach it can use every queue",
-				 url);
+			         "yet: anyone who can reach it can use every queue",
+			         url);
 	}
 	if (pthread_create(&s->watch_thread, NULL, watch_main, s) == 0)
 		s->watching = true;

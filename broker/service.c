@@ -135,7 +135,7 @@ static void set_store_error(brk_call *c, store_txn *t, int rv, const store_err *
 /* ---- Conversions ----------------------------------------------------- */
 
 static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq__QueueConfig *cfg,
-			     Mq__QueueStats *st)
+                             Mq__QueueStats *st)
 {
 	mq__queue_info__init(out);
 	mq__queue_config__init(cfg);
@@ -234,9 +234,9 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		if (pm->payload.len > cfg->max_payload) {
 			res[i].status = MQ_INVALID_ARGUMENT;
 			snprintf(c->errmsg, sizeof(c->errmsg),
-				 "payload of %zu bytes is larger than the limit of %" PRIu64
-				 " bytes (mqd --max-payload)",
-				 pm->payload.len, cfg->max_payload);
+			         "payload of %zu bytes is larger than the limit of %" PRIu64
+			         " bytes (mqd --max-payload)",
+			         pm->payload.len, cfg->max_payload);
 			res[i].message = strdup(c->errmsg);
 			continue;
 		}
@@ -257,7 +257,7 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		m.payload_len = pm->payload.len;
 		m.dedup_key = pm->dedup_key;
 		m.dedup_mode = pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_REPLACE ? STORE_DEDUP_REPLACE
-									       : STORE_DEDUP_IGNORE;
+		                                                               : STORE_DEDUP_IGNORE;
 		m.delay_ms = pm->delay_ms;
 		m.priority = pm->priority;
 		m.type = pm->type;
@@ -282,7 +282,7 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 	if (!store_txn_failed(t)) {
 		if (n_ok == 0 && in->n_messages > 0) {
 			brk_call_set_error(c, (int)res[0].status, "%s",
-					   res[0].message ? res[0].message : "push failed");
+			                   res[0].message ? res[0].message : "push failed");
 		} else {
 			reply.n_results = in->n_messages;
 			reply.results = resp;
@@ -302,14 +302,14 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_push(Mq__Broker_Service *base, const Mq__PushRequest *in,
-		     Mq__PushReply_Closure closure, void *data)
+                     Mq__PushReply_Closure closure, void *data)
 {
 	brk_call *c = data;
 
 	if (in->n_messages > BRK_MAX_BATCH) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "a push carries at most %u messages; this one has %zu",
-				   BRK_MAX_BATCH, in->n_messages);
+		                   "a push carries at most %u messages; this one has %zu",
+		                   BRK_MAX_BATCH, in->n_messages);
 		closure(NULL, c);
 		return;
 	}
@@ -429,21 +429,21 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_pull(Mq__Broker_Service *base, const Mq__PullRequest *in,
-		     Mq__PullReply_Closure closure, void *data)
+                     Mq__PullReply_Closure closure, void *data)
 {
 	brk_call *c = data;
 
 	if (in->max_messages > BRK_MAX_BATCH) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "a pull asks for at most %u messages, not %u", BRK_MAX_BATCH,
-				   in->max_messages);
+		                   "a pull asks for at most %u messages, not %u", BRK_MAX_BATCH,
+		                   in->max_messages);
 		closure(NULL, c);
 		return;
 	}
 	if (!mq_name_valid(in->queue)) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
-				   in->queue, MQ_NAME_MAX);
+		                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+		                   in->queue, MQ_NAME_MAX);
 		closure(NULL, c);
 		return;
 	}
@@ -469,7 +469,7 @@ static void apply_ack(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_ack(Mq__Broker_Service *base, const Mq__AckRequest *in,
-		    Mq__AckReply_Closure closure, void *data)
+                    Mq__AckReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -492,7 +492,7 @@ static void apply_nack(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_nack(Mq__Broker_Service *base, const Mq__NackRequest *in,
-		     Mq__NackReply_Closure closure, void *data)
+                     Mq__NackReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -508,7 +508,7 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 
 	(void)w;
 	rv = store_extend(t, in->queue, in->id, in->lease_token, in->lease_ms,
-			  &reply.lease_expiry_ms, &err);
+	                  &reply.lease_expiry_ms, &err);
 	if (rv == MQ_OK)
 		brk_call_set_reply(c, &reply.base);
 	else
@@ -516,7 +516,7 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_extend_lease(Mq__Broker_Service *base, const Mq__ExtendLeaseRequest *in,
-			     Mq__ExtendLeaseReply_Closure closure, void *data)
+                             Mq__ExtendLeaseReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -555,14 +555,14 @@ static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_create_queue(Mq__Broker_Service *base, const Mq__CreateQueueRequest *in,
-			     Mq__CreateQueueReply_Closure closure, void *data)
+                             Mq__CreateQueueReply_Closure closure, void *data)
 {
 	brk_call *c = data;
 
 	if (in->config != NULL && in->config->lease_ms > STORE_MAX_LEASE_MS) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "lease_ms %u is above the limit of %u ms (12 h)",
-				   in->config->lease_ms, STORE_MAX_LEASE_MS);
+		                   "lease_ms %u is above the limit of %u ms (12 h)",
+		                   in->config->lease_ms, STORE_MAX_LEASE_MS);
 		closure(NULL, c);
 		return;
 	}
@@ -592,7 +592,7 @@ static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_get_queue(Mq__Broker_Service *base, const Mq__GetQueueRequest *in,
-			  Mq__GetQueueReply_Closure closure, void *data)
+                          Mq__GetQueueReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -663,7 +663,7 @@ static void apply_list_queues(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_list_queues(Mq__Broker_Service *base, const Mq__ListQueuesRequest *in,
-			    Mq__ListQueuesReply_Closure closure, void *data)
+                            Mq__ListQueuesReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -678,8 +678,8 @@ static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 	int rv;
 
 	(void)w;
-	rv = store_queue_purge(t, in->name, states_to_mask(in->n_states, in->states),
-			       &reply.purged, &err);
+	rv = store_queue_purge(t, in->name, states_to_mask(in->n_states, in->states), &reply.purged,
+	                       &err);
 	if (rv == MQ_OK)
 		brk_call_set_reply(c, &reply.base);
 	else
@@ -687,16 +687,16 @@ static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_purge_queue(Mq__Broker_Service *base, const Mq__PurgeQueueRequest *in,
-			    Mq__PurgeQueueReply_Closure closure, void *data)
+                            Mq__PurgeQueueReply_Closure closure, void *data)
 {
 	brk_call *c = data;
 
 	if (states_to_mask(in->n_states, in->states) == 0) {
 		/* Never widen an unknown state into "purge everything". */
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "no known message state among the %zu given (READY, DELAYED, "
-				   "LEASED, DEAD)",
-				   in->n_states);
+		                   "no known message state among the %zu given (READY, DELAYED, "
+		                   "LEASED, DEAD)",
+		                   in->n_states);
 		closure(NULL, c);
 		return;
 	}
@@ -719,7 +719,7 @@ static void apply_delete_queue(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 static void svc_delete_queue(Mq__Broker_Service *base, const Mq__DeleteQueueRequest *in,
-			     Mq__DeleteQueueReply_Closure closure, void *data)
+                             Mq__DeleteQueueReply_Closure closure, void *data)
 {
 	(void)in;
 	(void)closure;
@@ -729,7 +729,7 @@ static void svc_delete_queue(Mq__Broker_Service *base, const Mq__DeleteQueueRequ
 /* ---- Ping, ServerInfo (no storage) ---------------------------------- */
 
 static void svc_ping(Mq__Broker_Service *base, const Mq__PingRequest *in,
-		     Mq__PingReply_Closure closure, void *data)
+                     Mq__PingReply_Closure closure, void *data)
 {
 	brk_service *svc = (brk_service *)base;
 	Mq__PingReply reply = MQ__PING_REPLY__INIT;
@@ -740,7 +740,7 @@ static void svc_ping(Mq__Broker_Service *base, const Mq__PingRequest *in,
 }
 
 static void svc_server_info(Mq__Broker_Service *base, const Mq__ServerInfoRequest *in,
-			    Mq__ServerInfoReply_Closure closure, void *data)
+                            Mq__ServerInfoReply_Closure closure, void *data)
 {
 	brk_service *svc = (brk_service *)base;
 	const brk_config *cfg = svc->info->cfg;
@@ -761,8 +761,8 @@ static void svc_server_info(Mq__Broker_Service *base, const Mq__ServerInfoReques
 }
 
 static brk_service broker_service = {
-	.base = MQ__BROKER__INIT(svc_),
-	.info = NULL,
+    .base = MQ__BROKER__INIT(svc_),
+    .info = NULL,
 };
 
 /* ---- Dispatch ------------------------------------------------------ */
@@ -783,37 +783,37 @@ void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t ms
 	c->env = mq__request__unpack(NULL, msg_len, msg_body);
 	if (c->env == NULL) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "undecodable request: %zu bytes that are not an mq.Request "
-				   "envelope",
-				   msg_len);
+		                   "undecodable request: %zu bytes that are not an mq.Request "
+		                   "envelope",
+		                   msg_len);
 		brk_call_finish(c);
 		return;
 	}
 	if (c->env->version != PROTOCOL_VERSION) {
 		brk_call_set_error(c, MQ_FAILED_PRECONDITION,
-				   "protocol version %u is not supported; this broker speaks "
-				   "version %u",
-				   c->env->version, PROTOCOL_VERSION);
+		                   "protocol version %u is not supported; this broker speaks "
+		                   "version %u",
+		                   c->env->version, PROTOCOL_VERSION);
 		brk_call_finish(c);
 		return;
 	}
 	m = protobuf_c_service_descriptor_get_method_by_name(desc, c->env->method);
 	if (m == NULL) {
 		brk_call_set_error(c, MQ_UNIMPLEMENTED, "unknown method '%.64s' of %s",
-				   c->env->method, desc->name);
+		                   c->env->method, desc->name);
 		brk_call_finish(c);
 		return;
 	}
 	c->input = protobuf_c_message_unpack(m->input, NULL, c->env->body.len, c->env->body.data);
 	if (c->input == NULL) {
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-				   "undecodable body: %zu bytes that are not an %s", c->env->body.len,
-				   m->input->name);
+		                   "undecodable body: %zu bytes that are not an %s",
+		                   c->env->body.len, m->input->name);
 		brk_call_finish(c);
 		return;
 	}
 	c->method = m;
 	brk_debug("request %s", m->name);
 	broker_service.base.base.invoke(&broker_service.base.base, (unsigned)(m - desc->methods),
-					c->input, (ProtobufCClosure)reply_closure, c);
+	                                c->input, (ProtobufCClosure)reply_closure, c);
 }

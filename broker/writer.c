@@ -42,8 +42,8 @@
 struct brk_waitq {
 	char name[MQ_NAME_MAX + 1];
 	brk_call *head, *tail;
-	brk_waitq *hnext;  /* hash chain */
-	brk_waitq *mnext;  /* marked list */
+	brk_waitq *hnext; /* hash chain */
+	brk_waitq *mnext; /* marked list */
 	bool marked;
 };
 
@@ -79,7 +79,7 @@ struct brk_writer {
 	uint64_t next_due_ms; /* store clock; UINT64_MAX = none */
 	bool relaxed;
 	bool unsynced;
-	uint64_t last_sync_ms; /* monotonic */
+	uint64_t last_sync_ms;           /* monotonic */
 	brk_call *done_head, *done_tail; /* answered by this transaction */
 	uint64_t seq;                    /* transactions run */
 	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
@@ -160,7 +160,8 @@ void brk_writer_park(brk_writer *w, brk_call *c, const char *queue)
 	if (q == NULL) {
 		q = calloc(1, sizeof(*q));
 		if (q == NULL) {
-			brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory parking a pull");
+			brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED,
+			                   "out of memory parking a pull");
 			return;
 		}
 		snprintf(q->name, sizeof(q->name), "%s", queue);
@@ -205,7 +206,7 @@ size_t brk_writer_reply_budget(const brk_writer *w)
 {
 	const brk_config *cfg = w->info->cfg;
 	uint64_t b = cfg->max_request > cfg->max_payload + 65536 ? cfg->max_request
-								  : cfg->max_payload + 65536;
+	                                                         : cfg->max_payload + 65536;
 	return (size_t)b;
 }
 
@@ -406,8 +407,8 @@ static void run_batch(brk_writer *w, brk_call *calls)
 	uint64_t now = brk_mono_ms();
 	if (now >= w->last_fail_log + 1000) {
 		brk_warn("a batch failed (%s); replaying it (%" PRIu64 " more failures since the "
-			 "last warning)",
-			 mq_status_name(rv), w->fails_unlogged);
+		         "last warning)",
+		         mq_status_name(rv), w->fails_unlogged);
 		w->last_fail_log = now;
 		w->fails_unlogged = 0;
 	} else {
@@ -425,11 +426,12 @@ static void run_batch(brk_writer *w, brk_call *calls)
 			lnext = l->next;
 			brk_call_reset_result(l);
 			brk_call_set_error(l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
-					   "%s: the write could not be stored%s", mq_status_name(rv),
-					   rv == MQ_RESOURCE_EXHAUSTED
-					       ? " (storage is full: raise --map-size-max or drain "
-						 "queues)"
-					       : "; see the broker's log");
+			                   "%s: the write could not be stored%s",
+			                   mq_status_name(rv),
+			                   rv == MQ_RESOURCE_EXHAUSTED
+			                       ? " (storage is full: raise --map-size-max or drain "
+			                         "queues)"
+			                       : "; see the broker's log");
 			brk_call_finish(l);
 		}
 	}

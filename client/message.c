@@ -106,8 +106,8 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		st = push_fill(&pm[i], payloads[i], lens[i], opts != NULL ? &opts[i] : NULL, &hps[i],
-		               &hpp[i]);
+		st = push_fill(&pm[i], payloads[i], lens[i], opts != NULL ? &opts[i] : NULL,
+		               &hps[i], &hpp[i]);
 		if (st != MQ_OK)
 			goto out;
 		pms[i] = &pm[i];
@@ -124,7 +124,8 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 	}
 	for (size_t i = 0; i < n; i++) {
 		const Mq__PushResult *res = rep->results[i];
-		mq_status rs = res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
+		mq_status rs =
+		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
 		if (rs != MQ_OK && first == MQ_OK) {
 			first = rs;
 			snprintf(first_msg, sizeof(first_msg), "%s", res->message);

@@ -66,8 +66,8 @@ typedef struct store_err {
 /* Defaults, used when a config field or a request field is 0. */
 #define STORE_DEFAULT_LEASE_MS     30000u
 #define STORE_DEFAULT_MAX_ATTEMPTS 5u
-#define STORE_DEFAULT_MAP_SIZE     (64ull << 20) /* 64 MiB */
-#define STORE_DEFAULT_MAP_SIZE_MAX (64ull << 30) /* 64 GiB */
+#define STORE_DEFAULT_MAP_SIZE     (64ull << 20)         /* 64 MiB */
+#define STORE_DEFAULT_MAP_SIZE_MAX (64ull << 30)         /* 64 GiB */
 #define STORE_MAX_LEASE_MS         (12u * 3600u * 1000u) /* 12 h, as SQS */
 
 typedef enum store_durability {
@@ -90,14 +90,14 @@ typedef uint64_t (*store_clock_fn)(void *arg); /* unix time, ms */
 typedef void (*store_ready_fn)(void *arg, const char *queue);
 
 typedef struct store_config {
-	const char *engine;           /* "lmdb" (NULL = lmdb) or "memory" */
-	const char *path;             /* data directory (lmdb); created if missing */
-	uint64_t map_size;            /* initial LMDB map size, bytes (0 = default) */
-	uint64_t map_size_max;        /* the map grows up to this (0 = default) */
-	store_durability durability;  /* STORE_DURABLE unless asked by name */
-	uint32_t default_lease_ms;    /* for queues whose config says 0 (0 = 30 s) */
+	const char *engine;            /* "lmdb" (NULL = lmdb) or "memory" */
+	const char *path;              /* data directory (lmdb); created if missing */
+	uint64_t map_size;             /* initial LMDB map size, bytes (0 = default) */
+	uint64_t map_size_max;         /* the map grows up to this (0 = default) */
+	store_durability durability;   /* STORE_DURABLE unless asked by name */
+	uint32_t default_lease_ms;     /* for queues whose config says 0 (0 = 30 s) */
 	uint32_t default_max_attempts; /* for queues whose config says 0 (0 = 5) */
-	store_clock_fn clock;         /* NULL = wall clock */
+	store_clock_fn clock;          /* NULL = wall clock */
 	void *clock_arg;
 	store_ready_fn on_ready; /* may be NULL */
 	void *ready_arg;
@@ -174,12 +174,11 @@ typedef struct store_queue_info {
 /* store_queue_create creates a queue. An existing queue is ALREADY_EXISTS,
  * or OK with *created = false when if_not_exists. info may be NULL. */
 mq_status store_queue_create(store_txn *t, const char *name, const store_queue_config *cfg,
-			     bool if_not_exists, store_queue_info *info, bool *created,
-			     store_err *err);
+                             bool if_not_exists, store_queue_info *info, bool *created,
+                             store_err *err);
 
 /* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
-mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info,
-			  store_err *err);
+mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err);
 
 /* store_queue_cb receives one queue; return non-zero to stop early. */
 typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
@@ -188,13 +187,13 @@ typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
  * after the name `after` (NULL or "" = from the first). *more tells whether
  * queues follow the last one passed to cb. */
 mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, store_queue_cb cb,
-			   void *arg, bool *more, store_err *err);
+                           void *arg, bool *more, store_err *err);
 
 /* store_queue_purge deletes the queue's messages whose state is in
  * state_mask (STORE_STATE_*); *purged counts them. Dedup keys of purged
  * messages are freed. */
-mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask,
-			    uint64_t *purged, store_err *err);
+mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask, uint64_t *purged,
+                            store_err *err);
 
 /* store_queue_delete deletes a queue and every message in it. */
 mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
@@ -238,7 +237,7 @@ typedef struct store_push_result {
  * time if the holder is READY or DELAYED (a LEASED holder is left as is).
  * Either way deduplicated_total is incremented. */
 mq_status store_push(store_txn *t, const char *queue, bool auto_create, const store_push_msg *m,
-		     store_push_result *r, store_err *err);
+                     store_push_result *r, store_err *err);
 
 /* store_msg is a borrowed view of a message; valid only during the
  * callback that receives it. Strings are NUL-terminated; absent ones are
@@ -249,7 +248,7 @@ typedef struct store_msg {
 	const void *payload;
 	size_t payload_len;
 	uint32_t attempts;
-	uint32_t state; /* one STORE_STATE_* bit */
+	uint32_t state;           /* one STORE_STATE_* bit */
 	uint64_t lease_token;     /* 0 unless leased */
 	uint64_t lease_expiry_ms; /* 0 unless leased */
 	uint64_t enqueued_ms;
@@ -274,25 +273,24 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
  * deliver (a full reply). An empty queue is OK with *n = 0; a missing queue
  * is NOT_FOUND. */
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
-		     store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
+                     store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
 
 /* store_ack deletes a leased message. NOT_FOUND when the message (or the
  * queue) does not exist; FAILED_PRECONDITION when it is not leased or the
  * token is not the current lease's. */
-mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
-		    store_err *err);
+mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token, store_err *err);
 
 /* store_nack ends a lease: the message goes back to READY (or DELAYED for
  * delay_ms), or DEAD when its attempts reached the queue's max_attempts.
  * error (may be NULL) is the consumer's reason. Errors as store_ack. */
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
-		     uint64_t delay_ms, const char *error, store_err *err);
+                     uint64_t delay_ms, const char *error, store_err *err);
 
 /* store_extend sets a live lease to end lease_ms from now (0 = queue
  * default, capped at STORE_MAX_LEASE_MS); *expiry_ms gets the new end.
  * Errors as store_ack; an expired lease is FAILED_PRECONDITION. */
 mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t token,
-		       uint32_t lease_ms, uint64_t *expiry_ms, store_err *err);
+                       uint32_t lease_ms, uint64_t *expiry_ms, store_err *err);
 
 /* store_tick applies due timers: leases that ended (back to READY, or DEAD
  * at max_attempts; expired_total counts them) and delayed messages whose

@@ -28,7 +28,7 @@
 		int rv_ = (expr);                                                                  \
 		if (rv_ != (int)(want))                                                            \
 			fail_msg("%s = %s, want %s", #expr, mq_status_name(rv_),                   \
-				 mq_status_name(want));                                            \
+			         mq_status_name(want));                                            \
 	} while (0)
 
 /* mqtest_tmpdir makes a fresh directory under $TMPDIR (or /tmp) and
@@ -44,10 +44,10 @@ uint64_t mqtest_now_ms(void);
 /* mqtest_broker is one running mqd process. */
 typedef struct mqtest_broker {
 	pid_t pid;
-	char dir[256];   /* temp dir holding the socket, data and log */
-	char url[320];   /* ipc://<dir>/mq.sock */
-	char data[320];  /* <dir>/data */
-	char log[320];   /* <dir>/mqd.log: mqd's stderr */
+	char dir[256];  /* temp dir holding the socket, data and log */
+	char url[320];  /* ipc://<dir>/mq.sock */
+	char data[320]; /* <dir>/data */
+	char log[320];  /* <dir>/mqd.log: mqd's stderr */
 	bool own_dir;
 } mqtest_broker;
 

@@ -9,10 +9,10 @@
 #include "mq/mq.h"
 #include "mqtest.h"
 
-#define N_PUSH   300
-#define N_PULL   100
-#define N_ACK    60
-#define QUEUE    "restart.jobs"
+#define N_PUSH 300
+#define N_PULL 100
+#define N_ACK  60
+#define QUEUE  "restart.jobs"
 
 static void open_client(mq_client **c, const char *url)
 {
@@ -109,7 +109,7 @@ static void test_restart_kill9_keeps_acknowledged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_restart_kill9_keeps_acknowledged),
+	    cmocka_unit_test(test_restart_kill9_keeps_acknowledged),
 	};
 	return cmocka_run_group_tests_name("restart", tests, NULL, NULL);
 }

@@ -68,9 +68,9 @@ static void test_status_name_rule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_numbers_fixed),
-		cmocka_unit_test(test_status_strings),
-		cmocka_unit_test(test_status_name_rule),
+	    cmocka_unit_test(test_status_numbers_fixed),
+	    cmocka_unit_test(test_status_strings),
+	    cmocka_unit_test(test_status_name_rule),
 	};
 	return cmocka_run_group_tests_name("status", tests, NULL, NULL);
 }

@@ -67,7 +67,7 @@ static Mq__Reply *wire_raw(wire *w, const void *data, size_t len)
 
 /* wire_call packs body as method's input in a Request envelope. */
 static Mq__Reply *wire_call(wire *w, uint32_t version, const char *method,
-			    const ProtobufCMessage *body)
+                            const ProtobufCMessage *body)
 {
 	Mq__Request req = MQ__REQUEST__INIT;
 	uint8_t *bbuf = NULL, *rbuf;
@@ -96,7 +96,7 @@ static void expect_status(Mq__Reply *r, int want, const char *msg_part)
 	assert_non_null(r);
 	if ((int)r->status != want)
 		fail_msg("status %s (%s), want %s", mq_status_name((int)r->status), r->message,
-			 mq_status_name(want));
+		         mq_status_name(want));
 	if (want != 0) {
 		assert_non_null(r->message);
 		assert_true(strlen(r->message) > 0);
@@ -290,8 +290,7 @@ static void test_wire_bad_names(void **state)
 		req.queue = (char *)bad[i];
 		expect_status(wire_call(&w, 1, "Push", &req.base), MQ_INVALID_ARGUMENT, NULL);
 		cq.name = (char *)bad[i];
-		expect_status(wire_call(&w, 1, "CreateQueue", &cq.base), MQ_INVALID_ARGUMENT,
-			      NULL);
+		expect_status(wire_call(&w, 1, "CreateQueue", &cq.base), MQ_INVALID_ARGUMENT, NULL);
 		pr.queue = (char *)bad[i];
 		expect_status(wire_call(&w, 1, "Pull", &pr.base), MQ_INVALID_ARGUMENT, NULL);
 	}
@@ -518,7 +517,7 @@ static void test_wire_second_broker_refused(void **state)
 
 	(void)state;
 	rc = mqtest_run(out, sizeof(out), "'%s' --listen=ipc://%s/second.sock --data-dir=%s 2>&1",
-			getenv("MQD"), broker.dir, broker.data);
+	                getenv("MQD"), broker.dir, broker.data);
 	assert_int_not_equal(rc, 0);
 	if (strstr(out, "in use") == NULL)
 		fail_msg("second mqd said: %s", out);
@@ -571,8 +570,7 @@ static void test_wire_handshake_hangups_do_not_lock_out(void **state)
 	}
 	if (!served)
 		fail_msg("no client was served for 20 s after handshake hang-ups");
-	print_message("served again after %llu ms\n",
-		      (unsigned long long)(mqtest_now_ms() - t0));
+	print_message("served again after %llu ms\n", (unsigned long long)(mqtest_now_ms() - t0));
 }
 
 /* The watchdog must not mistake a broker whose contexts are all held by
@@ -663,23 +661,23 @@ static void test_wire_pull_reply_budget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wire_garbage_bytes),
-		cmocka_unit_test(test_wire_unknown_method),
-		cmocka_unit_test(test_wire_bad_version),
-		cmocka_unit_test(test_wire_undecodable_body),
-		cmocka_unit_test(test_wire_oversized_payload),
-		cmocka_unit_test(test_wire_frame_over_max_request),
-		cmocka_unit_test(test_wire_bad_names),
-		cmocka_unit_test(test_wire_stale_token),
-		cmocka_unit_test(test_wire_good_client_served_during_garbage),
-		cmocka_unit_test(test_wire_long_poll_wakeup),
-		cmocka_unit_test(test_wire_long_poll_timeout),
-		cmocka_unit_test(test_wire_second_broker_refused),
-		cmocka_unit_test(test_wire_handshake_hangups_do_not_lock_out),
-		cmocka_unit_test(test_wire_watchdog_quiet_when_contexts_busy),
-		cmocka_unit_test(test_wire_purge_unknown_state),
-		cmocka_unit_test(test_wire_pull_reply_budget),
-		cmocka_unit_test(test_wire_sigterm_clean),
+	    cmocka_unit_test(test_wire_garbage_bytes),
+	    cmocka_unit_test(test_wire_unknown_method),
+	    cmocka_unit_test(test_wire_bad_version),
+	    cmocka_unit_test(test_wire_undecodable_body),
+	    cmocka_unit_test(test_wire_oversized_payload),
+	    cmocka_unit_test(test_wire_frame_over_max_request),
+	    cmocka_unit_test(test_wire_bad_names),
+	    cmocka_unit_test(test_wire_stale_token),
+	    cmocka_unit_test(test_wire_good_client_served_during_garbage),
+	    cmocka_unit_test(test_wire_long_poll_wakeup),
+	    cmocka_unit_test(test_wire_long_poll_timeout),
+	    cmocka_unit_test(test_wire_second_broker_refused),
+	    cmocka_unit_test(test_wire_handshake_hangups_do_not_lock_out),
+	    cmocka_unit_test(test_wire_watchdog_quiet_when_contexts_busy),
+	    cmocka_unit_test(test_wire_purge_unknown_state),
+	    cmocka_unit_test(test_wire_pull_reply_budget),
+	    cmocka_unit_test(test_wire_sigterm_clean),
 	};
 	return cmocka_run_group_tests_name("wire", tests, setup, teardown);
 }

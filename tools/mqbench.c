@@ -56,17 +56,17 @@ static struct {
 	const char *queue;
 	bool json;
 } opt = {
-	.scenario = "push",
-	.producers = 1,
-	.consumers = 0,
-	.inflight = 1,
-	.batch = 1,
-	.size = 200,
-	.seconds = 3,
-	.warmup = 0.5,
-	.max_messages = 50000000,
-	.backlog = 512,
-	.queue = "bench",
+    .scenario = "push",
+    .producers = 1,
+    .consumers = 0,
+    .inflight = 1,
+    .batch = 1,
+    .size = 200,
+    .seconds = 3,
+    .warmup = 0.5,
+    .max_messages = 50000000,
+    .backlog = 512,
+    .queue = "bench",
 };
 
 static atomic_uint_fast64_t pushed, acked, pulled;
@@ -139,7 +139,7 @@ static void *producer_main(void *arg)
 				lens[i] = opt.size;
 			}
 			st = mq_push_batch(w->client, opt.queue, (size_t)opt.batch, pl, lens, NULL,
-					   NULL);
+			                   NULL);
 		} else {
 			st = mq_push(w->client, opt.queue, payload, opt.size, NULL, NULL, NULL);
 		}
@@ -292,58 +292,90 @@ static void stop_mqd(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...]\n"
-		   "               [--scenario push|cycle] [--producers N] [--consumers N]\n"
-		   "               [--inflight W] [--batch B] [--size BYTES] [--seconds S]\n"
-		   "               [--warmup S] [--max-messages N] [--backlog N] [--queue NAME]\n"
-		   "               [--json]\n");
+	           "               [--scenario push|cycle] [--producers N] [--consumers N]\n"
+	           "               [--inflight W] [--batch B] [--size BYTES] [--seconds S]\n"
+	           "               [--warmup S] [--max-messages N] [--backlog N] [--queue NAME]\n"
+	           "               [--json]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"url", required_argument, NULL, 'u'},
-		{"mqd", required_argument, NULL, 'm'},
-		{"mqd-arg", required_argument, NULL, 'a'},
-		{"scenario", required_argument, NULL, 's'},
-		{"producers", required_argument, NULL, 'p'},
-		{"consumers", required_argument, NULL, 'c'},
-		{"inflight", required_argument, NULL, 'w'},
-		{"batch", required_argument, NULL, 'b'},
-		{"size", required_argument, NULL, 'z'},
-		{"seconds", required_argument, NULL, 't'},
-		{"warmup", required_argument, NULL, 'W'},
-		{"max-messages", required_argument, NULL, 'M'},
-		{"backlog", required_argument, NULL, 'B'},
-		{"queue", required_argument, NULL, 'q'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"mqd", required_argument, NULL, 'm'},
+	    {"mqd-arg", required_argument, NULL, 'a'},
+	    {"scenario", required_argument, NULL, 's'},
+	    {"producers", required_argument, NULL, 'p'},
+	    {"consumers", required_argument, NULL, 'c'},
+	    {"inflight", required_argument, NULL, 'w'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"size", required_argument, NULL, 'z'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {"warmup", required_argument, NULL, 'W'},
+	    {"max-messages", required_argument, NULL, 'M'},
+	    {"backlog", required_argument, NULL, 'B'},
+	    {"queue", required_argument, NULL, 'q'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
 	};
 	char url[320];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'u': opt.url = optarg; break;
-		case 'm': opt.mqd = optarg; break;
+		case 'u':
+			opt.url = optarg;
+			break;
+		case 'm':
+			opt.mqd = optarg;
+			break;
 		case 'a':
 			if (opt.n_mqd_args < 16)
 				opt.mqd_args[opt.n_mqd_args++] = optarg;
 			break;
-		case 's': opt.scenario = optarg; break;
-		case 'p': opt.producers = atoi(optarg); break;
-		case 'c': opt.consumers = atoi(optarg); break;
-		case 'w': opt.inflight = atoi(optarg); break;
-		case 'b': opt.batch = atoi(optarg); break;
-		case 'z': opt.size = (size_t)atol(optarg); break;
-		case 't': opt.seconds = atof(optarg); break;
-		case 'W': opt.warmup = atof(optarg); break;
-		case 'M': opt.max_messages = strtoull(optarg, NULL, 10); break;
-		case 'B': opt.backlog = strtoull(optarg, NULL, 10); break;
-		case 'q': opt.queue = optarg; break;
-		case 'j': opt.json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			opt.scenario = optarg;
+			break;
+		case 'p':
+			opt.producers = atoi(optarg);
+			break;
+		case 'c':
+			opt.consumers = atoi(optarg);
+			break;
+		case 'w':
+			opt.inflight = atoi(optarg);
+			break;
+		case 'b':
+			opt.batch = atoi(optarg);
+			break;
+		case 'z':
+			opt.size = (size_t)atol(optarg);
+			break;
+		case 't':
+			opt.seconds = atof(optarg);
+			break;
+		case 'W':
+			opt.warmup = atof(optarg);
+			break;
+		case 'M':
+			opt.max_messages = strtoull(optarg, NULL, 10);
+			break;
+		case 'B':
+			opt.backlog = strtoull(optarg, NULL, 10);
+			break;
+		case 'q':
+			opt.queue = optarg;
+			break;
+		case 'j':
+			opt.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (strcmp(opt.scenario, "cycle") == 0 && opt.consumers == 0)
@@ -412,14 +444,15 @@ int main(int argc, char **argv)
 	mq_server_info_get(clients[0], &info);
 	double rate = opt.consumers ? (double)da / el : (double)dp / el;
 	if (opt.json) {
-		printf("{\"scenario\":\"%s\",\"producers\":%d,\"consumers\":%d,\"inflight\":%d,"
-		       "\"batch\":%d,\"size\":%zu,\"seconds\":%.2f,\"durability\":\"%s\","
-		       "\"rate\":%.0f,\"pushed\":%" PRIu64 ",\"acked\":%" PRIu64 ","
-		       "\"push_ms\":[%.3f,%.3f,%.3f],\"pull_ms\":[%.3f,%.3f,%.3f],"
-		       "\"ack_ms\":[%.3f,%.3f,%.3f],\"broker_cpu_s\":%.2f,\"errors\":%" PRIu64 "}\n",
-		       opt.scenario, opt.producers, opt.consumers, opt.inflight, opt.batch, opt.size,
-		       el, info.durability, rate, dp, da, pu.p50, pu.p99, pu.p999, pl.p50, pl.p99,
-		       pl.p999, ak.p50, ak.p99, ak.p999, cpu, (uint64_t)atomic_load(&errors));
+		printf(
+		    "{\"scenario\":\"%s\",\"producers\":%d,\"consumers\":%d,\"inflight\":%d,"
+		    "\"batch\":%d,\"size\":%zu,\"seconds\":%.2f,\"durability\":\"%s\","
+		    "\"rate\":%.0f,\"pushed\":%" PRIu64 ",\"acked\":%" PRIu64 ","
+		    "\"push_ms\":[%.3f,%.3f,%.3f],\"pull_ms\":[%.3f,%.3f,%.3f],"
+		    "\"ack_ms\":[%.3f,%.3f,%.3f],\"broker_cpu_s\":%.2f,\"errors\":%" PRIu64 "}\n",
+		    opt.scenario, opt.producers, opt.consumers, opt.inflight, opt.batch, opt.size,
+		    el, info.durability, rate, dp, da, pu.p50, pu.p99, pu.p999, pl.p50, pl.p99,
+		    pl.p999, ak.p50, ak.p99, ak.p999, cpu, (uint64_t)atomic_load(&errors));
 	} else {
 		printf("scenario %s: %d producer(s) + %d consumer(s), %d in flight each, batch %d, "
 		       "%zu-byte payloads, %s, %.1f s\n",

@@ -148,16 +148,16 @@ typedef struct mq_push_opts {
  *   have been stored; push with a dedup key to make retries safe.
  */
 MQ_API mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t len,
-			 const mq_push_opts *opts, uint64_t *id, bool *duplicate);
+                         const mq_push_opts *opts, uint64_t *id, bool *duplicate);
 
 /** MQ_PUSH_BATCH_MAX is the most messages one mq_push_batch() carries. */
 #define MQ_PUSH_BATCH_MAX 1000
 
 /** The outcome of one message of mq_push_batch(). */
 typedef struct mq_push_result {
-	mq_status status;  /**< MQ_OK when stored */
-	uint64_t id;       /**< the message id (the holder's for a duplicate) */
-	bool duplicate;    /**< the dedup key was already held */
+	mq_status status; /**< MQ_OK when stored */
+	uint64_t id;      /**< the message id (the holder's for a duplicate) */
+	bool duplicate;   /**< the dedup key was already held */
 } mq_push_result;
 
 /**
@@ -174,8 +174,8 @@ typedef struct mq_push_result {
  *   failure (MQ_INVALID_ARGUMENT, MQ_DEADLINE_EXCEEDED, MQ_UNAVAILABLE...).
  */
 MQ_API mq_status mq_push_batch(mq_client *c, const char *queue, size_t n,
-			       const void *const *payloads, const size_t *lens,
-			       const mq_push_opts *opts, mq_push_result *results);
+                               const void *const *payloads, const size_t *lens,
+                               const mq_push_opts *opts, mq_push_result *results);
 
 /** Options of mq_pull(); all-zero (or NULL) means the defaults. */
 typedef struct mq_pull_opts {
@@ -201,7 +201,7 @@ typedef struct mq_pull_opts {
  *   MQ_DEADLINE_EXCEEDED; MQ_UNAVAILABLE.
  */
 MQ_API mq_status mq_pull(mq_client *c, const char *queue, const mq_pull_opts *opts,
-			 mq_message **msgs, size_t max, size_t *n);
+                         mq_message **msgs, size_t max, size_t *n);
 
 /** mq_message_free frees a message. NULL is fine. */
 MQ_API void mq_message_free(mq_message *m);
@@ -249,8 +249,7 @@ MQ_API mq_status mq_ack(mq_client *c, const mq_message *m);
  * @param[in] error  why the handler failed, kept with the message; may be NULL
  * @return as mq_ack().
  */
-MQ_API mq_status mq_nack(mq_client *c, const mq_message *m, uint64_t delay_ms,
-			 const char *error);
+MQ_API mq_status mq_nack(mq_client *c, const mq_message *m, uint64_t delay_ms, const char *error);
 
 /**
  * mq_extend_lease makes the lease of @p m end @p lease_ms from now
@@ -264,11 +263,11 @@ MQ_API mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms)
 MQ_API mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token);
 /** mq_nack_id is mq_nack() by queue, id and lease token. */
 MQ_API mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
-			    uint64_t delay_ms, const char *error);
+                            uint64_t delay_ms, const char *error);
 /** mq_extend_lease_id is mq_extend_lease() by queue, id and lease token;
  * @p expiry_ms (may be NULL) receives the new lease end, unix ms. */
 MQ_API mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
-				    uint32_t lease_ms, uint64_t *expiry_ms);
+                                    uint32_t lease_ms, uint64_t *expiry_ms);
 
 /* ---- Queues ------------------------------------------------------------ */
 
@@ -303,7 +302,7 @@ typedef struct mq_queue_info {
  * @return MQ_OK; MQ_ALREADY_EXISTS; MQ_INVALID_ARGUMENT (bad name).
  */
 MQ_API mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config *cfg,
-				 bool if_not_exists, bool *created);
+                                 bool if_not_exists, bool *created);
 
 /** mq_queue_get reads a queue's config and stats into @p info.
  * @return MQ_OK; MQ_NOT_FOUND; MQ_INVALID_ARGUMENT. */
@@ -333,7 +332,7 @@ MQ_API void mq_queue_list_free(mq_queue_info *infos);
  * @param[out] purged  how many were deleted; may be NULL
  */
 MQ_API mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask,
-				uint64_t *purged);
+                                uint64_t *purged);
 
 /** mq_queue_delete deletes a queue and all its messages.
  * @return MQ_OK; MQ_NOT_FOUND. */
@@ -488,7 +487,7 @@ MQ_API mq_status mq_consumer_open(mq_consumer **out, mq_client *c, const mq_cons
  *   MQ_INTERNAL when out of memory.
  */
 MQ_API mq_status mq_consumer_handle(mq_consumer *cons, const char *type, mq_handler_fn fn,
-				    void *arg);
+                                    void *arg);
 
 /**
  * mq_consumer_handle_default registers @p fn for messages whose type has no
