@@ -291,6 +291,18 @@ static void finish_done(brk_writer *w)
 	}
 }
 
+/* replay_add resets c and appends it to the list head..tail (by next). */
+static void replay_add(brk_call **head, brk_call **tail, brk_call *c)
+{
+	brk_call_reset_result(c);
+	c->next = NULL;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+}
+
 /* run_txn applies calls (a list linked by next) in one transaction, plus
  * timers and parked pulls. Returns MQ_OK when committed (replies then go
  * out), else the failure (nothing was kept; calls are left unanswered in
@@ -368,27 +380,12 @@ failed:
 		w->done_head = w->done_tail = NULL;
 		for (brk_call *c = calls, *next; c != NULL; c = next) {
 			next = c->next;
-			if (c->wq != NULL)
-				continue;
-			brk_call_reset_result(c);
-			c->next = NULL;
-			if (tail)
-				tail->next = c;
-			else
-				head = c;
-			tail = c;
+			if (c->wq == NULL)
+				replay_add(&head, &tail, c);
 		}
-		for (brk_call *c = from_wq; c != NULL; c = c->dnext) {
-			if (c->batch_seq == w->seq)
-				continue; /* one of the batch's own calls, gathered above */
-			brk_call_reset_result(c);
-			c->next = NULL;
-			if (tail)
-				tail->next = c;
-			else
-				head = c;
-			tail = c;
-		}
+		for (brk_call *c = from_wq; c != NULL; c = c->dnext)
+			if (c->batch_seq != w->seq) /* the batch's own were gathered above */
+				replay_add(&head, &tail, c);
 		*replay = head;
 	}
 	(void)err;
