@@ -144,6 +144,8 @@ static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq_
 	out->created_ms = in->created_ms;
 	cfg->lease_ms = in->config.lease_ms;
 	cfg->max_attempts = in->config.max_attempts;
+	cfg->retry_base_ms = in->config.retry_base_ms;
+	cfg->retry_max_ms = in->config.retry_max_ms;
 	st->ready = in->stats.ready;
 	st->delayed = in->stats.delayed;
 	st->in_flight = in->stats.in_flight;
@@ -318,16 +320,33 @@ static void svc_push(Mq__Broker_Service *base, const Mq__PushRequest *in,
 
 /* ---- Pull ---------------------------------------------------------- */
 
-/* pull_emit appends one message to the reply body as field 1 of
- * PullReply (repeated Message): tag, length, the packed Message. Packing
- * here, while the store's view is valid, avoids copying each message into
- * an intermediate structure. */
-static int pull_emit(void *arg, const store_msg *sm)
+static Mq__AttemptOutcome outcome_to_pb(uint32_t outcome)
 {
-	brk_call *c = arg;
+	switch (outcome) {
+	case STORE_OUTCOME_NACKED:
+		return MQ__ATTEMPT_OUTCOME__OUTCOME_NACKED;
+	case STORE_OUTCOME_EXPIRED:
+		return MQ__ATTEMPT_OUTCOME__OUTCOME_EXPIRED;
+	case STORE_OUTCOME_TERMED:
+		return MQ__ATTEMPT_OUTCOME__OUTCOME_TERMED;
+	default:
+		return MQ__ATTEMPT_OUTCOME__OUTCOME_UNSPECIFIED;
+	}
+}
+
+/* emit_message appends one message to the reply body as field 1 (the
+ * repeated Message of PullReply and ListMessagesReply, the Message of
+ * GetMessageReply): tag, length, the packed Message. Packing here, while
+ * the store's view is valid, avoids copying each message into an
+ * intermediate structure. inspect adds what browsing shows (dead reason,
+ * history, last error, not-before time). Returns 1 when the message does
+ * not fit the reply budget (or memory ran out: c->emit_failed). */
+static int emit_message(brk_call *c, const store_msg *sm, bool inspect)
+{
 	Mq__Message m = MQ__MESSAGE__INIT;
 	Mq__Header hdr_stack[16], *hdrs = hdr_stack;
 	Mq__Header *hp_stack[16], **hps = hp_stack;
+	Mq__Attempt att[STORE_HISTORY_MAX], *attp[STORE_HISTORY_MAX];
 	size_t n, need;
 	uint8_t *p;
 
@@ -337,6 +356,7 @@ static int pull_emit(void *arg, const store_msg *sm)
 		if (hdrs == NULL || hps == NULL) {
 			free(hdrs);
 			free(hps);
+			c->emit_failed = true;
 			return 1;
 		}
 	}
@@ -360,6 +380,22 @@ static int pull_emit(void *arg, const store_msg *sm)
 	m.n_headers = sm->n_headers;
 	m.headers = hps;
 	m.state = state_to_pb(sm->state);
+	if (inspect) {
+		size_t nh = sm->n_history < STORE_HISTORY_MAX ? sm->n_history : STORE_HISTORY_MAX;
+
+		for (size_t i = 0; i < nh; i++) {
+			mq__attempt__init(&att[i]);
+			att[i].time_ms = sm->history[i].time_ms;
+			att[i].outcome = outcome_to_pb(sm->history[i].outcome);
+			att[i].error = (char *)sm->history[i].error;
+			attp[i] = &att[i];
+		}
+		m.n_history = nh;
+		m.history = attp;
+		m.dead_reason = (char *)sm->dead_reason;
+		m.last_error = (char *)sm->error;
+		m.not_before_ms = sm->not_before_ms;
+	}
 
 	n = protobuf_c_message_get_packed_size(&m.base);
 	need = 1 + 10 + n;
@@ -388,6 +424,31 @@ static int pull_emit(void *arg, const store_msg *sm)
 		free(hps);
 	}
 	return p == NULL;
+}
+
+static int pull_emit(void *arg, const store_msg *sm)
+{
+	return emit_message(arg, sm, false);
+}
+
+/* append_varint_field appends a varint field to the reply body. */
+static bool append_varint_field(brk_call *c, unsigned field, uint64_t v)
+{
+	uint8_t *p = brk_call_body_reserve(c, 11), *q;
+
+	if (p == NULL)
+		return false;
+	q = p;
+	*q++ = (uint8_t)(field << 3); /* wire type 0 */
+	do {
+		*q = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			*q |= 0x80;
+		q++;
+	} while (v);
+	c->body_len += (size_t)(q - p);
+	return true;
 }
 
 static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
@@ -523,6 +584,228 @@ static void svc_extend_lease(Mq__Broker_Service *base, const Mq__ExtendLeaseRequ
 	submit((brk_service *)base, data, apply_extend);
 }
 
+static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__TermRequest *in = (const Mq__TermRequest *)c->input;
+	Mq__TermReply reply = MQ__TERM_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_term(t, in->queue, in->id, in->lease_token, in->reason, &err);
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, &reply.base);
+	else
+		set_store_error(c, t, rv, &err);
+}
+
+static void svc_term(Mq__Broker_Service *base, const Mq__TermRequest *in,
+                     Mq__TermReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (!mq_name_valid(in->queue)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+		                   in->queue, MQ_NAME_MAX);
+		closure(NULL, c);
+		return;
+	}
+	if (strlen(in->reason) > STORE_REASON_MAX) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "the term reason is longer than %u bytes", STORE_REASON_MAX);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_term);
+}
+
+/* ---- ListMessages, GetMessage, DeleteMessage ----------------------------- */
+
+#define LIST_MESSAGES_DEFAULT 100u
+
+static int inspect_emit(void *arg, const store_msg *sm)
+{
+	return emit_message(arg, sm, true);
+}
+
+static void apply_list_messages(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ListMessagesRequest *in = (const Mq__ListMessagesRequest *)c->input;
+	uint32_t limit = in->limit ? in->limit : LIST_MESSAGES_DEFAULT;
+	uint32_t mask = in->state == MQ__MESSAGE_STATE__STATE_UNSPECIFIED
+	                    ? STORE_STATE_ALL
+	                    : states_to_mask(1, &in->state);
+	uint64_t next = 0;
+	bool more = false;
+	store_err err;
+	int rv;
+
+	c->body_len = 0;
+	c->emit_failed = false;
+	c->reply_budget = brk_writer_reply_budget(w);
+	rv = store_message_list(t, in->queue, mask, in->after_id, limit, inspect_emit, c, &next,
+	                        &more, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	if (c->emit_failed) {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
+		return;
+	}
+	if ((more && !append_varint_field(c, 2, 1)) || !append_varint_field(c, 3, next)) {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
+		return;
+	}
+	c->status = MQ_OK;
+	c->errmsg[0] = '\0';
+	c->done = true;
+}
+
+static bool check_queue_name(brk_call *c, const char *name)
+{
+	if (mq_name_valid(name))
+		return true;
+	brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+	                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -", name,
+	                   MQ_NAME_MAX);
+	return false;
+}
+
+static void svc_list_messages(Mq__Broker_Service *base, const Mq__ListMessagesRequest *in,
+                              Mq__ListMessagesReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (!check_queue_name(c, in->queue)) {
+		closure(NULL, c);
+		return;
+	}
+	if (in->limit > LIST_LIMIT_MAX) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "a message listing returns at most %u messages, not %u",
+		                   LIST_LIMIT_MAX, in->limit);
+		closure(NULL, c);
+		return;
+	}
+	if (in->state != MQ__MESSAGE_STATE__STATE_UNSPECIFIED &&
+	    states_to_mask(1, &in->state) == 0) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "unknown message state %d (READY, DELAYED, LEASED, DEAD)",
+		                   (int)in->state);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_list_messages);
+}
+
+static void apply_get_message(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__GetMessageRequest *in = (const Mq__GetMessageRequest *)c->input;
+	store_err err;
+	int rv;
+
+	c->body_len = 0;
+	c->emit_failed = false;
+	c->reply_budget = brk_writer_reply_budget(w);
+	rv = store_message_get(t, in->queue, in->id, inspect_emit, c, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	if (c->emit_failed || c->body_len == 0) {
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
+		return;
+	}
+	c->status = MQ_OK;
+	c->errmsg[0] = '\0';
+	c->done = true;
+}
+
+static void svc_get_message(Mq__Broker_Service *base, const Mq__GetMessageRequest *in,
+                            Mq__GetMessageReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (!check_queue_name(c, in->queue)) {
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_get_message);
+}
+
+static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__DeleteMessageRequest *in = (const Mq__DeleteMessageRequest *)c->input;
+	Mq__DeleteMessageReply reply = MQ__DELETE_MESSAGE_REPLY__INIT;
+	uint32_t state = 0;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_message_delete(t, in->queue, in->id, &state, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply.state = state_to_pb(state);
+	brk_call_set_reply(c, &reply.base);
+}
+
+static void svc_delete_message(Mq__Broker_Service *base, const Mq__DeleteMessageRequest *in,
+                               Mq__DeleteMessageReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (!check_queue_name(c, in->queue)) {
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_delete_message);
+}
+
+/* ---- Redrive ------------------------------------------------------------ */
+
+static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__RedriveRequest *in = (const Mq__RedriveRequest *)c->input;
+	Mq__RedriveReply reply = MQ__REDRIVE_REPLY__INIT;
+	store_err err;
+	bool more = false;
+	int rv;
+
+	rv = store_redrive(t, in->queue, in->ids, in->n_ids, in->to_queue,
+	                   brk_writer_config(w)->auto_create, STORE_REDRIVE_MAX, &reply.redriven,
+	                   &more, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply.more = more;
+	brk_call_set_reply(c, &reply.base);
+}
+
+static void svc_redrive(Mq__Broker_Service *base, const Mq__RedriveRequest *in,
+                        Mq__RedriveReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (!check_queue_name(c, in->queue) ||
+	    (in->to_queue[0] != '\0' && !check_queue_name(c, in->to_queue))) {
+		closure(NULL, c);
+		return;
+	}
+	if (in->n_ids > STORE_REDRIVE_MAX) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "a redrive names at most %u messages; this one names %zu",
+		                   STORE_REDRIVE_MAX, in->n_ids);
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_redrive);
+}
+
 /* ---- Queues -------------------------------------------------------- */
 
 static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
@@ -542,6 +825,8 @@ static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 	if (in->config != NULL) {
 		cfg.lease_ms = in->config->lease_ms;
 		cfg.max_attempts = in->config->max_attempts;
+		cfg.retry_base_ms = in->config->retry_base_ms;
+		cfg.retry_max_ms = in->config->retry_max_ms;
 	}
 	rv = store_queue_create(t, in->name, &cfg, in->if_not_exists, &info, &created, &err);
 	if (rv != MQ_OK) {
@@ -563,6 +848,22 @@ static void svc_create_queue(Mq__Broker_Service *base, const Mq__CreateQueueRequ
 		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
 		                   "lease_ms %u is above the limit of %u ms (12 h)",
 		                   in->config->lease_ms, STORE_MAX_LEASE_MS);
+		closure(NULL, c);
+		return;
+	}
+	if (in->config != NULL && (in->config->retry_base_ms > STORE_MAX_RETRY_MS ||
+	                           in->config->retry_max_ms > STORE_MAX_RETRY_MS)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
+		                   STORE_MAX_RETRY_MS);
+		closure(NULL, c);
+		return;
+	}
+	if (in->config != NULL && in->config->retry_max_ms != 0 &&
+	    in->config->retry_max_ms < in->config->retry_base_ms) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "retry_max_ms %u is below retry_base_ms %u",
+		                   in->config->retry_max_ms, in->config->retry_base_ms);
 		closure(NULL, c);
 		return;
 	}

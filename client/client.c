@@ -48,6 +48,8 @@ struct mq_client {
 	pthread_cond_t cv;     /* signalled when a pipe comes up */
 	struct mqc_slot *pool; /* idle slots */
 	int npipes;            /* pipes currently connected */
+
+	struct mqc_async *async; /* pipelined calls (async.c) */
 };
 
 const char *mq_version(void)
@@ -68,12 +70,27 @@ const char *mqc_auth_token(const mq_client *c)
 	return c->auth_token != NULL ? c->auth_token : "";
 }
 
+int32_t mqc_timeout_ms(const mq_client *c)
+{
+	return c->timeout_ms;
+}
+
+struct mqc_async *mqc_async_of(mq_client *c)
+{
+	return c->async;
+}
+
+int mqc_ctx_open(mq_client *c, nng_ctx *ctx)
+{
+	return nng_ctx_open(ctx, c->sock);
+}
+
 /* mqc_nng_status maps an nng error to an mq_status and sets the message.
  * Local out-of-memory is MQ_INTERNAL, as for mq_client_open: the broker's
  * MQ_RESOURCE_EXHAUSTED keeps its one meaning (the broker's storage is
  * full). A timeout while no connection is up is reported as MQ_UNAVAILABLE,
  * which says more than "deadline exceeded". */
-static mq_status mqc_nng_status(mq_client *c, int rv, const char *what)
+mq_status mqc_nng_status(mq_client *c, int rv, const char *what)
 {
 	int npipes;
 
@@ -149,6 +166,7 @@ static bool mqc_wait_connected(mq_client *c, int32_t ms)
 
 static void mqc_free(mq_client *c)
 {
+	mqc_async_free(c->async);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
 	free(c->auth_token);
@@ -211,7 +229,9 @@ mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts 
 	pthread_condattr_destroy(&ca);
 	c->url = strdup(url);
 	c->auth_token = opts->auth_token != NULL ? strdup(opts->auth_token) : NULL;
-	if (c->url == NULL || (opts->auth_token != NULL && c->auth_token == NULL)) {
+	c->async = mqc_async_new(c);
+	if (c->url == NULL || (opts->auth_token != NULL && c->auth_token == NULL) ||
+	    c->async == NULL) {
 		mqc_free(c);
 		return mqc_fail(MQ_INTERNAL, "out of memory");
 	}
@@ -236,8 +256,11 @@ void mq_client_close(mq_client *c)
 
 	if (c == NULL)
 		return;
-	/* Closing the socket aborts every context and pipe; after it
-	 * returns no callback of ours runs any more. */
+	/* Async calls are cancelled (their callbacks get MQ_CANCELLED) and
+	 * waited for first, so no operation of ours is pending on a context
+	 * when the socket closes. Closing the socket aborts every context and
+	 * pipe; after it returns no callback of ours runs any more. */
+	mqc_async_closing(c->async);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {
 		c->pool = s->next;

@@ -438,13 +438,11 @@ static void settle(mq_consumer *cons, const mq_message *m, const struct mqc_hand
 		if ((st = mq_nack(cons->c, m, r->delay_ms, r->error)) == MQ_OK)
 			atomic_fetch_add(&cons->retried, 1);
 	} else {
-		/* FAIL: the broker has no call yet to send a message dead at
-		 * once, so this is a plain nack that says why: the message is
-		 * delivered again until max_attempts. To become a dead-letter
-		 * call once the broker has one. */
-		snprintf(err, sizeof(err), "fail: %s", r->error);
-		what = "nack";
-		if ((st = mq_nack(cons->c, m, 0, err)) == MQ_OK)
+		/* FAIL: no retry; the broker sends the message dead at once,
+		 * keeping the handler's error as the reason. */
+		what = "term";
+		if ((st = mq_term(cons->c, m, r->error[0] ? r->error : "handler failed")) ==
+		    MQ_OK)
 			atomic_fetch_add(&cons->failed, 1);
 	}
 	if (st != MQ_OK)

@@ -26,14 +26,18 @@ struct mq_message {
 	size_t payload_len;
 	size_t n_headers;
 	mq_header *headers;
+	uint32_t state; /* MQ_STATE_* bit, 0 = unknown */
+	uint64_t not_before_ms;
+	const char *dead_reason;
+	const char *last_error;
+	size_t n_history;
+	mq_attempt *history;
 };
 
 /* ---- Push -------------------------------------------------------------- */
 
-/* push_fill sets pm from one message's payload and options, allocating its
- * header arrays (*hps, *hpp; freed by the caller). */
-static mq_status push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
-                           const mq_push_opts *opts, Mq__Header **hps, Mq__Header ***hpp)
+mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
+                        const mq_push_opts *opts, Mq__Header **hps, Mq__Header ***hpp)
 {
 	mq__push_message__init(pm);
 	*hps = NULL;
@@ -106,8 +110,8 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		st = push_fill(&pm[i], payloads[i], lens[i], opts != NULL ? &opts[i] : NULL,
-		               &hps[i], &hpp[i]);
+		st = mqc_push_fill(&pm[i], payloads[i], lens[i], opts != NULL ? &opts[i] : NULL,
+		                   &hps[i], &hpp[i]);
 		if (st != MQ_OK)
 			goto out;
 		pms[i] = &pm[i];
@@ -172,19 +176,44 @@ mq_status mq_push(mq_client *c, const char *queue, const void *payload, size_t l
 
 /* ---- Messages ---------------------------------------------------------- */
 
+/* mqc_state_bit maps a wire state to its MQ_STATE_* bit (0 = unknown). */
+static uint32_t mqc_state_bit(Mq__MessageState s)
+{
+	switch (s) {
+	case MQ__MESSAGE_STATE__STATE_READY:
+		return MQ_STATE_READY;
+	case MQ__MESSAGE_STATE__STATE_DELAYED:
+		return MQ_STATE_DELAYED;
+	case MQ__MESSAGE_STATE__STATE_LEASED:
+		return MQ_STATE_LEASED;
+	case MQ__MESSAGE_STATE__STATE_DEAD:
+		return MQ_STATE_DEAD;
+	default:
+		return 0;
+	}
+}
+
 /* mqc_message_from copies a wire message into one heap block. */
 static mq_message *mqc_message_from(const Mq__Message *w)
 {
-	size_t size = sizeof(mq_message) + w->n_headers * sizeof(mq_header);
+	size_t size = sizeof(mq_message) + w->n_headers * sizeof(mq_header) +
+	              w->n_history * sizeof(mq_attempt);
 	mq_message *m;
 	char *p;
 
 	size += strlen(w->queue) + 1 + strlen(w->dedup_key) + 1 + strlen(w->type) + 1;
+	size += strlen(w->dead_reason) + 1 + strlen(w->last_error) + 1;
 	size += w->payload.len + 1;
 	for (size_t i = 0; i < w->n_headers; i++)
 		size += strlen(w->headers[i]->key) + 1 + strlen(w->headers[i]->value) + 1;
+	for (size_t i = 0; i < w->n_history; i++)
+		size += strlen(w->history[i]->error) + 1;
 	if ((m = malloc(size)) == NULL)
 		return NULL;
+	m->state = mqc_state_bit(w->state);
+	m->not_before_ms = w->not_before_ms;
+	m->n_history = w->n_history;
+	m->history = (mq_attempt *)((mq_header *)(m + 1) + w->n_headers);
 	m->id = w->id;
 	m->lease_token = w->lease_token;
 	m->lease_expiry_ms = w->lease_expiry_ms;
@@ -193,7 +222,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	m->priority = w->priority;
 	m->n_headers = w->n_headers;
 	m->headers = (mq_header *)(m + 1);
-	p = (char *)(m->headers + w->n_headers);
+	p = (char *)(m->history + w->n_history);
 #define MQC_COPY_STR_(dst, src)                                                                    \
 	do {                                                                                       \
 		size_t n_ = strlen(src) + 1;                                                       \
@@ -204,6 +233,26 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	MQC_COPY_STR_(m->queue, w->queue);
 	MQC_COPY_STR_(m->dedup_key, w->dedup_key);
 	MQC_COPY_STR_(m->type, w->type);
+	MQC_COPY_STR_(m->dead_reason, w->dead_reason);
+	MQC_COPY_STR_(m->last_error, w->last_error);
+	for (size_t i = 0; i < w->n_history; i++) {
+		m->history[i].time_ms = w->history[i]->time_ms;
+		switch (w->history[i]->outcome) {
+		case MQ__ATTEMPT_OUTCOME__OUTCOME_NACKED:
+			m->history[i].outcome = MQ_ATTEMPT_NACKED;
+			break;
+		case MQ__ATTEMPT_OUTCOME__OUTCOME_EXPIRED:
+			m->history[i].outcome = MQ_ATTEMPT_EXPIRED;
+			break;
+		case MQ__ATTEMPT_OUTCOME__OUTCOME_TERMED:
+			m->history[i].outcome = MQ_ATTEMPT_TERMED;
+			break;
+		default:
+			m->history[i].outcome = MQ_ATTEMPT_UNKNOWN;
+			break;
+		}
+		MQC_COPY_STR_(m->history[i].error, w->history[i]->error);
+	}
 	for (size_t i = 0; i < w->n_headers; i++) {
 		MQC_COPY_STR_(m->headers[i].key, w->headers[i]->key);
 		MQC_COPY_STR_(m->headers[i].value, w->headers[i]->value);
@@ -325,6 +374,38 @@ mq_header mq_message_header(const mq_message *m, size_t i)
 	return i < m->n_headers ? m->headers[i] : none;
 }
 
+uint32_t mq_message_state(const mq_message *m)
+{
+	return m->state;
+}
+
+const char *mq_message_dead_reason(const mq_message *m)
+{
+	return m->dead_reason;
+}
+
+const char *mq_message_last_error(const mq_message *m)
+{
+	return m->last_error;
+}
+
+uint64_t mq_message_not_before_ms(const mq_message *m)
+{
+	return m->not_before_ms;
+}
+
+size_t mq_message_history_count(const mq_message *m)
+{
+	return m->n_history;
+}
+
+mq_attempt mq_message_history(const mq_message *m, size_t i)
+{
+	mq_attempt none = {0, MQ_ATTEMPT_UNKNOWN, ""};
+
+	return i < m->n_history ? m->history[i] : none;
+}
+
 /* ---- Ack, nack, extend ------------------------------------------------- */
 
 mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token)
@@ -411,4 +492,180 @@ mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_extend_lease: message is NULL");
 	return mq_extend_lease_id(c, m->queue, m->id, m->lease_token, lease_ms,
 	                          &m->lease_expiry_ms);
+}
+
+/* ---- Term ------------------------------------------------------------- */
+
+#define MQC_REASON_MAX 1024
+
+mq_status mq_term_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                     const char *reason)
+{
+	Mq__TermRequest req = MQ__TERM_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_term: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (reason != NULL && strlen(reason) > MQC_REASON_MAX)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_term: the reason is longer than %d bytes",
+		                MQC_REASON_MAX);
+	req.queue = (char *)queue;
+	req.id = id;
+	req.lease_token = token;
+	req.reason = (char *)(reason != NULL ? reason : "");
+	if ((st = mqc_rpc(c, &req.base, 0, &rep)) != MQ_OK)
+		return st;
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return mqc_ok();
+}
+
+mq_status mq_term(mq_client *c, const mq_message *m, const char *reason)
+{
+	if (m == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_term: message is NULL");
+	return mq_term_id(c, m->queue, m->id, m->lease_token, reason);
+}
+
+/* ---- Inspecting: list, get, delete --------------------------------------- */
+
+mq_status mq_message_list(mq_client *c, const char *queue, const mq_list_opts *opts,
+                          mq_message **msgs, size_t max, size_t *n, uint64_t *next_after,
+                          bool *more)
+{
+	Mq__ListMessagesRequest req = MQ__LIST_MESSAGES_REQUEST__INIT;
+	Mq__ListMessagesReply *rep = NULL;
+	size_t got;
+	mq_status st;
+
+	if (c == NULL || msgs == NULL || n == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_message_list: client, msgs and n are required");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (max < 1 || max > MQC_PULL_MAX)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_message_list: max is %zu, want 1 to %d",
+		                max, MQC_PULL_MAX);
+	req.queue = (char *)queue;
+	req.limit = (uint32_t)max;
+	if (opts != NULL) {
+		switch (opts->state) {
+		case 0:
+			break;
+		case MQ_STATE_READY:
+			req.state = MQ__MESSAGE_STATE__STATE_READY;
+			break;
+		case MQ_STATE_DELAYED:
+			req.state = MQ__MESSAGE_STATE__STATE_DELAYED;
+			break;
+		case MQ_STATE_LEASED:
+			req.state = MQ__MESSAGE_STATE__STATE_LEASED;
+			break;
+		case MQ_STATE_DEAD:
+			req.state = MQ__MESSAGE_STATE__STATE_DEAD;
+			break;
+		default:
+			return mqc_fail(MQ_INVALID_ARGUMENT,
+			                "mq_message_list: state 0x%x is not one MQ_STATE_* bit",
+			                opts->state);
+		}
+		req.after_id = opts->after_id;
+	}
+	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
+		return st;
+	got = rep->n_messages < max ? rep->n_messages : max;
+	for (size_t i = 0; i < got; i++) {
+		if ((msgs[i] = mqc_message_from(rep->messages[i])) == NULL) {
+			while (i > 0)
+				free(msgs[--i]);
+			mq__list_messages_reply__free_unpacked(rep, NULL);
+			return mqc_fail(MQ_INTERNAL, "out of memory");
+		}
+	}
+	if (next_after != NULL)
+		*next_after = got < rep->n_messages ? msgs[got - 1]->id : rep->next_after_id;
+	if (more != NULL)
+		*more = rep->more || got < rep->n_messages;
+	mq__list_messages_reply__free_unpacked(rep, NULL);
+	*n = got;
+	return mqc_ok();
+}
+
+mq_status mq_message_get(mq_client *c, const char *queue, uint64_t id, mq_message **out)
+{
+	Mq__GetMessageRequest req = MQ__GET_MESSAGE_REQUEST__INIT;
+	Mq__GetMessageReply *rep = NULL;
+	mq_status st;
+
+	if (c == NULL || out == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_message_get: client and out are required");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	req.queue = (char *)queue;
+	req.id = id;
+	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
+		return st;
+	if (rep->message == NULL) {
+		mq__get_message_reply__free_unpacked(rep, NULL);
+		return mqc_fail(MQ_INTERNAL, "mq_message_get: the reply holds no message");
+	}
+	*out = mqc_message_from(rep->message);
+	mq__get_message_reply__free_unpacked(rep, NULL);
+	if (*out == NULL)
+		return mqc_fail(MQ_INTERNAL, "out of memory");
+	return mqc_ok();
+}
+
+mq_status mq_message_delete(mq_client *c, const char *queue, uint64_t id, uint32_t *state)
+{
+	Mq__DeleteMessageRequest req = MQ__DELETE_MESSAGE_REQUEST__INIT;
+	Mq__DeleteMessageReply *rep = NULL;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_message_delete: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	req.queue = (char *)queue;
+	req.id = id;
+	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
+		return st;
+	if (state != NULL)
+		*state = mqc_state_bit(rep->state);
+	mq__delete_message_reply__free_unpacked(rep, NULL);
+	return mqc_ok();
+}
+
+mq_status mq_redrive(mq_client *c, const char *queue, const uint64_t *ids, size_t n_ids,
+                     const char *to_queue, uint64_t *moved, bool *more)
+{
+	Mq__RedriveRequest req = MQ__REDRIVE_REQUEST__INIT;
+	Mq__RedriveReply *rep = NULL;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_redrive: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (to_queue != NULL && to_queue[0] != '\0' &&
+	    (st = mqc_check_name("target queue name", to_queue)) != MQ_OK)
+		return st;
+	if (n_ids > MQ_REDRIVE_MAX || (n_ids > 0 && ids == NULL))
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_redrive: want 0 to %d ids (not NULL), not %zu", MQ_REDRIVE_MAX,
+		                n_ids);
+	req.queue = (char *)queue;
+	req.ids = (uint64_t *)ids;
+	req.n_ids = n_ids;
+	req.to_queue = (char *)(to_queue != NULL ? to_queue : "");
+	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
+		return st;
+	if (moved != NULL)
+		*moved = rep->redriven;
+	if (more != NULL)
+		*more = rep->more;
+	mq__redrive_reply__free_unpacked(rep, NULL);
+	return mqc_ok();
 }

@@ -53,4 +53,38 @@ mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decod
 /* mqc_auth_token returns the client's auth token ("" when none). */
 const char *mqc_auth_token(const mq_client *c);
 
+/* ---- Hooks between client.c and async.c (pipelined calls) ---- */
+
+struct mqc_async;
+struct nng_ctx_s;
+
+/* mqc_nng_status maps an nng error to an mq_status and sets the calling
+ * thread's message (client.c). */
+mq_status mqc_nng_status(mq_client *c, int rv, const char *what);
+
+/* mqc_ctx_open opens a request context on the client's socket; returns the
+ * nng error (0 on success). */
+int mqc_ctx_open(mq_client *c, struct nng_ctx_s *ctx);
+
+/* mqc_timeout_ms returns opts.timeout_ms of the client. */
+int32_t mqc_timeout_ms(const mq_client *c);
+
+/* mqc_async_of returns the client's async state (made by mqc_async_new at
+ * open, freed by mqc_async_free at close). */
+struct mqc_async *mqc_async_of(mq_client *c);
+
+/* mqc_async_new allocates the async state of client @p c (async.c); NULL
+ * when out of memory. */
+struct mqc_async *mqc_async_new(mq_client *c);
+
+/* mqc_async_closing marks @p a as closing, cancels its calls in flight
+ * (their callbacks get MQ_CANCELLED unless already answered) and waits for
+ * their callbacks; called before the socket is closed. NULL is fine. */
+void mqc_async_closing(struct mqc_async *a);
+
+/* mqc_async_free waits until every async call of @p a has completed (its
+ * callback returned) and frees it; after the socket is closed. NULL is
+ * fine. */
+void mqc_async_free(struct mqc_async *a);
+
 #endif

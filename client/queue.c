@@ -17,6 +17,8 @@ static void mqc_queue_info_from(mq_queue_info *dst, const Mq__QueueInfo *w)
 	if (w->config != NULL) {
 		dst->config.lease_ms = w->config->lease_ms;
 		dst->config.max_attempts = w->config->max_attempts;
+		dst->config.retry_base_ms = w->config->retry_base_ms;
+		dst->config.retry_max_ms = w->config->retry_max_ms;
 	}
 	if (w->stats != NULL) {
 		const Mq__QueueStats *s = w->stats;
@@ -49,6 +51,8 @@ mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config 
 	if (cfg != NULL) {
 		qc.lease_ms = cfg->lease_ms;
 		qc.max_attempts = cfg->max_attempts;
+		qc.retry_base_ms = cfg->retry_base_ms;
+		qc.retry_max_ms = cfg->retry_max_ms;
 	}
 	req.name = (char *)name;
 	req.config = &qc;

@@ -60,6 +60,48 @@ static mq_status mqc_rpc_decode(void *arg, const uint8_t *data, size_t len)
 	return MQ_OK;
 }
 
+mq_status mqc_rpc_decode_reply(const ProtobufCMethodDescriptor *method, const uint8_t *data,
+                               size_t len, ProtobufCMessage **reply)
+{
+	struct mqc_rpc_call call = {.method = method};
+	mq_status st = mqc_rpc_decode(&call, data, len);
+
+	if (st == MQ_OK)
+		*reply = call.reply;
+	return st;
+}
+
+mq_status mqc_rpc_pack_request(mq_client *c, const ProtobufCMessage *req,
+                               const ProtobufCMethodDescriptor **method, uint8_t **out, size_t *len)
+{
+	Mq__Request env = MQ__REQUEST__INIT;
+	uint8_t *body, *buf;
+	size_t blen, elen;
+
+	if ((*method = mqc_method_for(req->descriptor)) == NULL)
+		return mqc_fail(MQ_INTERNAL, "no Broker method takes %s", req->descriptor->name);
+	blen = protobuf_c_message_get_packed_size(req);
+	/* +1: malloc(0) may return NULL for an empty request. */
+	if ((body = malloc(blen + 1)) == NULL)
+		return mqc_fail(MQ_INTERNAL, "out of memory");
+	protobuf_c_message_pack(req, body);
+	env.version = MQ_PROTOCOL_VERSION;
+	env.method = (char *)(*method)->name;
+	env.auth_token = (char *)mqc_auth_token(c);
+	env.body.data = body;
+	env.body.len = blen;
+	elen = mq__request__get_packed_size(&env);
+	if ((buf = malloc(elen + 1)) == NULL) {
+		free(body);
+		return mqc_fail(MQ_INTERNAL, "out of memory");
+	}
+	mq__request__pack(&env, buf);
+	free(body);
+	*out = buf;
+	*len = elen;
+	return MQ_OK;
+}
+
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
                   ProtobufCMessage **reply)
 {

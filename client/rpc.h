@@ -6,6 +6,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "mq.pb-c.h"
 #include "mqc.h"
 
 /* mqc_rpc calls the Broker method whose input type is @p req's type (each
@@ -18,5 +19,27 @@
  *   (mqc_transact); MQ_INTERNAL for an undecodable reply. */
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
                   ProtobufCMessage **reply);
+
+/* mqc_rpc_pack_request is the first half of mqc_rpc for callers that do their own
+ * transport (async.c): it packs @p req into a Request envelope in a new
+ * malloc'd buffer *out of *len bytes (free() it) and sets *method.
+ * @return MQ_OK; MQ_INTERNAL (no such method, out of memory). */
+mq_status mqc_rpc_pack_request(mq_client *c, const ProtobufCMessage *req,
+                               const ProtobufCMethodDescriptor **method, uint8_t **out,
+                               size_t *len);
+
+/* mqc_rpc_decode_reply is the second half: it unpacks a Reply envelope for
+ * @p method. On MQ_OK *reply is as for mqc_rpc. Sets the calling thread's
+ * mq_errmsg() on failure, so it may run on an nng thread.
+ * @return MQ_OK; the broker's status; MQ_INTERNAL for an undecodable reply. */
+mq_status mqc_rpc_decode_reply(const ProtobufCMethodDescriptor *method, const uint8_t *data,
+                               size_t len, ProtobufCMessage **reply);
+
+/* mqc_push_fill sets pm from one message's payload and options, for every
+ * push path (message.c, async.c). It allocates the header arrays *hps and
+ * *hpp, which the caller frees (also on failure).
+ * @return MQ_OK; MQ_INVALID_ARGUMENT (message set); MQ_INTERNAL (memory). */
+mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
+                        const mq_push_opts *opts, Mq__Header **hps, Mq__Header ***hpp);
 
 #endif

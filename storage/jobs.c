@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * jobs.c: the job state machine of storage.h: push, pull, ack, nack,
- * extend, tick, next_due. Every transition rewrites the message record,
- * moves its one index entry (ready, timers or dead) and adjusts the
- * queue's counters in the transaction's cache. Request errors are found
+ * term, extend, redrive, tick, next_due, and browsing (message get, list,
+ * delete). Every transition rewrites the message record, moves its one
+ * index entry (ready, timers or dead) and adjusts the queue's counters in
+ * the transaction's cache; a failed attempt (nack, lease expiry, term)
+ * also appends to the message's bounded history. Request errors are found
  * before the first write; nothing here allocates per operation (records
  * are encoded into the store's scratch buffer) and nothing scans: each
- * step is a few O(log n) lookups.
+ * step is a few O(log n) lookups, except listing and redriving, which walk
+ * one queue's key range, bounded per call.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -97,6 +101,10 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 {
 	store_header *h = NULL;
 
+	m->n_history = r->n_hist;
+	if (r->n_hist && !store_rec_history_decode(r, m->history))
+		return store_fail(t, err, MQ_DATA_LOSS, "message %" PRIu64 " history is corrupted",
+		                  id);
 	if (r->n_headers) {
 		if (!(h = store_hdr_scratch(t, r->n_headers, err)))
 			return MQ_RESOURCE_EXHAUSTED;
@@ -104,23 +112,23 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 			return store_fail(t, err, MQ_DATA_LOSS,
 			                  "message %" PRIu64 " headers are corrupted", id);
 	}
-	*m = (store_msg){
-	    .id = id,
-	    .queue = q->name,
-	    .payload = r->payload,
-	    .payload_len = r->payload_len,
-	    .attempts = r->attempts,
-	    .state = r->state,
-	    .lease_token = r->state == STORE_STATE_LEASED ? r->lease_token : 0,
-	    .lease_expiry_ms = r->state == STORE_STATE_LEASED ? r->due_ms : 0,
-	    .enqueued_ms = r->enqueued_ms,
-	    .not_before_ms = r->state == STORE_STATE_DELAYED ? r->due_ms : 0,
-	    .priority = r->priority,
-	    .dedup_key = r->dedup,
-	    .type = r->type,
-	    .headers = h,
-	    .n_headers = r->n_headers,
-	};
+	m->id = id;
+	m->queue = q->name;
+	m->payload = r->payload;
+	m->payload_len = r->payload_len;
+	m->attempts = r->attempts;
+	m->state = r->state;
+	m->lease_token = r->state == STORE_STATE_LEASED ? r->lease_token : 0;
+	m->lease_expiry_ms = r->state == STORE_STATE_LEASED ? r->due_ms : 0;
+	m->enqueued_ms = r->enqueued_ms;
+	m->not_before_ms = r->state == STORE_STATE_DELAYED ? r->due_ms : 0;
+	m->priority = r->priority;
+	m->dedup_key = r->dedup;
+	m->type = r->type;
+	m->headers = h;
+	m->n_headers = r->n_headers;
+	m->error = r->error;
+	m->dead_reason = r->state == STORE_STATE_DEAD ? r->reason : "";
 	return MQ_OK;
 }
 
@@ -182,6 +190,9 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	nm->enqueued_ms = old.enqueued_ms;
 	nm->error = old.error;
 	nm->error_len = old.error_len;
+	nm->hist = old.hist;
+	nm->hist_len = old.hist_len;
+	nm->n_hist = old.n_hist;
 	/* Encode first: old points into the store, which writes may move. */
 	if ((st = put_msg(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
 		return st;
@@ -227,6 +238,7 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	    .type = m->type,
 	    .type_len = (uint32_t)tlen,
 	    .error = "",
+	    .reason = "",
 	    .payload = m->payload,
 	    .payload_len = (uint32_t)m->payload_len,
 	};
@@ -426,12 +438,63 @@ static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t 
 	return MQ_OK;
 }
 
+/* fail_attempt records a failed attempt of leased message m (history
+ * entry into hist) and sets its next state: DEAD with reason when dead (a
+ * printf format with the queue's max attempts), else READY or DELAYED. */
+static void fail_attempt(store_txn *t, rec_msg *m, uint8_t *hist, uint32_t outcome,
+                         const char *error, bool dead, const char *reason, uint64_t delay_ms)
+{
+	m->hist_len = store_rec_history_append(hist, m, t->now, outcome, error, &m->n_hist);
+	m->hist = hist;
+	if (dead) {
+		m->state = STORE_STATE_DEAD;
+		m->due_ms = 0;
+		m->reason = reason;
+		m->reason_len = (uint32_t)strlen(reason);
+	} else if (delay_ms) {
+		m->state = STORE_STATE_DELAYED;
+		m->due_ms = add_sat(t->now, delay_ms);
+	} else {
+		m->state = STORE_STATE_READY;
+		m->due_ms = 0;
+	}
+	m->lease_token = 0;
+}
+
+/* retry_delay is the backoff of a nack without delay at attempt n (>= 1):
+ * min(base * 2^(n-1), max) with +-20% jitter; 0 when the queue has none.
+ * The jitter is a hash of the message, attempt and time: no global state,
+ * spread across messages failing together. */
+static uint64_t retry_delay(const store_txn *t, const qent *q, uint64_t id, uint32_t n)
+{
+	uint64_t base = q->rec.retry_base_ms, max = q->rec.retry_max_ms, d, x;
+
+	if (!base)
+		return 0;
+	if (!max)
+		max = STORE_MAX_RETRY_MS;
+	d = n > 1 && n - 1 < 40 ? base << (n - 1) : base;
+	if (n - 1 >= 40 || d > max)
+		d = max;
+	/* splitmix64 */
+	x = id ^ ((uint64_t)n << 48) ^ t->now;
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	/* d * [0.8, 1.2] */
+	d = d * 8 / 10 + (d * 4 / 10 ? x % (d * 4 / 10 + 1) : 0);
+	return d ? d : 1;
+}
+
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                      uint64_t delay_ms, const char *error, store_err *err)
 {
 	store_err local;
-	uint8_t okey[KEY_TIMER_LEN];
+	uint8_t okey[KEY_TIMER_LEN], hist[STORE_HIST_BUF_MAX];
+	char reason[64];
 	size_t elen = error ? strlen(error) : 0;
+	uint32_t max;
 	qent *q;
 	rec_msg m;
 	mq_status st;
@@ -441,20 +504,39 @@ mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t toke
 	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
 		return st;
 	key_timer(okey, m.due_ms, q->qid, id);
-	if (m.attempts >= store_q_max_attempts(t, q)) {
-		m.state = STORE_STATE_DEAD;
-		m.due_ms = 0;
-	} else if (delay_ms) {
-		m.state = STORE_STATE_DELAYED;
-		m.due_ms = add_sat(t->now, delay_ms);
-	} else {
-		m.state = STORE_STATE_READY;
-		m.due_ms = 0;
-	}
-	m.lease_token = 0;
+	max = store_q_max_attempts(t, q);
+	snprintf(reason, sizeof(reason), "max attempts reached (%" PRIu32 ")", max);
+	if (!delay_ms)
+		delay_ms = retry_delay(t, q, id, m.attempts);
+	fail_attempt(t, &m, hist, STORE_OUTCOME_NACKED, error, m.attempts >= max, reason, delay_ms);
 	m.error = error ? error : "";
 	m.error_len = (uint32_t)(elen > STORE_ERROR_MAX ? STORE_ERROR_MAX : elen);
 	q->rec.stats.nacked_total++;
+	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
+}
+
+mq_status store_term(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                     const char *reason, store_err *err)
+{
+	store_err local;
+	uint8_t okey[KEY_TIMER_LEN], hist[STORE_HIST_BUF_MAX];
+	char why[STORE_REASON_MAX + 16];
+	size_t rlen = reason ? strlen(reason) : 0;
+	qent *q;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
+		return st;
+	if (rlen > STORE_REASON_MAX)
+		rlen = STORE_REASON_MAX;
+	snprintf(why, sizeof(why), "termed: %.*s", (int)rlen, reason ? reason : "");
+	key_timer(okey, m.due_ms, q->qid, id);
+	fail_attempt(t, &m, hist, STORE_OUTCOME_TERMED, reason, true, why, 0);
+	m.error = reason ? reason : "";
+	m.error_len = (uint32_t)(rlen > STORE_ERROR_MAX ? STORE_ERROR_MAX : rlen);
 	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
 }
 
@@ -486,6 +568,288 @@ mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t to
 	return MQ_OK;
 }
 
+/* ---- browsing --------------------------------------------------------------- */
+
+mq_status store_message_get(store_txn *t, const char *queue, uint64_t id, store_msg_cb cb,
+                            void *arg, store_err *err)
+{
+	store_err local;
+	store_msg view;
+	qent *q;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	st = store_msg_get(t, q->qid, id, &m, err);
+	if (st == MQ_NOT_FOUND)
+		return store_seterr(err, MQ_NOT_FOUND, "message %" PRIu64 " not found in queue %s",
+		                    id, queue);
+	if (st != MQ_OK || (st = msg_view(t, q, id, &m, &view, err)) != MQ_OK)
+		return st;
+	if (cb)
+		cb(arg, &view);
+	return MQ_OK;
+}
+
+mq_status store_message_list(store_txn *t, const char *queue, uint32_t state_mask,
+                             uint64_t after_id, uint32_t limit, store_msg_cb cb, void *arg,
+                             uint64_t *next_after, bool *more, store_err *err)
+{
+	store_err local;
+	uint32_t count = 0, scanned = 0;
+	uint64_t last = after_id;
+	bool dead_only, has_more = false;
+	uint8_t key[KEY_MSG_LEN];
+	kv_db db;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (state_mask & ~STORE_STATE_ALL)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "list: unknown state bits 0x%x",
+		                    (unsigned)(state_mask & ~STORE_STATE_ALL));
+	if (!cb || limit == 0)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "list: a callback and a limit of 1 or more are required");
+	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	if (state_mask == 0)
+		state_mask = STORE_STATE_ALL;
+	/* DEAD alone has its own index with the same keys (qid | id). */
+	dead_only = state_mask == STORE_STATE_DEAD;
+	db = dead_only ? KV_DEAD : KV_MSGS;
+	while (after_id != UINT64_MAX) {
+		store_msg view;
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		key_msg(key, q->qid, last + 1);
+		st = tx_seek(t, db, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_MSG_LEN || be32_get(k.data) != q->qid)
+			break;
+		if (count == limit || scanned == STORE_LIST_SCAN_MAX) {
+			has_more = true;
+			break;
+		}
+		id = be64_get((const uint8_t *)k.data + 4);
+		scanned++;
+		if (dead_only) {
+			st = store_msg_get(t, q->qid, id, &m, err);
+			if (st == MQ_NOT_FOUND)
+				return store_fail(t, err, MQ_DATA_LOSS,
+				                  "dead index names missing message %" PRIu64, id);
+			if (st != MQ_OK)
+				return st;
+		} else if (!store_rec_msg_decode(&m, v.data, v.len)) {
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "message %" PRIu64 " record is corrupted", id);
+		}
+		if (m.state & state_mask) {
+			if ((st = msg_view(t, q, id, &m, &view, err)) != MQ_OK)
+				return st;
+			if (cb(arg, &view) != 0) {
+				has_more = true; /* refused: the next page starts with it */
+				break;
+			}
+			count++;
+		}
+		last = id;
+		if (id == UINT64_MAX)
+			break;
+	}
+	if (next_after)
+		*next_after = last;
+	if (more)
+		*more = has_more;
+	return MQ_OK;
+}
+
+mq_status store_message_delete(store_txn *t, const char *queue, uint64_t id, uint32_t *state,
+                               store_err *err)
+{
+	store_err local;
+	qent *q;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	st = store_msg_get(t, q->qid, id, &m, err);
+	if (st == MQ_NOT_FOUND)
+		return store_seterr(err, MQ_NOT_FOUND, "message %" PRIu64 " not found in queue %s",
+		                    id, queue);
+	if (st != MQ_OK)
+		return st;
+	if (state)
+		*state = m.state;
+	return store_msg_remove(t, q, id, &m, err);
+}
+
+/* ---- redrive ------------------------------------------------------------------ */
+
+/* redrive_one moves DEAD message id of q (record m) to READY in queue to. */
+static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_msg *m,
+                             store_err *err)
+{
+	uint8_t mk[KEY_MSG_LEN], dk[KEY_DEDUP_MAX], idv[8];
+	size_t dklen = 0;
+	kv_val v;
+	mq_status st;
+
+	if (m->dedup_len) {
+		dklen = key_dedup(dk, to->qid, m->dedup, m->dedup_len);
+		st = tx_get(t, KV_DEDUP, dk, dklen, &v, err);
+		if (st == MQ_OK) { /* held by another job: drop it from this one */
+			m->dedup_len = 0;
+			m->dedup = "";
+			dklen = 0;
+		} else if (st != MQ_NOT_FOUND) {
+			return st;
+		}
+	}
+	m->state = STORE_STATE_READY;
+	m->attempts = 0;
+	m->due_ms = 0;
+	m->lease_token = 0;
+	m->reason = "";
+	m->reason_len = 0;
+	key_msg(mk, q->qid, id);
+	/* Encode first: m points into the store, which writes may move. */
+	if ((st = put_msg(t, to->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	    (st = store_del_must(t, KV_DEAD, mk, KEY_DEAD_LEN, err)) != MQ_OK ||
+	    (to != q && (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK) ||
+	    (st = put_index(t, to->qid, id, m, err)) != MQ_OK)
+		return st;
+	if (dklen) {
+		le64_put(idv, id);
+		if ((st = tx_put(t, KV_DEDUP, dk, dklen, idv, sizeof(idv), err)) != MQ_OK)
+			return st;
+	}
+	q->rec.stats.dead--;
+	to->rec.stats.ready++;
+	q->dirty = to->dirty = true;
+	return MQ_OK;
+}
+
+mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, size_t n_ids,
+                        const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
+                        bool *more, store_err *err)
+{
+	store_err local;
+	uint64_t count = 0;
+	uint8_t pfx[4];
+	qent *q, *to;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (moved)
+		*moved = 0;
+	if (more)
+		*more = false;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (n_ids > STORE_REDRIVE_MAX)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "redrive: at most %u ids per call, not %zu", STORE_REDRIVE_MAX,
+		                    n_ids);
+	if (n_ids && !ids)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: ids is NULL");
+	if (max == 0 || max > STORE_REDRIVE_MAX)
+		max = STORE_REDRIVE_MAX;
+	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	if (to_queue && to_queue[0] && (st = store_name_check(to_queue, err)) != MQ_OK)
+		return st;
+	/* Check every id before the first write: a request error moves none. */
+	for (size_t i = 0; i < n_ids; i++) {
+		st = store_msg_get(t, q->qid, ids[i], &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_seterr(err, MQ_NOT_FOUND,
+			                    "message %" PRIu64 " not found in queue %s", ids[i],
+			                    queue);
+		if (st != MQ_OK)
+			return st;
+		if (m.state != STORE_STATE_DEAD)
+			return store_seterr(err, MQ_FAILED_PRECONDITION,
+			                    "message %" PRIu64 " is not dead (it is %s)", ids[i],
+			                    state_name(m.state));
+		for (size_t j = 0; j < i; j++)
+			if (ids[j] == ids[i])
+				return store_seterr(err, MQ_INVALID_ARGUMENT,
+				                    "redrive: message %" PRIu64 " is listed twice",
+				                    ids[i]);
+	}
+	to = q;
+	if (to_queue && to_queue[0] && strcmp(to_queue, queue) != 0) {
+		st = store_q_get(t, to_queue, &to, err);
+		if (st == MQ_NOT_FOUND && auto_create)
+			st = store_q_create(t, to_queue, NULL, &to, err);
+		if (st != MQ_OK)
+			return st;
+	}
+	if (n_ids) {
+		for (size_t i = 0; i < n_ids; i++) {
+			if ((st = store_msg_get(t, q->qid, ids[i], &m, err)) != MQ_OK ||
+			    (st = redrive_one(t, q, to, ids[i], &m, err)) != MQ_OK)
+				return st == MQ_NOT_FOUND ? store_fail(t, err, MQ_DATA_LOSS,
+				                                       "redrive lost a message")
+				                          : st;
+			count++;
+		}
+	} else {
+		be32_put(pfx, q->qid);
+		for (;;) {
+			kv_val k, v;
+			uint64_t id;
+
+			st = tx_seek(t, KV_DEAD, pfx, sizeof(pfx), &k, &v, err);
+			if (st == MQ_NOT_FOUND)
+				break;
+			if (st != MQ_OK)
+				return st;
+			if (k.len != KEY_DEAD_LEN || memcmp(k.data, pfx, sizeof(pfx)) != 0)
+				break;
+			if (count == max) {
+				if (more)
+					*more = true;
+				break;
+			}
+			id = be64_get((const uint8_t *)k.data + 4);
+			st = store_msg_get(t, q->qid, id, &m, err);
+			if (st == MQ_NOT_FOUND || (st == MQ_OK && m.state != STORE_STATE_DEAD))
+				return store_fail(t, err, MQ_DATA_LOSS,
+				                  "dead index of queue %s names a missing or live "
+				                  "message %" PRIu64,
+				                  q->name, id);
+			if (st != MQ_OK || (st = redrive_one(t, q, to, id, &m, err)) != MQ_OK)
+				return st;
+			count++;
+		}
+	}
+	if (moved)
+		*moved = count;
+	if (count)
+		store_notify_ready(t, to);
+	return MQ_OK;
+}
+
 /* ---- timers --------------------------------------------------------------------- */
 
 static const char LEASE_EXPIRED[] = "lease expired";
@@ -503,7 +867,8 @@ mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_
 	if ((st = store_txn_check(t, err)) != MQ_OK)
 		return st;
 	while (!max_items || count < max_items) {
-		uint8_t tk[KEY_TIMER_LEN];
+		uint8_t tk[KEY_TIMER_LEN], hist[STORE_HIST_BUF_MAX];
+		char reason[96];
 		kv_val k, v;
 		rec_msg m;
 		qent *q;
@@ -533,13 +898,16 @@ mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_
 			return st;
 		ostate = m.state;
 		if (ostate == STORE_STATE_LEASED) {
+			uint32_t max = store_q_max_attempts(t, q);
+
 			q->rec.stats.expired_total++;
-			if (m.attempts >= store_q_max_attempts(t, q)) {
-				m.state = STORE_STATE_DEAD;
+			snprintf(reason, sizeof(reason),
+			         "max attempts reached (%" PRIu32 "); the last lease expired", max);
+			fail_attempt(t, &m, hist, STORE_OUTCOME_EXPIRED, LEASE_EXPIRED,
+			             m.attempts >= max, reason, 0);
+			if (m.state == STORE_STATE_DEAD) {
 				m.error = LEASE_EXPIRED;
 				m.error_len = sizeof(LEASE_EXPIRED) - 1;
-			} else {
-				m.state = STORE_STATE_READY;
 			}
 		} else if (ostate == STORE_STATE_DELAYED) {
 			m.state = STORE_STATE_READY;

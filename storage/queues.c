@@ -24,6 +24,15 @@ mq_status store_queue_create(store_txn *t, const char *name, const store_queue_c
 		return store_seterr(err, MQ_INVALID_ARGUMENT,
 		                    "lease_ms %" PRIu32 " is above the maximum of %u ms",
 		                    cfg->lease_ms, STORE_MAX_LEASE_MS);
+	if (cfg &&
+	    (cfg->retry_base_ms > STORE_MAX_RETRY_MS || cfg->retry_max_ms > STORE_MAX_RETRY_MS))
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
+		                    STORE_MAX_RETRY_MS);
+	if (cfg && cfg->retry_max_ms && cfg->retry_max_ms < cfg->retry_base_ms)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "retry_max_ms %" PRIu32 " is below retry_base_ms %" PRIu32,
+		                    cfg->retry_max_ms, cfg->retry_base_ms);
 	st = store_q_get(t, name, &q, err);
 	if (st == MQ_OK) {
 		if (!if_not_exists)

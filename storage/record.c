@@ -22,6 +22,8 @@ void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q)
 	le64_put(out + 16, q->created_ms);
 	for (int i = 0; i < 10; i++)
 		le64_put(out + 24 + 8 * i, st[i]);
+	le32_put(out + 104, q->retry_base_ms);
+	le32_put(out + 108, q->retry_max_ms);
 }
 
 bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
@@ -29,8 +31,11 @@ bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
 	const uint8_t *p = data;
 	uint64_t st[10];
 
-	if (len != REC_QUEUE_SIZE || p[0] != REC_QUEUE_VERSION)
+	if (!(len == REC_QUEUE_SIZE && p[0] == REC_QUEUE_VERSION) &&
+	    !(len == REC_QUEUE_SIZE_1 && p[0] == REC_QUEUE_VERSION_1))
 		return false;
+	q->retry_base_ms = len == REC_QUEUE_SIZE ? le32_get(p + 104) : 0;
+	q->retry_max_ms = len == REC_QUEUE_SIZE ? le32_get(p + 108) : 0;
 	q->qid = le32_get(p + 4);
 	q->lease_ms = le32_get(p + 8);
 	q->max_attempts = le32_get(p + 12);
@@ -63,8 +68,8 @@ static uint64_t headers_size(const store_header *h, size_t nh)
 
 size_t store_rec_msg_size(const rec_msg *m, const store_header *h, size_t nh)
 {
-	uint64_t n =
-	    REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len + m->payload_len;
+	uint64_t n = REC_MSG_FIXED + 4ull + m->dedup_len + m->type_len + m->error_len +
+	             m->reason_len + m->hist_len + m->payload_len;
 
 	n += h ? headers_size(h, nh) : m->hdrs_len;
 	if (n > UINT32_MAX)
@@ -88,7 +93,8 @@ void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h,
 
 	out[0] = REC_MSG_VERSION;
 	out[1] = m->state;
-	out[2] = out[3] = 0;
+	out[2] = m->n_hist;
+	out[3] = 0;
 	le32_put(out + 4, m->attempts);
 	le32_put(out + 8, (uint32_t)m->priority);
 	le32_put(out + 12, n_headers);
@@ -100,9 +106,16 @@ void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h,
 	le32_put(out + 48, m->error_len);
 	le32_put(out + 52, hdrs_len);
 	le32_put(out + 56, m->payload_len);
+	le32_put(out + 60, m->reason_len);
+	le32_put(out + 64, m->hist_len);
 	p = put_str(p, m->dedup, m->dedup_len);
 	p = put_str(p, m->type, m->type_len);
 	p = put_str(p, m->error, m->error_len);
+	p = put_str(p, m->reason, m->reason_len);
+	if (m->hist_len) {
+		memcpy(p, m->hist, m->hist_len);
+		p += m->hist_len;
+	}
 	if (h) {
 		for (size_t i = 0; i < nh; i++) {
 			uint32_t kl = (uint32_t)strlen(h[i].key);
@@ -125,8 +138,12 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	uint64_t need;
+	size_t fixed;
 
-	if (len < REC_MSG_FIXED + 3 || p[0] != REC_MSG_VERSION)
+	if (len < REC_MSG_FIXED_1 + 3 || (p[0] != REC_MSG_VERSION && p[0] != REC_MSG_VERSION_1))
+		return false;
+	fixed = p[0] == REC_MSG_VERSION ? REC_MSG_FIXED : REC_MSG_FIXED_1;
+	if (len < fixed + 3)
 		return false;
 	m->state = p[1];
 	m->attempts = le32_get(p + 4);
@@ -140,23 +157,93 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 	m->error_len = le32_get(p + 48);
 	m->hdrs_len = le32_get(p + 52);
 	m->payload_len = le32_get(p + 56);
-	need = REC_MSG_FIXED + 3ull + m->dedup_len + m->type_len + m->error_len + m->hdrs_len +
-	       m->payload_len;
-	if (need != len || m->n_headers > m->hdrs_len / 10)
+	m->n_hist = 0;
+	m->reason_len = 0;
+	m->hist_len = 0;
+	if (p[0] == REC_MSG_VERSION) {
+		m->n_hist = p[2];
+		m->reason_len = le32_get(p + 60);
+		m->hist_len = le32_get(p + 64);
+	}
+	need =
+	    fixed + 3ull + m->dedup_len + m->type_len + m->error_len + m->hdrs_len + m->payload_len;
+	if (p[0] == REC_MSG_VERSION)
+		need += 1ull + m->reason_len + m->hist_len;
+	if (need != len || m->n_headers > m->hdrs_len / 10 ||
+	    m->n_hist > m->hist_len / (REC_HIST_FIXED + 1) || m->n_hist > STORE_HISTORY_MAX)
 		return false;
-	p += REC_MSG_FIXED;
+	p += fixed;
 	m->dedup = (const char *)p;
 	p += m->dedup_len + 1;
 	m->type = (const char *)p;
 	p += m->type_len + 1;
 	m->error = (const char *)p;
 	p += m->error_len + 1;
+	if (fixed == REC_MSG_FIXED) {
+		m->reason = (const char *)p;
+		p += m->reason_len + 1;
+		if (m->reason[m->reason_len])
+			return false;
+	} else {
+		m->reason = "";
+	}
+	m->hist = p;
+	p += m->hist_len;
 	m->hdrs = p;
 	p += m->hdrs_len;
 	m->payload = p;
 	if (m->dedup[m->dedup_len] || m->type[m->type_len] || m->error[m->error_len])
 		return false;
 	return true;
+}
+
+bool store_rec_history_decode(const rec_msg *m, store_attempt *h)
+{
+	const uint8_t *p = m->hist, *end = m->hist + m->hist_len;
+
+	for (uint32_t i = 0; i < m->n_hist; i++) {
+		uint32_t el;
+
+		if (end - p < REC_HIST_FIXED)
+			return false;
+		h[i].time_ms = le64_get(p);
+		h[i].outcome = le32_get(p + 8);
+		el = le32_get(p + 12);
+		if ((uint64_t)(end - p) < REC_HIST_FIXED + 1ull + el)
+			return false;
+		h[i].error = (const char *)p + REC_HIST_FIXED;
+		if (h[i].error[el])
+			return false;
+		p += REC_HIST_FIXED + 1 + el;
+	}
+	return p == end;
+}
+
+uint32_t store_rec_history_append(uint8_t *out, const rec_msg *m, uint64_t time_ms,
+                                  uint32_t outcome, const char *error, uint8_t *n)
+{
+	const uint8_t *p = m->hist, *end = m->hist + m->hist_len;
+	size_t el = error ? strlen(error) : 0;
+	uint8_t *o = out;
+	uint8_t count = m->n_hist;
+
+	/* Drop the oldest entries so that the new one fits the bound. */
+	while (count >= STORE_HISTORY_MAX && end - p >= REC_HIST_FIXED) {
+		p += REC_HIST_FIXED + 1 + le32_get(p + 12);
+		count--;
+	}
+	if (p > end)
+		p = end, count = 0;
+	memcpy(o, p, (size_t)(end - p));
+	o += end - p;
+	if (el > STORE_HISTORY_ERROR_MAX)
+		el = STORE_HISTORY_ERROR_MAX;
+	le64_put(o, time_ms);
+	le32_put(o + 8, outcome);
+	le32_put(o + 12, (uint32_t)el);
+	o = put_str(o + REC_HIST_FIXED, error ? error : "", (uint32_t)el);
+	*n = (uint8_t)(count + 1);
+	return (uint32_t)(o - out);
 }
 
 bool store_rec_headers_decode(const rec_msg *m, store_header *h)

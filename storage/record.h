@@ -39,6 +39,10 @@
  *   24 u64[10] ready, delayed, in_flight, dead, pushed_total, acked_total,
  *      nacked_total, expired_total, deduplicated_total, dead_total
  *
+ * Queue record, version 2 (112 bytes): version 1 with
+ *   0 u8 version (2)  104 u32 retry_base_ms  108 u32 retry_max_ms
+ * Version 1 records decode with both 0 (no backoff); writes are version 2.
+ *
  * Message record, version 1 (60 bytes + variable part):
  *   0 u8 version (1)  1 u8 state (one STORE_STATE_* bit)  2 u16 zero
  *   4 u32 attempts  8 i32 priority  12 u32 n_headers  16 u64 enqueued_ms
@@ -49,6 +53,17 @@
  *   60 dedup key, NUL; type, NUL; last error, NUL; headers; payload
  *   headers: n_headers times (u32 klen, key, NUL, u32 vlen, value, NUL)
  * Strings are stored with their NUL so that readers point into the value.
+ *
+ * Message record, version 2 (68 bytes + variable part): version 1 with
+ *   0 u8 version (2)  2 u8 n_history  3 u8 zero
+ *   60 u32 reason_len  64 u32 history_len
+ *   68 dedup key, NUL; type, NUL; last error, NUL; dead reason, NUL;
+ *      history; headers; payload
+ *   history: n_history entries, oldest first (at most STORE_HISTORY_MAX):
+ *      u64 time_ms, u32 outcome (STORE_OUTCOME_*), u32 elen, error, NUL
+ *      (error truncated to STORE_HISTORY_ERROR_MAX bytes)
+ * Version 1 records decode as version 2 with no reason and no history;
+ * every write stores version 2 (schema 1 -> 2 needs no rewrite).
  *
  * How to change the format (checklist):
  *  1. Never change the meaning of an existing version. Add a new record
@@ -73,15 +88,20 @@
 
 #include "storage.h"
 
-#define STORE_SCHEMA_VERSION 1u
-#define REC_QUEUE_VERSION    1u
-#define REC_MSG_VERSION      1u
+#define STORE_SCHEMA_VERSION 2u /* 2: message and queue records version 2 */
+#define REC_QUEUE_VERSION    2u
+#define REC_QUEUE_VERSION_1  1u
+#define REC_MSG_VERSION      2u
+#define REC_MSG_VERSION_1    1u
 
-#define REC_QUEUE_SIZE  104u
-#define REC_MSG_FIXED   60u
-#define STORE_DEDUP_MAX 256u  /* longest dedup key, bytes (LMDB keys <= 511) */
-#define STORE_TYPE_MAX  256u  /* longest type string, bytes */
-#define STORE_ERROR_MAX 1024u /* a nack's error is truncated to this */
+#define REC_QUEUE_SIZE   112u
+#define REC_QUEUE_SIZE_1 104u
+#define REC_MSG_FIXED    68u
+#define REC_MSG_FIXED_1  60u
+#define REC_HIST_FIXED   16u   /* time_ms, outcome, elen */
+#define STORE_DEDUP_MAX  256u  /* longest dedup key, bytes (LMDB keys <= 511) */
+#define STORE_TYPE_MAX   256u  /* longest type string, bytes */
+#define STORE_ERROR_MAX  1024u /* a nack's error is truncated to this */
 
 #define KEY_MSG_LEN   12u
 #define KEY_READY_LEN 16u
@@ -94,6 +114,8 @@ typedef struct rec_queue {
 	uint32_t qid;
 	uint32_t lease_ms;
 	uint32_t max_attempts;
+	uint32_t retry_base_ms;
+	uint32_t retry_max_ms;
 	uint64_t created_ms;
 	store_queue_stats stats;
 } rec_queue;
@@ -113,6 +135,11 @@ typedef struct rec_msg {
 	uint32_t type_len;
 	const char *error;
 	uint32_t error_len;
+	const char *reason; /* dead reason; "" unless DEAD */
+	uint32_t reason_len;
+	uint8_t n_hist;
+	const uint8_t *hist; /* encoded history */
+	uint32_t hist_len;
 	const uint8_t *hdrs; /* encoded headers */
 	uint32_t hdrs_len;
 	const void *payload;
@@ -206,5 +233,14 @@ void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h,
 bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len);
 /* store_rec_headers_decode fills h[0..m->n_headers) from m's headers. */
 bool store_rec_headers_decode(const rec_msg *m, store_header *h);
+/* store_rec_history_decode fills h[0..m->n_hist) from m's history. */
+bool store_rec_history_decode(const rec_msg *m, store_attempt *h);
+/* STORE_HIST_BUF_MAX bounds an encoded history. */
+#define STORE_HIST_BUF_MAX (STORE_HISTORY_MAX * (REC_HIST_FIXED + STORE_HISTORY_ERROR_MAX + 1))
+/* store_rec_history_append writes into out m's history with one more entry
+ * at the end (the oldest dropped when STORE_HISTORY_MAX are kept); sets
+ * *n and returns the encoded length. out has STORE_HIST_BUF_MAX bytes. */
+uint32_t store_rec_history_append(uint8_t *out, const rec_msg *m, uint64_t time_ms,
+                                  uint32_t outcome, const char *error, uint8_t *n);
 
 #endif

@@ -14,9 +14,14 @@
  *     ▲                                                            │
  *     └───────────────── nack with delay ──────────────────────────┤
  *                                                                  │
- *   DEAD ◄──── nack or lease expiry with attempts >= max_attempts ─┘
+ *   DEAD ◄──── nack or lease expiry with attempts >= max_attempts ─┤
+ *        ◄──── term (at once, whatever the attempts) ──────────────┘
+ *   DEAD ──── redrive (attempts reset) ────► READY (same or another queue)
  *
- * A message's attempts count its deliveries: pull increments it.
+ * A message's attempts count its deliveries: pull increments it. A DEAD
+ * message keeps why it died (store_msg.dead_reason) and every message
+ * keeps its last STORE_HISTORY_MAX failed attempts (nacked, lease expired,
+ * termed) with their time and error.
  *
  * Engines: "lmdb" (durable, the default) and "memory" (not durable). The
  * contract is semantic (push, pull, ack ...), not LMDB's shape, so that
@@ -146,9 +151,18 @@ bool store_txn_failed(const store_txn *t);
 
 /* ---- Queues ------------------------------------------------------------ */
 
+#define STORE_MAX_RETRY_MS (24u * 3600u * 1000u) /* longest backoff, 24 h */
+
 typedef struct store_queue_config {
 	uint32_t lease_ms;     /* 0 = the store's default */
 	uint32_t max_attempts; /* 0 = the store's default */
+	/* Retry backoff of a nack without delay: the message waits
+	 * min(retry_base_ms * 2^(attempts-1), retry_max_ms) ms, +-20% jitter.
+	 * retry_base_ms 0 = no backoff (ready at once); retry_max_ms 0 =
+	 * STORE_MAX_RETRY_MS. Both at most STORE_MAX_RETRY_MS, and
+	 * retry_max_ms >= retry_base_ms when both are set. */
+	uint32_t retry_base_ms;
+	uint32_t retry_max_ms;
 } store_queue_config;
 
 typedef struct store_queue_stats {
@@ -239,6 +253,22 @@ typedef struct store_push_result {
 mq_status store_push(store_txn *t, const char *queue, bool auto_create, const store_push_msg *m,
                      store_push_result *r, store_err *err);
 
+/* Outcomes of a failed attempt, in a message's history. */
+#define STORE_OUTCOME_NACKED  1u
+#define STORE_OUTCOME_EXPIRED 2u /* the lease ran out */
+#define STORE_OUTCOME_TERMED  3u
+
+#define STORE_HISTORY_MAX       8u    /* attempts kept per message, newest last */
+#define STORE_HISTORY_ERROR_MAX 256u  /* an entry's error is truncated to this */
+#define STORE_REASON_MAX        1024u /* a term reason is truncated to this */
+
+/* store_attempt is one entry of a message's history (borrowed). */
+typedef struct store_attempt {
+	uint64_t time_ms;
+	uint32_t outcome; /* STORE_OUTCOME_* */
+	const char *error;
+} store_attempt;
+
 /* store_msg is a borrowed view of a message; valid only during the
  * callback that receives it. Strings are NUL-terminated; absent ones are
  * "". payload may contain any bytes. */
@@ -258,6 +288,10 @@ typedef struct store_msg {
 	const char *type;
 	const store_header *headers;
 	size_t n_headers;
+	const char *error;       /* the last nack's error, "" if none */
+	const char *dead_reason; /* why it went DEAD, "" unless DEAD */
+	size_t n_history;        /* oldest first, at most STORE_HISTORY_MAX */
+	store_attempt history[STORE_HISTORY_MAX];
 } store_msg;
 
 /* store_msg_cb receives one message; return non-zero to stop early. */
@@ -281,16 +315,72 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token, store_err *err);
 
 /* store_nack ends a lease: the message goes back to READY (or DELAYED for
- * delay_ms), or DEAD when its attempts reached the queue's max_attempts.
+ * delay_ms, or for the queue's retry backoff when delay_ms is 0 and the
+ * queue has retry_base_ms), or DEAD when its attempts reached the queue's
+ * max_attempts.
  * error (may be NULL) is the consumer's reason. Errors as store_ack. */
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                      uint64_t delay_ms, const char *error, store_err *err);
+
+/* store_term ends a lease by failing the message for good: it goes DEAD
+ * at once whatever its attempts, with dead reason "termed: <reason>"
+ * (reason may be NULL or "", truncated to STORE_REASON_MAX bytes), and a
+ * TERMED entry in its history; its dedup key is freed. Errors as
+ * store_ack. */
+mq_status store_term(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                     const char *reason, store_err *err);
 
 /* store_extend sets a live lease to end lease_ms from now (0 = queue
  * default, capped at STORE_MAX_LEASE_MS); *expiry_ms gets the new end.
  * Errors as store_ack; an expired lease is FAILED_PRECONDITION. */
 mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                        uint32_t lease_ms, uint64_t *expiry_ms, store_err *err);
+
+/* ---- Browsing (no state change) ---------------------------------------- */
+
+/* store_message_get passes message id of queue to cb (it is not leased or
+ * changed). NOT_FOUND when the queue or the message does not exist. */
+mq_status store_message_get(store_txn *t, const char *queue, uint64_t id, store_msg_cb cb,
+                            void *arg, store_err *err);
+
+/* STORE_LIST_SCAN_MAX bounds the records a store_message_list call reads. */
+#define STORE_LIST_SCAN_MAX 100000u
+
+/* store_message_list calls cb for up to limit (1 or more) messages of
+ * queue in id order, with an id above after_id and a state in state_mask
+ * (STORE_STATE_*; 0 = all). It walks only the queue's own key range (the
+ * dead index for DEAD alone) and reads at most STORE_LIST_SCAN_MAX
+ * records. *next_after (may be NULL) gets the id to pass as after_id to
+ * go on, and *more whether messages may follow (then call again). When cb
+ * returns non-zero the listing stops before that message (the next page
+ * starts with it), so a caller can refuse one that does not fit. */
+mq_status store_message_list(store_txn *t, const char *queue, uint32_t state_mask,
+                             uint64_t after_id, uint32_t limit, store_msg_cb cb, void *arg,
+                             uint64_t *next_after, bool *more, store_err *err);
+
+/* store_message_delete deletes message id of queue in any state, with its
+ * index entry and dedup key; fixes the queue's gauges. A leased message's
+ * ack then gets NOT_FOUND. NOT_FOUND when absent. *state (may be NULL)
+ * gets the state it had. */
+mq_status store_message_delete(store_txn *t, const char *queue, uint64_t id, uint32_t *state,
+                               store_err *err);
+
+/* STORE_REDRIVE_MAX bounds the messages one store_redrive call moves. */
+#define STORE_REDRIVE_MAX 10000u
+
+/* store_redrive moves DEAD messages of queue back to READY: attempts reset
+ * to 0, dead reason cleared, history, payload, options and id kept. With
+ * n_ids > 0 it moves exactly those (each must be DEAD in queue, else
+ * NOT_FOUND or FAILED_PRECONDITION and nothing moves; n_ids at most
+ * STORE_REDRIVE_MAX); with none it moves the oldest DEAD messages, up to
+ * max (0 or above STORE_REDRIVE_MAX = STORE_REDRIVE_MAX), and *more tells
+ * whether DEAD messages remain. to_queue (NULL or "" = queue) receives
+ * them; a missing one is created when auto_create, else NOT_FOUND. A
+ * message's dedup key (freed when it died) is taken again when free in the
+ * target queue, else dropped from the message. *moved counts them. */
+mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, size_t n_ids,
+                        const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
+                        bool *more, store_err *err);
 
 /* store_tick applies due timers: leases that ended (back to READY, or DEAD
  * at max_attempts; expired_total counts them) and delayed messages whose

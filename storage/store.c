@@ -319,6 +319,8 @@ mq_status store_q_create(store_txn *t, const char *name, const store_queue_confi
 	rec.qid = t->next_qid++;
 	rec.lease_ms = cfg ? cfg->lease_ms : 0;
 	rec.max_attempts = cfg ? cfg->max_attempts : 0;
+	rec.retry_base_ms = cfg ? cfg->retry_base_ms : 0;
+	rec.retry_max_ms = cfg ? cfg->retry_max_ms : 0;
 	rec.created_ms = t->now;
 	be32_put(k, rec.qid);
 	store_rec_queue_encode(v, &rec);
@@ -347,6 +349,8 @@ void store_q_info(const qent *q, store_queue_info *info)
 	memcpy(info->name, q->name, (size_t)q->name_len + 1);
 	info->config.lease_ms = q->rec.lease_ms;
 	info->config.max_attempts = q->rec.max_attempts;
+	info->config.retry_base_ms = q->rec.retry_base_ms;
+	info->config.retry_max_ms = q->rec.retry_max_ms;
 	info->stats = q->rec.stats;
 	info->created_ms = q->rec.created_ms;
 }
@@ -419,6 +423,10 @@ static mq_status schema_check(store *s, store_err *err)
 		                  ver, STORE_SCHEMA_VERSION);
 	} else if (st == MQ_OK && ver == 0) {
 		st = store_fail(t, err, MQ_DATA_LOSS, "the store's schema version is 0");
+	} else if (st == MQ_OK && ver < STORE_SCHEMA_VERSION) {
+		/* 1 -> 2: version 1 message records still decode; new writes are
+		 * version 2, which a schema-1 binary would refuse. */
+		st = meta_put(t, META_SCHEMA, STORE_SCHEMA_VERSION, 4, err);
 	}
 	if (st == MQ_OK) {
 		static const char *const keys[3] = {META_NEXT_ID, META_NEXT_TOKEN, META_NEXT_QID};

@@ -292,7 +292,8 @@ static mq_outcome h_fail(void *arg, const mq_message *m, mq_result *r)
 }
 
 /* Per-type handlers, the default for the rest; without a default an
- * unknown type is nacked ("no handler"), FAIL is a nack with "fail:". */
+ * unknown type is nacked ("no handler"); FAIL terms the message (dead at
+ * once, the handler's error as the reason). */
 static void test_consumer_routing(void **state)
 {
 	struct fixture *f = *state;
@@ -352,6 +353,21 @@ static void test_consumer_routing(void **state)
 	queue_stats(f->c, qs2[0], &qs);
 	assert_int_equal(qs.dead, 2);
 	assert_int_equal(qs.ready, 0);
+	/* The FAIL one was termed, not nacked: its reason is the handler's. */
+	mq_list_opts lo = {.state = MQ_STATE_DEAD};
+	mq_message *dead[4];
+	size_t nd = 0;
+	int termed = 0;
+	assert_mq_ok(mq_message_list(f->c, qs2[0], &lo, dead, 4, &nd, NULL, NULL));
+	assert_int_equal(nd, 2);
+	for (size_t i = 0; i < nd; i++) {
+		if (strcmp(mq_message_type(dead[i]), "bad") == 0) {
+			assert_string_equal(mq_message_dead_reason(dead[i]), "termed: bad input");
+			termed++;
+		}
+		mq_message_free(dead[i]);
+	}
+	assert_int_equal(termed, 1);
 }
 
 static mq_outcome h_retry_once(void *arg, const mq_message *m, mq_result *r)

@@ -1547,7 +1547,7 @@ static void test_storage_schema_newer(void **state)
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
 	assert_int_equal(v.mv_size, 4);
-	assert_int_equal(((uint8_t *)v.mv_data)[0], 1);
+	assert_int_equal(((uint8_t *)v.mv_data)[0], 2); /* STORE_SCHEMA_VERSION */
 	v.mv_data = ver;
 	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -1559,6 +1559,562 @@ static void test_storage_schema_newer(void **state)
 	ST(store_open(&s2, &f->cfg, &E), MQ_FAILED_PRECONDITION);
 	assert_non_null(strstr(E.msg, "schema"));
 	assert_null(strstr(E.msg, "in use"));
+}
+
+/* ---- tests: term, dead reason, history, browsing (issue 3) --------------- */
+
+typedef struct insp {
+	uint64_t id;
+	uint32_t state, attempts;
+	char payload[64], error[64], reason[128];
+	size_t n_hist;
+	uint64_t hist_time[STORE_HISTORY_MAX];
+	uint32_t hist_outcome[STORE_HISTORY_MAX];
+	char hist_error[STORE_HISTORY_MAX][32];
+} insp;
+
+typedef struct insps {
+	insp m[32];
+	uint32_t n;
+} insps;
+
+static int inspect_one(void *arg, const store_msg *m)
+{
+	insps *is = arg;
+	insp *x;
+
+	if (is->n == 32)
+		return 1;
+	x = &is->m[is->n++];
+	x->id = m->id;
+	x->state = m->state;
+	x->attempts = m->attempts;
+	snprintf(x->payload, sizeof(x->payload), "%.*s", (int)m->payload_len,
+	         (const char *)m->payload);
+	snprintf(x->error, sizeof(x->error), "%s", m->error);
+	snprintf(x->reason, sizeof(x->reason), "%s", m->dead_reason);
+	x->n_hist = m->n_history;
+	for (size_t i = 0; i < m->n_history; i++) {
+		x->hist_time[i] = m->history[i].time_ms;
+		x->hist_outcome[i] = m->history[i].outcome;
+		snprintf(x->hist_error[i], sizeof(x->hist_error[i]), "%s", m->history[i].error);
+	}
+	return 0;
+}
+
+static insp get_msg(store_txn *t, const char *q, uint64_t id)
+{
+	insps is = {0};
+
+	OK(store_message_get(t, q, id, inspect_one, &is, &E));
+	assert_int_equal(is.n, 1);
+	return is.m[0];
+}
+
+static void test_storage_term(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_push_result r;
+	store_queue_stats s;
+	insp x;
+	got g;
+
+	create(t, "q", 0, 5);
+	r = push_dedup(t, "q", "a", "k", STORE_DEDUP_IGNORE, 0, 0);
+	g = pull1(t, "q", 0);
+	ST(store_term(t, "q", g.id, g.token + 1, "x", &E), MQ_FAILED_PRECONDITION);
+	ST(store_term(t, "q", g.id + 100, g.token, "x", &E), MQ_NOT_FOUND);
+	ST(store_term(t, "nope", g.id, g.token, "x", &E), MQ_NOT_FOUND);
+	assert_gauges(t, "q", 0, 0, 1, 0);
+	f->now += 5;
+	OK(store_term(t, "q", g.id, g.token, "bad payload", &E));
+	assert_gauges(t, "q", 0, 0, 0, 1);
+	s = stats(t, "q");
+	assert_int_equal(s.dead_total, 1);
+	assert_int_equal(s.nacked_total, 0);
+	/* not leased any more */
+	ST(store_term(t, "q", g.id, g.token, "again", &E), MQ_FAILED_PRECONDITION);
+	ST(store_ack(t, "q", g.id, g.token, &E), MQ_FAILED_PRECONDITION);
+	x = get_msg(t, "q", r.id);
+	assert_int_equal(x.state, STORE_STATE_DEAD);
+	assert_int_equal(x.attempts, 1);
+	assert_string_equal(x.reason, "termed: bad payload");
+	assert_string_equal(x.error, "bad payload");
+	assert_int_equal(x.n_hist, 1);
+	assert_int_equal(x.hist_outcome[0], STORE_OUTCOME_TERMED);
+	assert_int_equal(x.hist_time[0], T0 + 5);
+	assert_string_equal(x.hist_error[0], "bad payload");
+	/* the dedup key was freed */
+	r = push_dedup(t, "q", "b", "k", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r.duplicate);
+	/* no reason at all */
+	g = pull1(t, "q", 0);
+	OK(store_term(t, "q", g.id, g.token, NULL, &E));
+	x = get_msg(t, "q", g.id);
+	assert_string_equal(x.reason, "termed: ");
+	commit(t);
+}
+
+static void test_storage_history(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	char err[16];
+	uint64_t id;
+	insp x;
+	got g;
+
+	create(t, "q", 1000, 3);
+	id = push(t, "q", "a");
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, "e1", &E));
+	x = get_msg(t, "q", id);
+	assert_int_equal(x.state, STORE_STATE_READY);
+	assert_string_equal(x.reason, "");
+	assert_int_equal(x.n_hist, 1);
+	g = pull1(t, "q", 0);
+	f->now += 1000;
+	assert_int_equal(tick(t, 0), 1); /* lease expired: READY again */
+	g = pull1(t, "q", 0);
+	f->now += 1;
+	OK(store_nack(t, "q", g.id, g.token, 0, "e3", &E)); /* attempts 3: dead */
+	x = get_msg(t, "q", id);
+	assert_int_equal(x.state, STORE_STATE_DEAD);
+	assert_string_equal(x.reason, "max attempts reached (3)");
+	assert_int_equal(x.n_hist, 3);
+	assert_int_equal(x.hist_outcome[0], STORE_OUTCOME_NACKED);
+	assert_string_equal(x.hist_error[0], "e1");
+	assert_int_equal(x.hist_time[0], T0);
+	assert_int_equal(x.hist_outcome[1], STORE_OUTCOME_EXPIRED);
+	assert_string_equal(x.hist_error[1], "lease expired");
+	assert_int_equal(x.hist_time[1], T0 + 1000);
+	assert_int_equal(x.hist_outcome[2], STORE_OUTCOME_NACKED);
+	assert_string_equal(x.hist_error[2], "e3");
+	assert_int_equal(x.hist_time[2], T0 + 1001);
+
+	/* dead by lease expiry */
+	create(t, "q1", 100, 1);
+	id = push(t, "q1", "b");
+	g = pull1(t, "q1", 0);
+	f->now += 100;
+	assert_int_equal(tick(t, 0), 1);
+	x = get_msg(t, "q1", id);
+	assert_int_equal(x.state, STORE_STATE_DEAD);
+	assert_string_equal(x.reason, "max attempts reached (1); the last lease expired");
+	assert_int_equal(x.n_hist, 1);
+	assert_int_equal(x.hist_outcome[0], STORE_OUTCOME_EXPIRED);
+
+	/* the history keeps the last STORE_HISTORY_MAX attempts */
+	create(t, "q2", 0, 100);
+	id = push(t, "q2", "c");
+	for (int i = 1; i <= 12; i++) {
+		g = pull1(t, "q2", 0);
+		snprintf(err, sizeof(err), "e%d", i);
+		OK(store_nack(t, "q2", g.id, g.token, i == 12 ? 50 : 0, err, &E));
+	}
+	x = get_msg(t, "q2", id);
+	assert_int_equal(x.state, STORE_STATE_DELAYED);
+	assert_int_equal(x.attempts, 12);
+	assert_int_equal(x.n_hist, STORE_HISTORY_MAX);
+	assert_string_equal(x.hist_error[0], "e5");
+	assert_string_equal(x.hist_error[STORE_HISTORY_MAX - 1], "e12");
+	assert_string_equal(x.error, "e12");
+	/* a long error is truncated in the history */
+	{
+		char big[2000];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = 0;
+		f->now += 50;
+		assert_int_equal(tick(t, 0), 1);
+		g = pull1(t, "q2", 0);
+		OK(store_nack(t, "q2", g.id, g.token, 0, big, &E));
+		x = get_msg(t, "q2", id);
+		assert_int_equal(x.n_hist, STORE_HISTORY_MAX);
+		assert_string_equal(x.hist_error[0], "e6");
+	}
+	commit(t);
+	/* a dedup REPLACE keeps the history */
+	t = begin(f);
+	{
+		store_push_result r;
+
+		create(t, "q3", 0, 5);
+		r = push_dedup(t, "q3", "a", "k", STORE_DEDUP_IGNORE, 0, 0);
+		g = pull1(t, "q3", 0);
+		OK(store_nack(t, "q3", g.id, g.token, 0, "oops", &E));
+		r = push_dedup(t, "q3", "b", "k", STORE_DEDUP_REPLACE, 0, 0);
+		assert_true(r.duplicate);
+		x = get_msg(t, "q3", r.id);
+		assert_string_equal(x.payload, "b");
+		assert_int_equal(x.n_hist, 1);
+		assert_string_equal(x.hist_error[0], "oops");
+	}
+	commit(t);
+}
+
+static uint32_t list(store_txn *t, const char *q, uint32_t mask, uint64_t after, uint32_t limit,
+                     insps *is, uint64_t *next, bool *more)
+{
+	is->n = 0;
+	OK(store_message_list(t, q, mask, after, limit, inspect_one, is, next, more, &E));
+	return is->n;
+}
+
+static void test_storage_message_browse(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t ids[6], next = 0;
+	store_push_result r;
+	bool more = true;
+	insps is = {0};
+	got g;
+
+	create(t, "q", 0, 1);
+	push(t, "other", "o1");
+	ids[0] = push(t, "q", "ready");
+	ids[1] = push_x(t, "q", "delayed", 0, 500);
+	ids[2] = push(t, "q", "leased");
+	ids[3] = push(t, "q", "dead");
+	push(t, "other", "o2");
+	r = push_dedup(t, "q", "held", "k", STORE_DEDUP_IGNORE, -1, 0);
+	ids[4] = r.id;
+	/* lease "ready" and "leased"; nack "ready" back; kill "dead" */
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, ids[0]);
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, ids[2]);
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, ids[3]);
+	OK(store_nack(t, "q", g.id, g.token, 0, "boom", &E));
+	/* ids[0] is still leased: nack it back to READY would kill it (max 1),
+	 * so state is: 0 LEASED, 1 DELAYED, 2 LEASED, 3 DEAD, 4 READY */
+
+	assert_int_equal(list(t, "q", 0, 0, 100, &is, &next, &more), 5);
+	assert_false(more);
+	assert_int_equal(next, ids[4]);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(is.m[i].id, ids[i]);
+	assert_int_equal(is.m[0].state, STORE_STATE_LEASED);
+	assert_int_equal(is.m[1].state, STORE_STATE_DELAYED);
+	assert_int_equal(is.m[3].state, STORE_STATE_DEAD);
+	assert_string_equal(is.m[3].reason, "max attempts reached (1)");
+	assert_int_equal(is.m[4].state, STORE_STATE_READY);
+	/* paging */
+	assert_int_equal(list(t, "q", 0, 0, 2, &is, &next, &more), 2);
+	assert_true(more);
+	assert_int_equal(next, ids[1]);
+	assert_int_equal(list(t, "q", 0, next, 2, &is, &next, &more), 2);
+	assert_int_equal(is.m[0].id, ids[2]);
+	assert_true(more);
+	assert_int_equal(list(t, "q", 0, next, 2, &is, &next, &more), 1);
+	assert_int_equal(is.m[0].id, ids[4]);
+	assert_false(more);
+	/* by state */
+	assert_int_equal(list(t, "q", STORE_STATE_DEAD, 0, 10, &is, NULL, &more), 1);
+	assert_int_equal(is.m[0].id, ids[3]);
+	assert_int_equal(list(t, "q", STORE_STATE_DEAD, ids[3], 10, &is, NULL, &more), 0);
+	assert_int_equal(list(t, "q", STORE_STATE_LEASED, 0, 10, &is, NULL, &more), 2);
+	assert_int_equal(
+	    list(t, "q", STORE_STATE_READY | STORE_STATE_DELAYED, 0, 10, &is, NULL, &more), 2);
+	assert_int_equal(list(t, "other", 0, 0, 10, &is, NULL, &more), 2);
+	/* errors */
+	ST(store_message_list(t, "q", 0x40, 0, 10, inspect_one, &is, NULL, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	ST(store_message_list(t, "q", 0, 0, 0, inspect_one, &is, NULL, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	ST(store_message_list(t, "nope", 0, 0, 10, inspect_one, &is, NULL, NULL, &E), MQ_NOT_FOUND);
+	ST(store_message_get(t, "q", 999999, inspect_one, &is, &E), MQ_NOT_FOUND);
+	ST(store_message_get(t, "other", ids[0], inspect_one, &is, &E), MQ_NOT_FOUND);
+
+	/* delete in every state: gauges follow, dedup key freed, ack fails */
+	{
+		uint32_t st = 0;
+
+		assert_gauges(t, "q", 1, 1, 2, 1);
+		OK(store_message_delete(t, "q", ids[0], &st, &E));
+		assert_int_equal(st, STORE_STATE_LEASED);
+		ST(store_ack(t, "q", ids[0], 1, &E), MQ_NOT_FOUND);
+		OK(store_message_delete(t, "q", ids[1], NULL, &E));
+		OK(store_message_delete(t, "q", ids[3], &st, &E));
+		assert_int_equal(st, STORE_STATE_DEAD);
+		OK(store_message_delete(t, "q", ids[4], &st, &E));
+		assert_int_equal(st, STORE_STATE_READY);
+		assert_gauges(t, "q", 0, 0, 1, 0);
+		ST(store_message_delete(t, "q", ids[4], NULL, &E), MQ_NOT_FOUND);
+		r = push_dedup(t, "q", "again", "k", STORE_DEDUP_IGNORE, 0, 0);
+		assert_false(r.duplicate);
+		assert_int_equal(next_due(t), T0 + STORE_DEFAULT_LEASE_MS);
+	}
+	commit(t);
+}
+
+static void test_storage_redrive(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t ids[4], moved = 9, one;
+	store_push_result r;
+	bool more = true;
+	insps is = {0};
+	insp x;
+	got g;
+
+	create(t, "q", 0, 1);
+	for (int i = 0; i < 4; i++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "k%d", i);
+		ids[i] = push_dedup(t, "q", "p", key, STORE_DEDUP_IGNORE, 0, 0).id;
+		g = pull1(t, "q", 0);
+		OK(store_nack(t, "q", g.id, g.token, 0, "e", &E));
+	}
+	one = push(t, "q", "live");
+	assert_gauges(t, "q", 1, 0, 0, 4);
+	/* k1 is taken by a new job meanwhile: the redriven one loses its key */
+	r = push_dedup(t, "q", "new", "k1", STORE_DEDUP_IGNORE, 0, 0);
+	assert_false(r.duplicate);
+
+	/* errors move nothing */
+	{
+		uint64_t bad[2] = {ids[0], one};
+		uint64_t twice[2] = {ids[0], ids[0]};
+		uint64_t missing[1] = {999999};
+
+		ST(store_redrive(t, "q", bad, 2, NULL, false, 0, &moved, NULL, &E),
+		   MQ_FAILED_PRECONDITION);
+		ST(store_redrive(t, "q", twice, 2, NULL, false, 0, &moved, NULL, &E),
+		   MQ_INVALID_ARGUMENT);
+		ST(store_redrive(t, "q", missing, 1, NULL, false, 0, &moved, NULL, &E),
+		   MQ_NOT_FOUND);
+		ST(store_redrive(t, "nope", NULL, 0, NULL, false, 0, &moved, NULL, &E),
+		   MQ_NOT_FOUND);
+		ST(store_redrive(t, "q", NULL, 0, "other", false, 0, &moved, NULL, &E),
+		   MQ_NOT_FOUND);
+		ST(store_redrive(t, "q", NULL, 0, "bad name", true, 0, &moved, NULL, &E),
+		   MQ_INVALID_ARGUMENT);
+		assert_gauges(t, "q", 2, 0, 0, 4);
+	}
+	/* by id, same queue */
+	OK(store_redrive(t, "q", &ids[1], 1, NULL, false, 0, &moved, &more, &E));
+	assert_int_equal(moved, 1);
+	assert_false(more);
+	assert_gauges(t, "q", 3, 0, 0, 3);
+	x = get_msg(t, "q", ids[1]);
+	assert_int_equal(x.state, STORE_STATE_READY);
+	assert_int_equal(x.attempts, 0);
+	assert_string_equal(x.reason, "");
+	assert_int_equal(x.n_hist, 1); /* kept */
+	/* all, bounded, into another (auto-created) queue */
+	f->ready_calls = 0;
+	OK(store_redrive(t, "q", NULL, 0, "q.retry", true, 2, &moved, &more, &E));
+	assert_int_equal(moved, 2);
+	assert_true(more);
+	assert_int_equal(f->ready_calls, 1);
+	assert_string_equal(f->last_ready, "q.retry");
+	assert_gauges(t, "q", 3, 0, 0, 1);
+	assert_gauges(t, "q.retry", 2, 0, 0, 0);
+	assert_int_equal(list(t, "q.retry", 0, 0, 10, &is, NULL, NULL), 2);
+	assert_int_equal(is.m[0].id, ids[0]);
+	assert_int_equal(is.m[1].id, ids[2]);
+	ST(store_message_get(t, "q", ids[0], NULL, NULL, &E), MQ_NOT_FOUND);
+	OK(store_redrive(t, "q", NULL, 0, "q.retry", true, 0, &moved, &more, &E));
+	assert_int_equal(moved, 1);
+	assert_false(more);
+	assert_gauges(t, "q", 3, 0, 0, 0);
+	/* dedup keys: k0 taken again in q.retry, k1 lost (held by "new") */
+	r = push_dedup(t, "q.retry", "dup", "k0", STORE_DEDUP_IGNORE, 0, 0);
+	assert_true(r.duplicate);
+	assert_int_equal(r.id, ids[0]);
+	r = push_dedup(t, "q", "dup", "k1", STORE_DEDUP_IGNORE, 0, 0);
+	assert_true(r.duplicate);
+	assert_true(r.id != ids[1]);
+	/* redriven messages are delivered and ackable in their new queue */
+	g = pull1(t, "q.retry", 0);
+	assert_int_equal(g.id, ids[0]);
+	assert_int_equal(g.attempts, 1);
+	OK(store_ack(t, "q.retry", g.id, g.token, &E));
+	/* nothing left */
+	OK(store_redrive(t, "q", NULL, 0, NULL, false, 0, &moved, &more, &E));
+	assert_int_equal(moved, 0);
+	commit(t);
+}
+
+static void test_storage_retry_backoff(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_config c = {.max_attempts = 10, .retry_base_ms = 100, .retry_max_ms = 1000};
+	store_queue_info info;
+	uint64_t id, due;
+	got g;
+
+	OK(store_queue_create(t, "q", &c, false, &info, NULL, &E));
+	assert_int_equal(info.config.retry_base_ms, 100);
+	assert_int_equal(info.config.retry_max_ms, 1000);
+	id = push(t, "q", "a");
+	for (uint32_t n = 1; n <= 6; n++) {
+		uint64_t want = 100ull << (n - 1);
+
+		if (want > 1000)
+			want = 1000;
+		g = pull1(t, "q", 0);
+		assert_int_equal(g.attempts, n);
+		OK(store_nack(t, "q", g.id, g.token, 0, "again", &E));
+		assert_gauges(t, "q", 0, 1, 0, 0);
+		due = next_due(t) - f->now;
+		if (due < want * 8 / 10 || due > want * 12 / 10)
+			fail_msg("attempt %u: backoff %" PRIu64 " not within 20%% of %" PRIu64, n,
+			         due, want);
+		f->now += due;
+		assert_int_equal(tick(t, 0), 1);
+	}
+	/* an explicit delay wins */
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", id, g.token, 50, NULL, &E));
+	assert_int_equal(next_due(t), f->now + 50);
+	/* no backoff: ready at once, as before */
+	create(t, "q0", 0, 5);
+	push(t, "q0", "b");
+	g = pull1(t, "q0", 0);
+	OK(store_nack(t, "q0", g.id, g.token, 0, NULL, &E));
+	assert_gauges(t, "q0", 1, 0, 0, 0);
+	/* validation */
+	c = (store_queue_config){.retry_base_ms = 500, .retry_max_ms = 100};
+	ST(store_queue_create(t, "bad", &c, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+	c = (store_queue_config){.retry_base_ms = STORE_MAX_RETRY_MS + 1};
+	ST(store_queue_create(t, "bad", &c, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+	/* base only: capped at STORE_MAX_RETRY_MS */
+	c = (store_queue_config){.max_attempts = 100, .retry_base_ms = STORE_MAX_RETRY_MS / 2};
+	OK(store_queue_create(t, "big", &c, false, NULL, NULL, &E));
+	push(t, "big", "c");
+	for (int i = 0; i < 3; i++) {
+		g = pull1(t, "big", 0);
+		OK(store_nack(t, "big", g.id, g.token, 0, NULL, &E));
+		f->now += (uint64_t)STORE_MAX_RETRY_MS * 2;
+		assert_true(tick(t, 0) >= 1);
+	}
+	commit(t);
+}
+
+/* test_storage_semantics_reopen: dead reasons and histories survive a
+ * reopen; a store of schema 1 (version-1 message records) is upgraded in
+ * place and its records still read. */
+static void test_storage_semantics_reopen(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t dead_id, ready_id;
+	insp x;
+	got g;
+
+	create(t, "q", 0, 2);
+	dead_id = push(t, "q", "d");
+	g = pull1(t, "q", 0);
+	OK(store_term(t, "q", g.id, g.token, "nope", &E));
+	ready_id = push(t, "q", "r");
+	g = pull1(t, "q", 0);
+	OK(store_nack(t, "q", g.id, g.token, 0, "once", &E));
+	commit(t);
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f);
+	t = begin(f);
+	x = get_msg(t, "q", dead_id);
+	assert_string_equal(x.reason, "termed: nope");
+	assert_int_equal(x.n_hist, 1);
+	x = get_msg(t, "q", ready_id);
+	assert_int_equal(x.n_hist, 1);
+	assert_string_equal(x.hist_error[0], "once");
+	commit(t);
+	store_close(f->s);
+	f->s = NULL;
+
+	/* rewrite the store as schema 1: records as version 1 (no reason, no
+	 * history), as an older mq wrote them */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi meta, msgs;
+		MDB_cursor *cur;
+		MDB_val k = {6, "schema"}, v, mk, mv;
+		uint8_t ver[4] = {1, 0, 0, 0}, out[512];
+		int rc;
+
+		assert_int_equal(mdb_env_create(&env), 0);
+		assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+		assert_int_equal(mdb_env_open(env, f->dir, 0, 0644), 0);
+		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+		assert_int_equal(mdb_dbi_open(txn, "msgs", 0, &msgs), 0);
+		v.mv_data = ver;
+		v.mv_size = 4;
+		assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+		assert_int_equal(mdb_cursor_open(txn, msgs, &cur), 0);
+		for (rc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+			const uint8_t *p = mv.mv_data;
+			size_t strs, n;
+
+			assert_true(mv.mv_size <= sizeof(out) && p[0] == 2);
+			/* dedup, type, error with their NULs; then the reason's NUL */
+			strs = (size_t)(p[40] + p[44] + p[48]) + 3;
+			memcpy(out, p, 60);
+			out[0] = 1;
+			out[2] = 0;
+			memcpy(out + 60, p + 68, strs);
+			/* skip the reason and the history (their lengths at 60, 64) */
+			n = 68 + strs + 1 + p[60] + p[64];
+			memcpy(out + 60 + strs, p + n, mv.mv_size - n);
+			v.mv_data = out;
+			v.mv_size = 60 + strs + (mv.mv_size - n);
+			assert_int_equal(mdb_cursor_put(cur, &mk, &v, MDB_CURRENT), 0);
+		}
+		mdb_cursor_close(cur);
+		/* queue records as version 1: 104 bytes */
+		assert_int_equal(mdb_dbi_open(txn, "queues", 0, &msgs), 0);
+		assert_int_equal(mdb_cursor_open(txn, msgs, &cur), 0);
+		for (rc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
+			assert_int_equal(mv.mv_size, 112);
+			memcpy(out, mv.mv_data, 104);
+			out[0] = 1;
+			v.mv_data = out;
+			v.mv_size = 104;
+			assert_int_equal(mdb_cursor_put(cur, &mk, &v, MDB_CURRENT), 0);
+		}
+		mdb_cursor_close(cur);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		mdb_env_close(env);
+	}
+	fx_open(f);
+	t = begin(f);
+	x = get_msg(t, "q", dead_id);
+	assert_int_equal(x.state, STORE_STATE_DEAD);
+	assert_string_equal(x.reason, "");
+	assert_int_equal(x.n_hist, 0);
+	assert_string_equal(x.error, "nope");
+	x = get_msg(t, "q", ready_id);
+	assert_string_equal(x.payload, "r");
+	{
+		store_queue_info info;
+
+		OK(store_queue_get(t, "q", &info, &E));
+		assert_int_equal(info.config.max_attempts, 2);
+		assert_int_equal(info.config.retry_base_ms, 0);
+	}
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, ready_id);
+	OK(store_nack(t, "q", g.id, g.token, 0, "twice", &E));
+	x = get_msg(t, "q", ready_id);
+	assert_string_equal(x.reason, "max attempts reached (2)");
+	assert_int_equal(x.n_hist, 1);
+	commit(t);
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f); /* the schema is now 2 */
 }
 
 int main(int argc, char **argv)
@@ -1593,6 +2149,11 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_next_due, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_txn_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_term, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_history, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_message_browse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_redrive, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_retry_backoff, setup, teardown),
 	};
 	const struct CMUnitTest lmdb_only[] = {
 	    cmocka_unit_test_setup_teardown(test_storage_reopen, setup, teardown),
@@ -1603,6 +2164,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_map_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_failed_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_schema_newer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_semantics_reopen, setup, teardown),
 	};
 	int failed;
 

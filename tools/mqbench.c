@@ -5,10 +5,14 @@
  *   mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...] [--scenario push|cycle]
  *           [--producers N] [--consumers N] [--inflight W] [--batch B]
  *           [--size BYTES] [--seconds S] [--warmup S] [--max-messages N]
- *           [--backlog N] [--queue NAME] [--json]
+ *           [--backlog N] [--queue NAME] [--async] [--json]
  *
  * Each producer and consumer is one mq_client with W threads, each keeping
  * one synchronous call in flight, so a producer has W requests in flight.
+ * With --async, each producer is instead ONE thread keeping W pushes in
+ * flight with mq_push_async (the client's in-flight limit set to W);
+ * consumers stay threaded. Push latency is then measured from the send to
+ * the callback.
  * push:  producers push (batch B messages per request when B > 1).
  * cycle: producers push, consumers pull (up to W*? messages, long poll),
  *        then ack each; producers pause while more than --backlog messages
@@ -55,6 +59,7 @@ static struct {
 	uint64_t backlog;
 	const char *queue;
 	bool json;
+	bool async;
 } opt = {
     .scenario = "push",
     .producers = 1,
@@ -96,6 +101,7 @@ typedef struct worker {
 	pthread_t th;
 	mq_client *client;
 	lat push_lat, pull_lat, ack_lat;
+	pthread_mutex_t lat_mu; /* --async: callbacks add to push_lat */
 } worker;
 
 static void note_error(const char *what, mq_status st)
@@ -151,6 +157,99 @@ static void *producer_main(void *arg)
 		lat_add(&w->push_lat, now_us() - t0);
 		atomic_fetch_add(&pushed, (uint64_t)opt.batch);
 	}
+	return NULL;
+}
+
+/* async_call is one mq_push_async in flight, freed by its callback. */
+typedef struct async_call {
+	worker *w;
+	uint64_t t0;
+} async_call;
+
+static void async_done(async_call *ac, mq_status st, size_t n)
+{
+	worker *w = ac->w;
+
+	if (st != MQ_OK) {
+		note_error("push (async)", st);
+	} else {
+		uint64_t us = now_us() - ac->t0;
+		pthread_mutex_lock(&w->lat_mu);
+		lat_add(&w->push_lat, us);
+		pthread_mutex_unlock(&w->lat_mu);
+		atomic_fetch_add(&pushed, (uint64_t)n);
+	}
+	free(ac);
+}
+
+static void async_push_cb(void *arg, mq_status st, const mq_push_result *r)
+{
+	(void)r;
+	async_done(arg, st, 1);
+}
+
+static void async_batch_cb(void *arg, mq_status st, size_t n, const mq_push_result *r)
+{
+	(void)r;
+	async_done(arg, st, n);
+}
+
+/* async_producer_main keeps opt.inflight pushes in flight from one thread:
+ * mq_push_async blocks while the client's limit (set to W) is reached. */
+static void *async_producer_main(void *arg)
+{
+	worker *w = arg;
+	const void *pl[1000];
+	size_t lens[1000];
+	mq_status st;
+
+	for (int i = 0; i < opt.batch; i++) {
+		pl[i] = payload;
+		lens[i] = opt.size;
+	}
+	while (!atomic_load(&stop_flag)) {
+		if (opt.consumers > 0) {
+			int got = 0;
+			while (got < opt.batch && !atomic_load(&stop_flag)) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 50000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				if (sem_timedwait(&backlog_sem, &ts) == 0)
+					got++;
+			}
+			if (got < opt.batch)
+				break;
+		}
+		if (atomic_load(&pushed) >= opt.max_messages) {
+			atomic_store(&stop_flag, true);
+			break;
+		}
+		async_call *ac = malloc(sizeof(*ac));
+		if (ac == NULL) {
+			note_error("push (async)", MQ_INTERNAL);
+			break;
+		}
+		ac->w = w;
+		ac->t0 = now_us();
+		if (opt.batch > 1)
+			st = mq_push_batch_async(w->client, opt.queue, (size_t)opt.batch, pl, lens,
+			                         NULL, async_batch_cb, ac);
+		else
+			st = mq_push_async(w->client, opt.queue, payload, opt.size, NULL,
+			                   async_push_cb, ac);
+		if (st != MQ_OK) {
+			free(ac);
+			note_error("push (async)", st);
+			usleep(1000);
+		}
+	}
+	/* Let the calls in flight finish before the client is closed. */
+	if ((st = mq_client_flush(w->client, -1)) != MQ_OK)
+		note_error("flush", st);
 	return NULL;
 }
 
@@ -295,7 +394,7 @@ static void usage(FILE *f)
 	           "               [--scenario push|cycle] [--producers N] [--consumers N]\n"
 	           "               [--inflight W] [--batch B] [--size BYTES] [--seconds S]\n"
 	           "               [--warmup S] [--max-messages N] [--backlog N] [--queue NAME]\n"
-	           "               [--json]\n");
+	           "               [--async] [--json]\n");
 }
 
 int main(int argc, char **argv)
@@ -316,6 +415,7 @@ int main(int argc, char **argv)
 	    {"backlog", required_argument, NULL, 'B'},
 	    {"queue", required_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"async", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -370,6 +470,9 @@ int main(int argc, char **argv)
 		case 'j':
 			opt.json = true;
 			break;
+		case 'A':
+			opt.async = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -403,7 +506,9 @@ int main(int argc, char **argv)
 	mq_client_opts co;
 	mq_client_opts_init(&co);
 	co.connect_timeout_ms = 10000;
-	int n_prod = opt.producers * opt.inflight, n_cons = opt.consumers * opt.inflight;
+	/* Threads: --async producers are one thread each; the others W each. */
+	int n_prod = opt.async ? opt.producers : opt.producers * opt.inflight;
+	int n_cons = opt.consumers * opt.inflight;
 	worker *ws = calloc((size_t)(n_prod + n_cons), sizeof(*ws));
 	mq_client **clients = calloc((size_t)(opt.producers + opt.consumers), sizeof(*clients));
 	for (int i = 0; i < opt.producers + opt.consumers; i++) {
@@ -415,12 +520,25 @@ int main(int argc, char **argv)
 		}
 	}
 	mq_queue_purge(clients[0], opt.queue, 0, NULL);
+	for (int i = 0; i < opt.producers && opt.async; i++) {
+		if (mq_client_set_max_inflight(clients[i], (uint32_t)opt.inflight) != MQ_OK) {
+			fprintf(stderr, "mqbench: set max inflight: %s\n", mq_errmsg());
+			stop_mqd();
+			return 1;
+		}
+	}
 	for (int i = 0; i < n_prod + n_cons; i++) {
-		ws[i].client = clients[i / opt.inflight];
+		void *(*fn)(void *) =
+		    i < n_prod ? (opt.async ? async_producer_main : producer_main) : consumer_main;
+		if (i < n_prod)
+			ws[i].client = clients[opt.async ? i : i / opt.inflight];
+		else
+			ws[i].client = clients[opt.producers + (i - n_prod) / opt.inflight];
+		pthread_mutex_init(&ws[i].lat_mu, NULL);
 		ws[i].push_lat.us = malloc(LAT_CAP * sizeof(uint32_t));
 		ws[i].pull_lat.us = malloc(LAT_CAP * sizeof(uint32_t));
 		ws[i].ack_lat.us = malloc(LAT_CAP * sizeof(uint32_t));
-		pthread_create(&ws[i].th, NULL, i < n_prod ? producer_main : consumer_main, &ws[i]);
+		pthread_create(&ws[i].th, NULL, fn, &ws[i]);
 	}
 	usleep((useconds_t)(opt.warmup * 1e6));
 	uint64_t p0 = atomic_load(&pushed), a0 = atomic_load(&acked);
@@ -444,20 +562,23 @@ int main(int argc, char **argv)
 	mq_server_info_get(clients[0], &info);
 	double rate = opt.consumers ? (double)da / el : (double)dp / el;
 	if (opt.json) {
-		printf(
-		    "{\"scenario\":\"%s\",\"producers\":%d,\"consumers\":%d,\"inflight\":%d,"
-		    "\"batch\":%d,\"size\":%zu,\"seconds\":%.2f,\"durability\":\"%s\","
-		    "\"rate\":%.0f,\"pushed\":%" PRIu64 ",\"acked\":%" PRIu64 ","
-		    "\"push_ms\":[%.3f,%.3f,%.3f],\"pull_ms\":[%.3f,%.3f,%.3f],"
-		    "\"ack_ms\":[%.3f,%.3f,%.3f],\"broker_cpu_s\":%.2f,\"errors\":%" PRIu64 "}\n",
-		    opt.scenario, opt.producers, opt.consumers, opt.inflight, opt.batch, opt.size,
-		    el, info.durability, rate, dp, da, pu.p50, pu.p99, pu.p999, pl.p50, pl.p99,
-		    pl.p999, ak.p50, ak.p99, ak.p999, cpu, (uint64_t)atomic_load(&errors));
+		printf("{\"scenario\":\"%s\",\"async\":%s,\"producers\":%d,\"consumers\":%d,"
+		       "\"inflight\":%d,"
+		       "\"batch\":%d,\"size\":%zu,\"seconds\":%.2f,\"durability\":\"%s\","
+		       "\"rate\":%.0f,\"pushed\":%" PRIu64 ",\"acked\":%" PRIu64 ","
+		       "\"push_ms\":[%.3f,%.3f,%.3f],\"pull_ms\":[%.3f,%.3f,%.3f],"
+		       "\"ack_ms\":[%.3f,%.3f,%.3f],\"broker_cpu_s\":%.2f,\"errors\":%" PRIu64
+		       "}\n",
+		       opt.scenario, opt.async ? "true" : "false", opt.producers, opt.consumers,
+		       opt.inflight, opt.batch, opt.size, el, info.durability, rate, dp, da, pu.p50,
+		       pu.p99, pu.p999, pl.p50, pl.p99, pl.p999, ak.p50, ak.p99, ak.p999, cpu,
+		       (uint64_t)atomic_load(&errors));
 	} else {
-		printf("scenario %s: %d producer(s) + %d consumer(s), %d in flight each, batch %d, "
-		       "%zu-byte payloads, %s, %.1f s\n",
-		       opt.scenario, opt.producers, opt.consumers, opt.inflight, opt.batch,
-		       opt.size, info.durability, el);
+		printf(
+		    "scenario %s: %d producer(s)%s + %d consumer(s), %d in flight each, batch %d, "
+		    "%zu-byte payloads, %s, %.1f s\n",
+		    opt.scenario, opt.producers, opt.async ? " (async)" : "", opt.consumers,
+		    opt.inflight, opt.batch, opt.size, info.durability, el);
 		printf("  %s: %.0f msg/s (pushed %" PRIu64 ", acked %" PRIu64 ")\n",
 		       opt.consumers ? "cycles" : "pushes", rate, dp, da);
 		printf("  push latency ms: p50 %.3f  p99 %.3f  p999 %.3f  (%zu calls)\n", pu.p50,

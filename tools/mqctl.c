@@ -78,6 +78,13 @@ enum {
 	OPT_MAX,
 	OPT_WAIT_MS,
 	OPT_ERROR,
+	OPT_REASON,
+	OPT_LIMIT,
+	OPT_AFTER,
+	OPT_ID,
+	OPT_TO,
+	OPT_RETRY_BASE_MS,
+	OPT_RETRY_MAX_MS,
 };
 
 /* COMMON_OPTS ends every command's long-option table. */
@@ -618,6 +625,14 @@ static int create_opt(const struct cmd *cmd, int opt, void *arg)
 	case OPT_IF_NOT_EXISTS:
 		a->if_not_exists = true;
 		return -1;
+	case OPT_RETRY_BASE_MS:
+		if (!parse_u32(optarg, &a->cfg.retry_base_ms))
+			return usage_error(cmd, "--retry-base-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_RETRY_MAX_MS:
+		if (!parse_u32(optarg, &a->cfg.retry_max_ms))
+			return usage_error(cmd, "--retry-max-ms: bad number '%s'", optarg);
+		return -1;
 	}
 	return -2;
 }
@@ -628,6 +643,8 @@ static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
 	    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 	    {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
+	    {"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},
+	    {"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},
 	    COMMON_OPTS,
 	};
 	struct create_args a = {0};
@@ -657,15 +674,16 @@ static json_t *queue_json(const mq_queue_info *q)
 	const mq_queue_stats *s = &q->stats;
 
 	return json_pack(
-	    "{s:s, s:{s:i, s:i}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, "
-	    "s:o}",
+	    "{s:s, s:{s:i, s:i, s:o, s:o}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "s:o}, s:o}",
 	    "name", q->name, "config", "lease_ms", (int)q->config.lease_ms, "max_attempts",
-	    (int)q->config.max_attempts, "stats", "ready", json_u64(s->ready), "delayed",
-	    json_u64(s->delayed), "in_flight", json_u64(s->in_flight), "dead", json_u64(s->dead),
-	    "pushed_total", json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total),
-	    "nacked_total", json_u64(s->nacked_total), "expired_total", json_u64(s->expired_total),
-	    "deduplicated_total", json_u64(s->deduplicated_total), "dead_total",
-	    json_u64(s->dead_total), "created_ms", json_u64(q->created_ms));
+	    (int)q->config.max_attempts, "retry_base_ms", json_u64(q->config.retry_base_ms),
+	    "retry_max_ms", json_u64(q->config.retry_max_ms), "stats", "ready", json_u64(s->ready),
+	    "delayed", json_u64(s->delayed), "in_flight", json_u64(s->in_flight), "dead",
+	    json_u64(s->dead), "pushed_total", json_u64(s->pushed_total), "acked_total",
+	    json_u64(s->acked_total), "nacked_total", json_u64(s->nacked_total), "expired_total",
+	    json_u64(s->expired_total), "deduplicated_total", json_u64(s->deduplicated_total),
+	    "dead_total", json_u64(s->dead_total), "created_ms", json_u64(q->created_ms));
 }
 
 static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
@@ -759,6 +777,17 @@ static int cmd_queue_stats(const struct cmd *cmd, int argc, char **argv)
 				printf("max attempts:  %u\n", q.config.max_attempts);
 			else
 				printf("max attempts:  broker default\n");
+			if (q.config.retry_base_ms != 0) {
+				char b2[16];
+
+				printf("retry backoff: %s doubling, up to %s\n",
+				       fmt_duration(b, sizeof(b), q.config.retry_base_ms),
+				       q.config.retry_max_ms != 0
+				           ? fmt_duration(b2, sizeof(b2), q.config.retry_max_ms)
+				           : "24h");
+			} else {
+				printf("retry backoff: none\n");
+			}
 			printf("ready:         %" PRIu64 "\n", s->ready);
 			printf("delayed:       %" PRIu64 "\n", s->delayed);
 			printf("in flight:     %" PRIu64 "\n", s->in_flight);
@@ -1259,15 +1288,419 @@ static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+/* ---- Commands: term and message inspection ------------------------------- */
+
+static int term_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	(void)cmd;
+	if (opt != OPT_REASON)
+		return -2;
+	*(const char **)arg = optarg;
+	return -1;
+}
+
+static int cmd_term(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"reason", required_argument, NULL, OPT_REASON},
+	    COMMON_OPTS,
+	};
+	const char *reason = NULL;
+	uint64_t id, token;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, term_opt, &reason, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_term_id(ctl.client, pos[0], id, token, reason)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b, s:s}", "queue", pos[0], "id",
+			                          json_u64(id), "termed", 1, "reason",
+			                          reason != NULL ? reason : ""));
+		else
+			printf("termed %" PRIu64 " in %s: it is dead\n", id, pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+static const char *state_name(uint32_t state)
+{
+	switch (state) {
+	case MQ_STATE_READY:
+		return "ready";
+	case MQ_STATE_DELAYED:
+		return "delayed";
+	case MQ_STATE_LEASED:
+		return "leased";
+	case MQ_STATE_DEAD:
+		return "dead";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *outcome_name(mq_attempt_outcome o)
+{
+	switch (o) {
+	case MQ_ATTEMPT_NACKED:
+		return "nacked";
+	case MQ_ATTEMPT_EXPIRED:
+		return "expired";
+	case MQ_ATTEMPT_TERMED:
+		return "termed";
+	default:
+		return "unknown";
+	}
+}
+
+/* inspect_json is message_json plus what inspection shows. */
+static json_t *inspect_json(const mq_message *m)
+{
+	json_t *o = message_json(m), *hist = json_array();
+
+	for (size_t i = 0; i < mq_message_history_count(m); i++) {
+		mq_attempt a = mq_message_history(m, i);
+		json_array_append_new(hist, json_pack("{s:o, s:s, s:s}", "time_ms",
+		                                      json_u64(a.time_ms), "outcome",
+		                                      outcome_name(a.outcome), "error", a.error));
+	}
+	json_object_set_new(o, "state", json_string(state_name(mq_message_state(m))));
+	json_object_set_new(o, "dead_reason", json_string(mq_message_dead_reason(m)));
+	json_object_set_new(o, "last_error", json_string(mq_message_last_error(m)));
+	json_object_set_new(o, "not_before_ms", json_u64(mq_message_not_before_ms(m)));
+	json_object_set_new(o, "history", hist);
+	return o;
+}
+
+struct list_args {
+	mq_list_opts opts;
+	uint32_t limit;
+};
+
+static int list_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} states[] = {
+	    {"ready", MQ_STATE_READY},
+	    {"delayed", MQ_STATE_DELAYED},
+	    {"leased", MQ_STATE_LEASED},
+	    {"dead", MQ_STATE_DEAD},
+	    {"all", 0},
+	};
+	struct list_args *a = arg;
+
+	switch (opt) {
+	case OPT_STATE:
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+			if (strcmp(optarg, states[i].name) == 0) {
+				a->opts.state = states[i].bit;
+				return -1;
+			}
+		}
+		return usage_error(
+		    cmd, "--state: want ready, delayed, leased, dead or all, not '%s'", optarg);
+	case OPT_LIMIT:
+		if (!parse_u32(optarg, &a->limit) || a->limit < 1 || a->limit > 1000)
+			return usage_error(cmd, "--limit: want 1 to 1000, not '%s'", optarg);
+		return -1;
+	case OPT_AFTER:
+		if (!parse_u64(optarg, UINT64_MAX, &a->opts.after_id))
+			return usage_error(cmd, "--after: bad message id '%s'", optarg);
+		return -1;
+	}
+	return -2;
+}
+
+static void list_print(mq_message **msgs, size_t n)
+{
+	struct table t = {
+	    .ncols = 7,
+	    .head = {"ID", "STATE", "ATTEMPTS", "PRIO", "AGE", "REASON/ERROR", "PAYLOAD"},
+	    .right = {true, false, true, true}};
+
+	for (size_t i = 0; i < n; i++) {
+		const mq_message *m = msgs[i];
+		char id[24], att[12], prio[12], age[16], shown[PAYLOAD_SHOW * 4 + 40];
+		const char *why = mq_message_dead_reason(m);
+		size_t len;
+		const void *p = mq_message_payload(m, &len);
+
+		if (why[0] == '\0')
+			why = mq_message_last_error(m);
+		snprintf(id, sizeof(id), "%" PRIu64, mq_message_id(m));
+		snprintf(att, sizeof(att), "%u", mq_message_attempts(m));
+		snprintf(prio, sizeof(prio), "%d", (int)mq_message_priority(m));
+		fmt_age(age, sizeof(age), mq_message_enqueued_ms(m));
+		fmt_payload(shown, p, len, PAYLOAD_SHOW);
+		table_row(&t, id, state_name(mq_message_state(m)), att, prio, age, why, shown);
+	}
+	table_print(&t);
+}
+
+static int run_list(const struct cmd *cmd, int argc, char **argv, uint32_t force_state)
+{
+	static const struct option lo[] = {
+	    {"state", required_argument, NULL, OPT_STATE},
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"after", required_argument, NULL, OPT_AFTER},
+	    COMMON_OPTS,
+	};
+	static const struct option lo_dead[] = {
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"after", required_argument, NULL, OPT_AFTER},
+	    COMMON_OPTS,
+	};
+	struct list_args a = {.limit = 100};
+	mq_message **msgs = NULL;
+	uint64_t next = 0;
+	bool more = false;
+	char **pos;
+	size_t n = 0;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, force_state ? lo_dead : lo, list_opt, &a, 1, 1, &pos,
+	                     &npos)) != -1)
+		return rv;
+	if (force_state)
+		a.opts.state = force_state;
+	if ((rv = check_name(pos[0])) != -1 || (rv = connect_broker()) != EXIT_OK)
+		goto out;
+	if ((msgs = calloc(a.limit, sizeof(*msgs))) == NULL) {
+		rv = EXIT_ERROR;
+		goto out;
+	}
+	st = mq_message_list(ctl.client, pos[0], &a.opts, msgs, a.limit, &n, &next, &more);
+	if (st != MQ_OK) {
+		rv = fail(st);
+		goto out;
+	}
+	if (ctl.json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, inspect_json(msgs[i]));
+		rv = json_print(json_pack("{s:o, s:b, s:o}", "messages", arr, "more", more,
+		                          "next_after_id", json_u64(next)));
+	} else {
+		if (n == 0)
+			printf("no %s%smessages in %s\n",
+			       a.opts.state ? state_name(a.opts.state) : "",
+			       a.opts.state ? " " : "", pos[0]);
+		else
+			list_print(msgs, n);
+		if (more)
+			printf("more: mqctl %s %s --after %" PRIu64 "\n", cmd->name, pos[0], next);
+	}
+	for (size_t i = 0; i < n; i++)
+		mq_message_free(msgs[i]);
+out:
+	free(msgs);
+	free(pos);
+	return rv;
+}
+
+static int cmd_messages(const struct cmd *cmd, int argc, char **argv)
+{
+	return run_list(cmd, argc, argv, 0);
+}
+
+static int cmd_dead_list(const struct cmd *cmd, int argc, char **argv)
+{
+	return run_list(cmd, argc, argv, MQ_STATE_DEAD);
+}
+
+static void message_print(const mq_message *m)
+{
+	char b[64], shown[PAYLOAD_SHOW * 16 + 40];
+	size_t len, nh = mq_message_header_count(m), nhist = mq_message_history_count(m);
+	const void *p = mq_message_payload(m, &len);
+
+	printf("id:           %" PRIu64 "\n", mq_message_id(m));
+	printf("queue:        %s\n", mq_message_queue(m));
+	printf("state:        %s\n", state_name(mq_message_state(m)));
+	printf("attempts:     %u\n", mq_message_attempts(m));
+	printf("priority:     %d\n", (int)mq_message_priority(m));
+	printf("age:          %s\n", fmt_age(b, sizeof(b), mq_message_enqueued_ms(m)));
+	if (mq_message_state(m) == MQ_STATE_DELAYED)
+		printf("ready in:     %s\n", fmt_until(b, sizeof(b), mq_message_not_before_ms(m)));
+	if (mq_message_state(m) == MQ_STATE_LEASED)
+		printf("lease ends:   %s\n",
+		       fmt_until(b, sizeof(b), mq_message_lease_expiry_ms(m)));
+	if (mq_message_dedup_key(m)[0] != '\0')
+		printf("dedup key:    %s\n", mq_message_dedup_key(m));
+	if (mq_message_type(m)[0] != '\0')
+		printf("type:         %s\n", mq_message_type(m));
+	for (size_t i = 0; i < nh; i++) {
+		mq_header h = mq_message_header(m, i);
+		printf("header:       %s=%s\n", h.key, h.value);
+	}
+	if (mq_message_dead_reason(m)[0] != '\0')
+		printf("dead reason:  %s\n", mq_message_dead_reason(m));
+	if (mq_message_last_error(m)[0] != '\0')
+		printf("last error:   %s\n", mq_message_last_error(m));
+	fmt_payload(shown, p, len, PAYLOAD_SHOW * 4);
+	printf("payload:      %s (%zu bytes)\n", shown, len);
+	if (nhist > 0) {
+		printf("history:\n");
+		for (size_t i = 0; i < nhist; i++) {
+			mq_attempt a = mq_message_history(m, i);
+			printf("  %s ago  %-8s %s\n", fmt_age(b, sizeof(b), a.time_ms),
+			       outcome_name(a.outcome), a.error);
+		}
+	}
+}
+
+/* id_args parses the QUEUE ID positionals. */
+static int id_args(const struct cmd *cmd, char **pos, uint64_t *id)
+{
+	if (!parse_u64(pos[1], UINT64_MAX, id))
+		return usage_error(cmd, "bad message id '%s'", pos[1]);
+	return -1;
+}
+
+static int cmd_message_get(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	mq_message *m = NULL;
+	uint64_t id;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 2, 2, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = id_args(cmd, pos, &id)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_message_get(ctl.client, pos[0], id, &m)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(inspect_json(m));
+		else
+			message_print(m);
+		mq_message_free(m);
+	}
+	free(pos);
+	return rv;
+}
+
+static int cmd_message_delete(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	uint32_t state = 0;
+	uint64_t id;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 2, 2, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = id_args(cmd, pos, &id)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_message_delete(ctl.client, pos[0], id, &state)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b, s:s}", "queue", pos[0], "id",
+			                          json_u64(id), "deleted", 1, "state",
+			                          state_name(state)));
+		else
+			printf("deleted %" PRIu64 " (%s) from %s\n", id, state_name(state), pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+struct redrive_args {
+	uint64_t *ids;
+	size_t n_ids;
+	const char *to;
+};
+
+static int redrive_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct redrive_args *a = arg;
+	uint64_t *ids;
+
+	switch (opt) {
+	case OPT_ID:
+		if (a->n_ids == MQ_REDRIVE_MAX)
+			return usage_error(cmd, "--id: at most %d ids", MQ_REDRIVE_MAX);
+		if ((ids = realloc(a->ids, (a->n_ids + 1) * sizeof(*ids))) == NULL)
+			return EXIT_ERROR;
+		a->ids = ids;
+		if (!parse_u64(optarg, UINT64_MAX, &a->ids[a->n_ids]))
+			return usage_error(cmd, "--id: bad message id '%s'", optarg);
+		a->n_ids++;
+		return -1;
+	case OPT_TO:
+		a->to = optarg;
+		return -1;
+	}
+	return -2;
+}
+
+static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"id", required_argument, NULL, OPT_ID},
+	    {"to", required_argument, NULL, OPT_TO},
+	    COMMON_OPTS,
+	};
+	struct redrive_args a = {0};
+	uint64_t moved = 0, total = 0;
+	bool more = false;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, redrive_opt, &a, 1, 1, &pos, &npos)) != -1) {
+		free(a.ids);
+		return rv;
+	}
+	if ((rv = check_name(pos[0])) == -1 && (a.to == NULL || (rv = check_name(a.to)) == -1) &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		/* Without ids, each call moves a bounded batch: go on while more. */
+		do {
+			st = mq_redrive(ctl.client, pos[0], a.ids, a.n_ids, a.to, &moved, &more);
+			total += moved;
+		} while (st == MQ_OK && more && a.n_ids == 0 && moved > 0);
+		if (st != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:s, s:o}", "queue", pos[0], "to_queue",
+			                          a.to != NULL ? a.to : pos[0], "redriven",
+			                          json_u64(total)));
+		else
+			printf("redrove %" PRIu64 " dead message%s of %s to %s\n", total,
+			       total == 1 ? "" : "s", pos[0], a.to != NULL ? a.to : pos[0]);
+	}
+	free(a.ids);
+	free(pos);
+	return rv;
+}
+
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
     {"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
     {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
-    {"queue create", "NAME [--lease-ms N] [--max-attempts N] [--if-not-exists]", "Create a queue.",
+    {"queue create",
+     "NAME [--lease-ms N] [--max-attempts N] [--retry-base-ms N] [--retry-max-ms N] "
+     "[--if-not-exists]",
+     "Create a queue.",
      "Options:\n"
      "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
      "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
+     "  --retry-base-ms N  a nack without delay waits N ms, doubling with each\n"
+     "                     attempt, +-20% jitter (default 0: ready again at once)\n"
+     "  --retry-max-ms N   cap of that wait, ms (default 0: 24 h)\n"
      "  --if-not-exists    succeed when the queue already exists\n",
      cmd_queue_create},
     {"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
@@ -1313,6 +1746,35 @@ static const struct cmd cmds[] = {
      "Options:\n"
      "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",
      cmd_extend},
+    {"term", "QUEUE ID TOKEN [--reason R]",
+     "Fail a leased message for good: it goes dead at once (no retry).",
+     "Options:\n"
+     "  --reason R   why, kept with the message (dead reason \"termed: R\")\n",
+     cmd_term},
+    {"messages", "QUEUE [--state S] [--limit N] [--after ID]",
+     "List a queue's messages without leasing them (state, attempts, reason).",
+     "Options:\n"
+     "  --state S    only state S: ready, delayed, leased, dead or all (default)\n"
+     "  --limit N    at most N messages, 1 to 1000 (default 100)\n"
+     "  --after ID   start after message ID (paging; see the \"more:\" line)\n",
+     cmd_messages},
+    {"message get", "QUEUE ID",
+     "Show one message: state, dead reason, last error and attempt history.", "", cmd_message_get},
+    {"message delete", "QUEUE ID", "Delete one message in any state.", "", cmd_message_delete},
+    {"dead list", "QUEUE [--limit N] [--after ID]",
+     "List a queue's dead messages (messages QUEUE --state dead).",
+     "Options:\n"
+     "  --limit N    at most N messages, 1 to 1000 (default 100)\n"
+     "  --after ID   start after message ID\n",
+     cmd_dead_list},
+    {"dead redrive", "QUEUE [--id ID]... [--to QUEUE]",
+     "Move dead messages back to ready (attempts reset, history kept).",
+     "Options:\n"
+     "  --id ID      redrive message ID only; repeat for more (default: every dead\n"
+     "               message of QUEUE)\n"
+     "  --to QUEUE   put them in this queue instead (created if the broker\n"
+     "               creates queues on push)\n",
+     cmd_dead_redrive},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1379,6 +1841,20 @@ int main(int argc, char **argv)
 			cmd = &cmds[i];
 	}
 	if (cmd == NULL) {
+		static const char *const groups[][2] = {
+		    {"message", "get or delete"},
+		    {"dead", "list or redrive"},
+		};
+
+		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+			if (strcmp(argv[optind], groups[i][0]) == 0) {
+				fprintf(stderr, "mqctl %s: want %s%s%s\nTry 'mqctl --help'.\n",
+				        groups[i][0], groups[i][1],
+				        optind + 1 < argc ? ", not " : "",
+				        optind + 1 < argc ? argv[optind + 1] : "");
+				return EXIT_USAGE;
+			}
+		}
 		if (strcmp(argv[optind], "queue") == 0) {
 			if (optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 ||
 			                          strcmp(argv[optind + 1], "-h") == 0)) {

@@ -85,8 +85,11 @@ MQ_API void mq_client_opts_init(mq_client_opts *opts);
 MQ_API mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts *opts);
 
 /**
- * mq_client_close closes the client and frees it. No call on it may be in
- * progress or follow. NULL is fine.
+ * mq_client_close closes the client and frees it. No synchronous call on it
+ * may be in progress or follow. Asynchronous calls still in flight
+ * (<mq/async.h>) are cancelled: each callback runs once, with MQ_CANCELLED
+ * or its real result, before this returns; call mq_client_flush() first to
+ * let them finish instead. NULL is fine.
  */
 MQ_API void mq_client_close(mq_client *c);
 
@@ -269,13 +272,133 @@ MQ_API mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64
 MQ_API mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
                                     uint32_t lease_ms, uint64_t *expiry_ms);
 
+/**
+ * mq_term fails a leased message for good: it goes dead at once, whatever
+ * its attempts, with the dead reason "termed: <reason>" (see
+ * mq_message_dead_reason()). Use it for a message that can never succeed
+ * (a malformed payload); use mq_nack() for one that may succeed later.
+ * @param[in] reason  why, kept with the message; may be NULL; at most
+ *                    1024 bytes
+ * @return as mq_ack(); MQ_INVALID_ARGUMENT for a longer reason.
+ */
+MQ_API mq_status mq_term(mq_client *c, const mq_message *m, const char *reason);
+/** mq_term_id is mq_term() by queue, id and lease token. */
+MQ_API mq_status mq_term_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                            const char *reason);
+
+/* ---- Inspecting messages ------------------------------------------------ */
+
+/** How a delivery attempt failed (mq_attempt.outcome). */
+typedef enum mq_attempt_outcome {
+	MQ_ATTEMPT_UNKNOWN = 0, /**< from a newer broker */
+	MQ_ATTEMPT_NACKED = 1,  /**< the consumer nacked it */
+	MQ_ATTEMPT_EXPIRED = 2, /**< the lease ran out */
+	MQ_ATTEMPT_TERMED = 3,  /**< the consumer termed it (mq_term) */
+} mq_attempt_outcome;
+
+/** One failed attempt of a message; error is borrowed from the message. */
+typedef struct mq_attempt {
+	uint64_t time_ms; /**< when it failed, unix ms */
+	mq_attempt_outcome outcome;
+	const char *error; /**< the consumer's error, "" when none */
+} mq_attempt;
+
+/** mq_message_state returns the message's state as one MQ_STATE_* bit
+ * (MQ_STATE_LEASED for a pulled message); 0 when unknown. */
+MQ_API uint32_t mq_message_state(const mq_message *m);
+/** mq_message_dead_reason returns why a dead message died, e.g.
+ * "max attempts reached (5)" or "termed: bad input"; "" unless the message
+ * came from mq_message_get() or mq_message_list() and is dead (borrowed). */
+MQ_API const char *mq_message_dead_reason(const mq_message *m);
+/** mq_message_last_error returns the error of the last nack or term, ""
+ * when none or for a pulled message (borrowed). */
+MQ_API const char *mq_message_last_error(const mq_message *m);
+/** mq_message_not_before_ms returns when a delayed message gets ready,
+ * unix ms; 0 unless delayed (and for a pulled message). */
+MQ_API uint64_t mq_message_not_before_ms(const mq_message *m);
+/** mq_message_history_count returns how many failed attempts the message
+ * keeps (the last 8 at most); 0 for a pulled message. */
+MQ_API size_t mq_message_history_count(const mq_message *m);
+/** mq_message_history returns failed attempt @p i, oldest first (0-based;
+ * its error is borrowed from @p m), or a zeroed entry with error "" when
+ * i is out of range. */
+MQ_API mq_attempt mq_message_history(const mq_message *m, size_t i);
+
+/** Options of mq_message_list(); a NULL pointer means all zero. */
+typedef struct mq_list_opts {
+	uint32_t state;    /**< one MQ_STATE_* bit; 0 = every state */
+	uint64_t after_id; /**< list ids above this one; 0 = from the first */
+	uint64_t reserved[8]; /**< reserved for future options; keep zero */
+} mq_list_opts;
+
+/**
+ * mq_message_list reads up to @p max messages of @p queue in id order
+ * without leasing them (state, attempts, dead reason and history
+ * included). Page with opts->after_id = *next_after while *more.
+ * @param[out] msgs        receives up to @p max messages, each owned by the
+ *                         caller (free each with mq_message_free())
+ * @param[in]  max         1 to 1000
+ * @param[out] n           how many were stored in msgs
+ * @param[out] next_after  (may be NULL) the after_id of the next page
+ * @param[out] more        (may be NULL) whether more may follow; a page can
+ *                         be short (large payloads) and still have more
+ * @return MQ_OK; MQ_INVALID_ARGUMENT; MQ_NOT_FOUND (no such queue).
+ */
+MQ_API mq_status mq_message_list(mq_client *c, const char *queue, const mq_list_opts *opts,
+                                 mq_message **msgs, size_t max, size_t *n, uint64_t *next_after,
+                                 bool *more);
+
+/**
+ * mq_message_get reads message @p id of @p queue without leasing it.
+ * @param[out] out  the message, owned by the caller (mq_message_free())
+ * @return MQ_OK; MQ_NOT_FOUND (no such queue or message).
+ */
+MQ_API mq_status mq_message_get(mq_client *c, const char *queue, uint64_t id, mq_message **out);
+
+/**
+ * mq_message_delete deletes message @p id of @p queue in any state and
+ * frees its dedup key; a consumer holding its lease then gets MQ_NOT_FOUND
+ * from mq_ack().
+ * @param[out] state  (may be NULL) the MQ_STATE_* bit it had
+ * @return MQ_OK; MQ_NOT_FOUND (no such queue or message).
+ */
+MQ_API mq_status mq_message_delete(mq_client *c, const char *queue, uint64_t id, uint32_t *state);
+
+/** MQ_REDRIVE_MAX is the most messages one mq_redrive() call moves. */
+#define MQ_REDRIVE_MAX 10000
+
+/**
+ * mq_redrive moves dead messages of @p queue back to ready: attempts reset
+ * to 0, dead reason cleared, history kept.
+ * @param[in]  ids       the messages to move (each must be dead, else none
+ *                       moves: MQ_NOT_FOUND or MQ_FAILED_PRECONDITION), at
+ *                       most MQ_REDRIVE_MAX; NULL/0 = the oldest dead
+ *                       messages, at most MQ_REDRIVE_MAX per call
+ * @param[in]  to_queue  where they go; NULL or "" = @p queue. Created if
+ *                       missing when the broker creates queues on push.
+ * @param[out] moved     (may be NULL) how many moved
+ * @param[out] more      (may be NULL) dead messages remain (all-dead mode):
+ *                       call again
+ * A message's dedup key is taken again when free in the target queue,
+ * else dropped from the message.
+ * @return MQ_OK; MQ_INVALID_ARGUMENT; MQ_NOT_FOUND; MQ_FAILED_PRECONDITION.
+ */
+MQ_API mq_status mq_redrive(mq_client *c, const char *queue, const uint64_t *ids, size_t n_ids,
+                            const char *to_queue, uint64_t *moved, bool *more);
+
 /* ---- Queues ------------------------------------------------------------ */
 
 /** Queue configuration; 0 in a field means the broker's default. */
 typedef struct mq_queue_config {
 	uint32_t lease_ms;     /**< default lease time of a pull */
 	uint32_t max_attempts; /**< deliveries before a message goes dead */
-	uint64_t reserved[8];  /**< keep zero */
+	/** Backoff of a nack without delay: the message waits
+	 * min(retry_base_ms * 2^(attempts-1), retry_max_ms) ms, +-20% jitter.
+	 * 0 = no backoff (ready again at once). At most 24 h. */
+	uint32_t retry_base_ms;
+	/** Cap of that backoff (0 = 24 h); >= retry_base_ms when set. */
+	uint32_t retry_max_ms;
+	uint64_t reserved[7]; /**< keep zero */
 } mq_queue_config;
 
 /** Queue counters: current depths and totals since creation. */
@@ -382,10 +505,8 @@ typedef enum mq_outcome {
 	/** Try again: the message is nacked with mq_result.delay_ms and
 	 * mq_result.error; the queue's max_attempts still applies. */
 	MQ_OUTCOME_RETRY = 1,
-	/** Failed for good. For now this is a nack with delay 0 and the error
-	 * prefixed with "fail: ", so the message IS delivered again until the
-	 * queue's max_attempts sends it dead. It will become a direct move to
-	 * the dead state once the broker has a call for that. */
+	/** Failed for good: the message is termed (mq_term), so it goes dead
+	 * at once with mq_result.error as its reason; no retry. */
 	MQ_OUTCOME_FAIL = 2,
 } mq_outcome;
 
@@ -551,6 +672,8 @@ typedef struct mq_consumer_stats {
 /** mq_consumer_stats reads the counters into @p out (each read atomically;
  * the set is not one snapshot). Safe from any thread. */
 MQ_API void mq_consumer_stats_get(const mq_consumer *cons, mq_consumer_stats *out);
+
+#include "mq/async.h"
 
 #ifdef __cplusplus
 }

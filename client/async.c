@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/* async.c: pipelined pushes (<mq/async.h>). Each call in flight holds one
+ * operation: an nng_ctx on the client's req0 socket and an nng_aio whose
+ * callback drives it (send, then receive, then decode and invoke the user's
+ * callback), so no thread waits for a reply. Operations are pooled per
+ * client and reused; they are freed only at close. It builds requests with
+ * rpc.c's envelope code and reaches the socket through client.c's hooks
+ * (mqc.h); it does not touch the synchronous path (mqc_transact).
+ *
+ * Locking: a->mtx guards the pool, the in-flight count, the limit and the
+ * closing flag. It is never held while calling nng or the user's callback.
+ * An operation is counted in flight from its submission until after its
+ * user callback returned, so mq_client_flush and mqc_async_free see every
+ * callback finished. The aio callback may still be unwinding after it gave
+ * its operation back; nng_aio_free (at close) waits for that. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "mq.pb-c.h"
+#include "rpc.h"
+
+/* mqc_in_cb is set while this thread runs a user callback of any client:
+ * blocking calls are refused there (they could wait on themselves). */
+static _Thread_local bool mqc_in_cb;
+
+enum mqc_aop_state { MQC_AOP_SEND, MQC_AOP_RECV };
+
+/* mqc_aop is one async call; on the pool while idle. */
+struct mqc_aop {
+	struct mqc_async *a;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum mqc_aop_state state;
+	nng_time deadline;
+	const ProtobufCMethodDescriptor *method;
+	size_t n;                /* messages of the request */
+	mq_push_result *results; /* n results, or &one */
+	mq_push_result one;
+	bool answered; /* results hold the broker's per-message outcomes */
+	mq_push_cb cb;
+	mq_push_batch_cb bcb;
+	void *arg;
+	struct mqc_aop *next;     /* in the pool */
+	struct mqc_aop *next_all; /* in a->all; set once, before publication */
+};
+
+struct mqc_async {
+	mq_client *c;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv; /* broadcast on a completion while waiters > 0 */
+	struct mqc_aop *pool;
+	struct mqc_aop *all; /* every operation made, newest first */
+	uint32_t inflight;
+	uint32_t max_inflight;
+	uint32_t waiters;
+	bool closing;
+};
+
+static struct timespec mqc_deadline_ts(int32_t ms);
+
+struct mqc_async *mqc_async_new(mq_client *c)
+{
+	struct mqc_async *a = calloc(1, sizeof(*a));
+	pthread_condattr_t ca;
+
+	if (a == NULL)
+		return NULL;
+	a->c = c;
+	a->max_inflight = MQ_ASYNC_MAX_INFLIGHT_DEFAULT;
+	pthread_mutex_init(&a->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return a;
+}
+
+/* mqc_async_closing cancels every call in flight and waits for their
+ * callbacks, before client.c closes the socket: nng_close is then never
+ * racing with operations on our contexts. A callback that was starting its
+ * receive as we passed is caught by the next pass (a->all only grows at the
+ * head and operations live until mqc_async_free, so it is walked unlocked). */
+void mqc_async_closing(struct mqc_async *a)
+{
+	struct mqc_aop *op, *head;
+	struct timespec ts;
+	bool had;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mtx);
+	a->closing = true;
+	a->waiters++;
+	had = a->inflight > 0;
+	while (a->inflight > 0) {
+		head = a->all;
+		pthread_mutex_unlock(&a->mtx);
+		for (op = head; op != NULL; op = op->next_all)
+			nng_aio_cancel(op->aio);
+		pthread_mutex_lock(&a->mtx);
+		if (a->inflight == 0)
+			break;
+		ts = mqc_deadline_ts(20);
+		pthread_cond_timedwait(&a->cv, &a->mtx, &ts);
+	}
+	a->waiters--;
+	pthread_mutex_unlock(&a->mtx);
+	/* nng 1.5.2 can hang in nng_close when a pipe is closed while req0 is
+	 * starting a send on it (nanomsg/nng#1543, fixed after 1.5.2). The
+	 * cancelled requests may have left a send under way: let it end. */
+	if (had)
+		nng_msleep(20);
+	/* Contexts are closed here, idle, rather than by the socket close. */
+	for (op = a->all; op != NULL; op = op->next_all)
+		nng_ctx_close(op->ctx);
+}
+
+void mqc_async_free(struct mqc_async *a)
+{
+	struct mqc_aop *op = NULL;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mtx);
+	a->closing = true;
+	a->waiters++;
+	while (a->inflight > 0)
+		pthread_cond_wait(&a->cv, &a->mtx);
+	a->waiters--;
+	pthread_mutex_unlock(&a->mtx);
+	/* Every operation is idle now, but an aio callback may still be
+	 * returning: nng_aio_free waits for it. The socket is closed, which
+	 * closed the contexts. */
+	while ((op = a->all) != NULL) {
+		a->all = op->next_all;
+		nng_aio_free(op->aio);
+		free(op);
+	}
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mtx);
+	free(a);
+}
+
+/* mqc_deadline_ts returns CLOCK_MONOTONIC now + ms. */
+static struct timespec mqc_deadline_ts(int32_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* mqc_aop_finish invokes the user's callback, then gives the operation
+ * back and uncounts it. Nothing may touch op after the unlock. */
+static void mqc_aop_finish(struct mqc_aop *op, mq_status st)
+{
+	struct mqc_async *a = op->a;
+
+	if (!op->answered) {
+		for (size_t i = 0; i < op->n; i++)
+			op->results[i] = (mq_push_result){.status = st};
+	}
+	mqc_in_cb = true;
+	if (op->bcb != NULL)
+		op->bcb(op->arg, st, op->n, op->results);
+	else
+		op->cb(op->arg, st, &op->results[0]);
+	mqc_in_cb = false;
+	if (op->results != &op->one)
+		free(op->results);
+	op->results = NULL;
+	op->cb = NULL;
+	op->bcb = NULL;
+	pthread_mutex_lock(&a->mtx);
+	op->next = a->pool;
+	a->pool = op;
+	a->inflight--;
+	if (a->waiters > 0)
+		pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+/* mqc_aop_error maps a transport error; after mq_client_close began, every
+ * such error is the close aborting the call. */
+static mq_status mqc_aop_error(struct mqc_aop *op, int rv, const char *what)
+{
+	struct mqc_async *a = op->a;
+	bool closing;
+
+	pthread_mutex_lock(&a->mtx);
+	closing = a->closing;
+	pthread_mutex_unlock(&a->mtx);
+	if (closing || rv == NNG_ECANCELED)
+		return mqc_fail(MQ_CANCELLED, "%s: client closed", what);
+	return mqc_nng_status(a->c, rv, what);
+}
+
+/* mqc_aop_decode reads a PushReply into op->results and returns the
+ * call's status (the first failing message's, as mq_push_batch). */
+static mq_status mqc_aop_decode(struct mqc_aop *op, nng_msg *msg)
+{
+	Mq__PushReply *rep = NULL;
+	mq_status st, first = MQ_OK;
+	const char *first_msg = "";
+
+	st = mqc_rpc_decode_reply(op->method, nng_msg_body(msg), nng_msg_len(msg),
+	                          (ProtobufCMessage **)&rep);
+	if (st != MQ_OK)
+		return st;
+	if (rep->n_results != op->n) {
+		st = mqc_fail(MQ_INTERNAL, "Push: %zu results for %zu messages", rep->n_results,
+		              op->n);
+		mq__push_reply__free_unpacked(rep, NULL);
+		return st;
+	}
+	for (size_t i = 0; i < op->n; i++) {
+		const Mq__PushResult *res = rep->results[i];
+		mq_status rs =
+		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
+
+		if (rs != MQ_OK && first == MQ_OK) {
+			first = rs;
+			first_msg = res->message;
+		}
+		op->results[i].status = rs;
+		op->results[i].id = res->id;
+		op->results[i].duplicate = res->duplicate;
+	}
+	op->answered = true;
+	st = first == MQ_OK ? mqc_ok() : mqc_fail(first, "%s", first_msg);
+	mq__push_reply__free_unpacked(rep, NULL);
+	return st;
+}
+
+/* mqc_aop_cb drives one operation: the send completed, then the receive. */
+static void mqc_aop_cb(void *arg)
+{
+	struct mqc_aop *op = arg;
+	int rv = nng_aio_result(op->aio);
+	nng_msg *msg;
+	nng_time now;
+	mq_status st;
+	bool closing;
+
+	if (op->state == MQC_AOP_SEND) {
+		if (rv != 0) {
+			/* On a failed send the message is still ours. */
+			nng_msg_free(nng_aio_get_msg(op->aio));
+			nng_aio_set_msg(op->aio, NULL);
+			mqc_aop_finish(op, mqc_aop_error(op, rv, "Push: send request"));
+			return;
+		}
+		pthread_mutex_lock(&op->a->mtx);
+		closing = op->a->closing;
+		pthread_mutex_unlock(&op->a->mtx);
+		if (closing) {
+			mqc_aop_finish(op, mqc_fail(MQ_CANCELLED, "Push: client closed"));
+			return;
+		}
+		op->state = MQC_AOP_RECV;
+		now = nng_clock();
+		nng_aio_set_timeout(op->aio,
+		                    op->deadline > now ? (nng_duration)(op->deadline - now) : 1);
+		nng_ctx_recv(op->ctx, op->aio);
+		return;
+	}
+	if (rv != 0) {
+		/* The context stays usable: its next send abandons this
+		 * request and a late reply to it is dropped by request id. */
+		mqc_aop_finish(op, mqc_aop_error(op, rv, "Push: receive reply"));
+		return;
+	}
+	msg = nng_aio_get_msg(op->aio);
+	nng_aio_set_msg(op->aio, NULL);
+	st = mqc_aop_decode(op, msg);
+	nng_msg_free(msg);
+	mqc_aop_finish(op, st);
+}
+
+/* mqc_aop_get counts one call in flight and takes an idle operation,
+ * waiting at the limit when @p block (never from a callback). */
+static mq_status mqc_aop_get(struct mqc_async *a, bool block, struct mqc_aop **out)
+{
+	struct mqc_aop *op = NULL;
+	int rv;
+
+	block = block && !mqc_in_cb;
+	pthread_mutex_lock(&a->mtx);
+	while (!a->closing && a->inflight >= a->max_inflight) {
+		if (!block) {
+			pthread_mutex_unlock(&a->mtx);
+			return mqc_fail(MQ_RESOURCE_EXHAUSTED,
+			                "mq_push_async: %u calls in flight (the client's limit)",
+			                (unsigned)a->max_inflight);
+		}
+		a->waiters++;
+		pthread_cond_wait(&a->cv, &a->mtx);
+		a->waiters--;
+	}
+	if (a->closing) {
+		pthread_mutex_unlock(&a->mtx);
+		return mqc_fail(MQ_FAILED_PRECONDITION, "mq_push_async: client is closing");
+	}
+	a->inflight++;
+	op = a->pool;
+	if (op != NULL)
+		a->pool = op->next;
+	pthread_mutex_unlock(&a->mtx);
+	if (op != NULL) {
+		*out = op;
+		return MQ_OK;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		rv = NNG_ENOMEM;
+		goto fail;
+	}
+	op->a = a;
+	if ((rv = nng_aio_alloc(&op->aio, mqc_aop_cb, op)) != 0) {
+		free(op);
+		goto fail;
+	}
+	if ((rv = mqc_ctx_open(a->c, &op->ctx)) != 0) {
+		nng_aio_free(op->aio);
+		free(op);
+		goto fail;
+	}
+	pthread_mutex_lock(&a->mtx);
+	op->next_all = a->all;
+	a->all = op;
+	pthread_mutex_unlock(&a->mtx);
+	*out = op;
+	return MQ_OK;
+fail:
+	pthread_mutex_lock(&a->mtx);
+	a->inflight--;
+	if (a->waiters > 0)
+		pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mtx);
+	return mqc_nng_status(a->c, rv, "mq_push_async: new context");
+}
+
+/* mqc_async_encode builds the Push request of n messages as an nng_msg. */
+static mq_status mqc_async_encode(mq_client *c, const char *queue, size_t n,
+                                  const void *const *payloads, const size_t *lens,
+                                  const mq_push_opts *opts, bool opts_array, nng_msg **out,
+                                  const ProtobufCMethodDescriptor **method)
+{
+	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
+	Mq__PushMessage one, *pm = &one, *one_p = &one, **pms = &one_p;
+	Mq__Header *one_hps = NULL, **one_hpp = NULL;
+	Mq__Header **hps = &one_hps, ***hpp = &one_hpp;
+	uint8_t *buf = NULL;
+	size_t len, filled = 0;
+	mq_status st;
+	int rv;
+
+	if (n > 1) {
+		pm = calloc(n, sizeof(*pm));
+		pms = calloc(n, sizeof(*pms));
+		hps = calloc(n, sizeof(*hps));
+		hpp = calloc(n, sizeof(*hpp));
+		if (pm == NULL || pms == NULL || hps == NULL || hpp == NULL) {
+			st = mqc_fail(MQ_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const mq_push_opts *o = opts == NULL ? NULL : opts_array ? &opts[i] : opts;
+
+		st = mqc_push_fill(&pm[i], payloads[i], lens[i], o, &hps[i], &hpp[i]);
+		filled = i + 1;
+		if (st != MQ_OK)
+			goto out;
+		pms[i] = &pm[i];
+	}
+	req.queue = (char *)queue;
+	req.n_messages = n;
+	req.messages = pms;
+	if ((st = mqc_rpc_pack_request(c, &req.base, method, &buf, &len)) != MQ_OK)
+		goto out;
+	if ((rv = nng_msg_alloc(out, len)) != 0) {
+		st = mqc_nng_status(c, rv, "allocate request");
+		goto out;
+	}
+	memcpy(nng_msg_body(*out), buf, len);
+	st = MQ_OK;
+out:
+	free(buf);
+	for (size_t i = 0; i < filled; i++) {
+		free(hps[i]);
+		free(hpp[i]);
+	}
+	if (n > 1) {
+		free(pm);
+		free(pms);
+		free(hps);
+		free(hpp);
+	}
+	return st;
+}
+
+/* mqc_push_async is every async push: validate and encode (errors return
+ * before anything is in flight), take an operation, send. */
+static mq_status mqc_push_async(mq_client *c, const char *queue, size_t n,
+                                const void *const *payloads, const size_t *lens,
+                                const mq_push_opts *opts, bool opts_array, mq_push_cb cb,
+                                mq_push_batch_cb bcb, void *arg, bool block)
+{
+	const ProtobufCMethodDescriptor *method;
+	mq_push_result *results = NULL;
+	struct mqc_async *a;
+	struct mqc_aop *op = NULL;
+	nng_msg *msg = NULL;
+	int32_t tmo;
+	mq_status st;
+
+	if (c == NULL || (cb == NULL && bcb == NULL))
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_async: client and cb are required");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (n == 0 || n > MQ_PUSH_BATCH_MAX || payloads == NULL || lens == NULL)
+		return mqc_fail(
+		    MQ_INVALID_ARGUMENT,
+		    "mq_push_batch_async: n must be 1 to %d, payloads and lens not NULL",
+		    MQ_PUSH_BATCH_MAX);
+	if (n > 1 && (results = calloc(n, sizeof(*results))) == NULL)
+		return mqc_fail(MQ_INTERNAL, "out of memory");
+	st = mqc_async_encode(c, queue, n, payloads, lens, opts, opts_array, &msg, &method);
+	if (st != MQ_OK) {
+		free(results);
+		return st;
+	}
+	a = mqc_async_of(c);
+	if ((st = mqc_aop_get(a, block, &op)) != MQ_OK) {
+		nng_msg_free(msg);
+		free(results);
+		return st;
+	}
+	op->state = MQC_AOP_SEND;
+	op->answered = false;
+	op->method = method;
+	op->n = n;
+	op->results = results != NULL ? results : &op->one;
+	op->cb = cb;
+	op->bcb = bcb;
+	op->arg = arg;
+	/* One deadline for send (which waits for a connection) and receive. */
+	tmo = mqc_timeout_ms(c);
+	op->deadline = nng_clock() + (nng_time)tmo;
+	nng_aio_set_msg(op->aio, msg);
+	nng_aio_set_timeout(op->aio, (nng_duration)tmo);
+	nng_ctx_send(op->ctx, op->aio);
+	return mqc_ok();
+}
+
+mq_status mq_push_async(mq_client *c, const char *queue, const void *payload, size_t len,
+                        const mq_push_opts *opts, mq_push_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_async: cb is required");
+	return mqc_push_async(c, queue, 1, &payload, &len, opts, false, cb, NULL, arg, true);
+}
+
+mq_status mq_push_async_try(mq_client *c, const char *queue, const void *payload, size_t len,
+                            const mq_push_opts *opts, mq_push_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_async_try: cb is required");
+	return mqc_push_async(c, queue, 1, &payload, &len, opts, false, cb, NULL, arg, false);
+}
+
+mq_status mq_push_batch_async(mq_client *c, const char *queue, size_t n,
+                              const void *const *payloads, const size_t *lens,
+                              const mq_push_opts *opts, mq_push_batch_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_batch_async: cb is required");
+	return mqc_push_async(c, queue, n, payloads, lens, opts, true, NULL, cb, arg, true);
+}
+
+mq_status mq_client_set_max_inflight(mq_client *c, uint32_t max)
+{
+	struct mqc_async *a;
+
+	if (c == NULL || max < 1 || max > MQ_ASYNC_MAX_INFLIGHT_MAX)
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_client_set_max_inflight: want a client and 1 to %d",
+		                MQ_ASYNC_MAX_INFLIGHT_MAX);
+	a = mqc_async_of(c);
+	pthread_mutex_lock(&a->mtx);
+	a->max_inflight = max;
+	if (a->waiters > 0)
+		pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mtx);
+	return mqc_ok();
+}
+
+uint32_t mq_client_inflight(mq_client *c)
+{
+	struct mqc_async *a;
+	uint32_t n;
+
+	if (c == NULL)
+		return 0;
+	a = mqc_async_of(c);
+	pthread_mutex_lock(&a->mtx);
+	n = a->inflight;
+	pthread_mutex_unlock(&a->mtx);
+	return n;
+}
+
+mq_status mq_client_flush(mq_client *c, int32_t timeout_ms)
+{
+	struct mqc_async *a;
+	struct timespec ts;
+	uint32_t left;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_client_flush: client is NULL");
+	if (mqc_in_cb)
+		return mqc_fail(MQ_FAILED_PRECONDITION,
+		                "mq_client_flush: not allowed from an async callback");
+	a = mqc_async_of(c);
+	if (timeout_ms >= 0)
+		ts = mqc_deadline_ts(timeout_ms);
+	pthread_mutex_lock(&a->mtx);
+	a->waiters++;
+	while (a->inflight > 0) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&a->cv, &a->mtx);
+		else if (pthread_cond_timedwait(&a->cv, &a->mtx, &ts) == ETIMEDOUT)
+			break;
+	}
+	a->waiters--;
+	left = a->inflight;
+	pthread_mutex_unlock(&a->mtx);
+	if (left > 0)
+		return mqc_fail(MQ_DEADLINE_EXCEEDED, "mq_client_flush: %u calls still in flight",
+		                (unsigned)left);
+	return mqc_ok();
+}
