@@ -441,8 +441,7 @@ static void settle(mq_consumer *cons, const mq_message *m, const struct mqc_hand
 		/* FAIL: no retry; the broker sends the message dead at once,
 		 * keeping the handler's error as the reason. */
 		what = "term";
-		if ((st = mq_term(cons->c, m, r->error[0] ? r->error : "handler failed")) ==
-		    MQ_OK)
+		if ((st = mq_term(cons->c, m, r->error[0] ? r->error : "handler failed")) == MQ_OK)
 			atomic_fetch_add(&cons->failed, 1);
 	}
 	if (st != MQ_OK)

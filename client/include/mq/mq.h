@@ -326,8 +326,8 @@ MQ_API mq_attempt mq_message_history(const mq_message *m, size_t i);
 
 /** Options of mq_message_list(); a NULL pointer means all zero. */
 typedef struct mq_list_opts {
-	uint32_t state;    /**< one MQ_STATE_* bit; 0 = every state */
-	uint64_t after_id; /**< list ids above this one; 0 = from the first */
+	uint32_t state;       /**< one MQ_STATE_* bit; 0 = every state */
+	uint64_t after_id;    /**< list ids above this one; 0 = from the first */
 	uint64_t reserved[8]; /**< reserved for future options; keep zero */
 } mq_list_opts;
 
