@@ -132,6 +132,27 @@ static void set_store_error(brk_call *c, store_txn *t, int rv, const store_err *
 	brk_call_set_error(c, rv, "%s", err->msg);
 }
 
+/* store_result ends an apply step: the reply on success, else the error. */
+static void store_result(brk_call *c, store_txn *t, int rv, const store_err *err,
+                         const ProtobufCMessage *reply)
+{
+	if (rv == MQ_OK)
+		brk_call_set_reply(c, reply);
+	else
+		set_store_error(c, t, rv, err);
+}
+
+/* SUBMIT_ONLY defines the typed handler of a method whose request needs no
+ * check before the writer runs its apply step. */
+#define SUBMIT_ONLY(name, Req, Closure, apply)                                                     \
+	static void svc_##name(Mq__Broker_Service *base, const Req *in, Closure closure,           \
+	                       void *data)                                                         \
+	{                                                                                          \
+		(void)in;                                                                          \
+		(void)closure;                                                                     \
+		submit((brk_service *)base, data, apply);                                          \
+	}
+
 /* ---- Conversions ----------------------------------------------------- */
 
 static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq__QueueConfig *cfg,
@@ -523,19 +544,10 @@ static void apply_ack(brk_writer *w, store_txn *t, brk_call *c)
 
 	(void)w;
 	rv = store_ack(t, in->queue, in->id, in->lease_token, &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
-static void svc_ack(Mq__Broker_Service *base, const Mq__AckRequest *in,
-                    Mq__AckReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_ack);
-}
+SUBMIT_ONLY(ack, Mq__AckRequest, Mq__AckReply_Closure, apply_ack)
 
 static void apply_nack(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -546,19 +558,10 @@ static void apply_nack(brk_writer *w, store_txn *t, brk_call *c)
 
 	(void)w;
 	rv = store_nack(t, in->queue, in->id, in->lease_token, in->delay_ms, in->error, &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
-static void svc_nack(Mq__Broker_Service *base, const Mq__NackRequest *in,
-                     Mq__NackReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_nack);
-}
+SUBMIT_ONLY(nack, Mq__NackRequest, Mq__NackReply_Closure, apply_nack)
 
 static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -570,19 +573,10 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 	(void)w;
 	rv = store_extend(t, in->queue, in->id, in->lease_token, in->lease_ms,
 	                  &reply.lease_expiry_ms, &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
-static void svc_extend_lease(Mq__Broker_Service *base, const Mq__ExtendLeaseRequest *in,
-                             Mq__ExtendLeaseReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_extend);
-}
+SUBMIT_ONLY(extend_lease, Mq__ExtendLeaseRequest, Mq__ExtendLeaseReply_Closure, apply_extend)
 
 static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -593,10 +587,7 @@ static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
 
 	(void)w;
 	rv = store_term(t, in->queue, in->id, in->lease_token, in->reason, &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
 static void svc_term(Mq__Broker_Service *base, const Mq__TermRequest *in,
@@ -892,13 +883,7 @@ static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 	brk_call_set_reply(c, &reply.base);
 }
 
-static void svc_get_queue(Mq__Broker_Service *base, const Mq__GetQueueRequest *in,
-                          Mq__GetQueueReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_get_queue);
-}
+SUBMIT_ONLY(get_queue, Mq__GetQueueRequest, Mq__GetQueueReply_Closure, apply_get_queue)
 
 typedef struct list_acc {
 	store_queue_info *infos;
@@ -963,13 +948,7 @@ static void apply_list_queues(brk_writer *w, store_txn *t, brk_call *c)
 	free(acc.infos);
 }
 
-static void svc_list_queues(Mq__Broker_Service *base, const Mq__ListQueuesRequest *in,
-                            Mq__ListQueuesReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_list_queues);
-}
+SUBMIT_ONLY(list_queues, Mq__ListQueuesRequest, Mq__ListQueuesReply_Closure, apply_list_queues)
 
 static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -981,10 +960,7 @@ static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 	(void)w;
 	rv = store_queue_purge(t, in->name, states_to_mask(in->n_states, in->states), &reply.purged,
 	                       &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
 static void svc_purge_queue(Mq__Broker_Service *base, const Mq__PurgeQueueRequest *in,
@@ -1013,19 +989,10 @@ static void apply_delete_queue(brk_writer *w, store_txn *t, brk_call *c)
 
 	(void)w;
 	rv = store_queue_delete(t, in->name, &err);
-	if (rv == MQ_OK)
-		brk_call_set_reply(c, &reply.base);
-	else
-		set_store_error(c, t, rv, &err);
+	store_result(c, t, rv, &err, &reply.base);
 }
 
-static void svc_delete_queue(Mq__Broker_Service *base, const Mq__DeleteQueueRequest *in,
-                             Mq__DeleteQueueReply_Closure closure, void *data)
-{
-	(void)in;
-	(void)closure;
-	submit((brk_service *)base, data, apply_delete_queue);
-}
+SUBMIT_ONLY(delete_queue, Mq__DeleteQueueRequest, Mq__DeleteQueueReply_Closure, apply_delete_queue)
 
 /* ---- Ping, ServerInfo (no storage) ---------------------------------- */
 
