@@ -242,9 +242,18 @@ fail:
 	return s;
 }
 
+/* lmdb_durability reads the environment's live flags rather than the
+ * option it was opened with, so "durable" (which tests, ServerInfo and
+ * mqctl report) can only be said when no LMDB sync is weakened. */
 static const char *lmdb_durability(const kv_env *e)
 {
-	return e->relaxed ? "relaxed" : "durable";
+	unsigned flags = 0;
+
+	if (mdb_env_get_flags(e->env, &flags) != 0)
+		return "unknown";
+	if (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC))
+		return "relaxed";
+	return "durable";
 }
 
 static mq_status lmdb_sync(kv_env *e, store_err *err)

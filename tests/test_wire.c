@@ -723,6 +723,46 @@ static void test_wire_storage_full(void **state)
 	mqtest_broker_cleanup(&b);
 }
 
+static char *server_durability(const char *url)
+{
+	wire w;
+	Mq__ServerInfoRequest req = MQ__SERVER_INFO_REQUEST__INIT;
+	Mq__Reply *r;
+	Mq__ServerInfoReply *si;
+	char *d;
+
+	wire_open(&w, url);
+	r = wire_call(&w, 1, "ServerInfo", &req.base);
+	assert_non_null(r);
+	assert_int_equal(r->status, 0);
+	si = mq__server_info_reply__unpack(NULL, r->body.len, r->body.data);
+	assert_non_null(si);
+	d = strdup(si->durability);
+	mq__server_info_reply__free_unpacked(si, NULL);
+	mq__reply__free_unpacked(r, NULL);
+	wire_close(&w);
+	return d;
+}
+
+/* The default keeps every LMDB sync (the name is read from the live LMDB
+ * flags, not from the setting): only --durability=relaxed weakens it. */
+static void test_wire_durability_default_and_relaxed(void **state)
+{
+	mqtest_broker b;
+	char *d;
+
+	(void)state;
+	d = server_durability(broker.url);
+	assert_string_equal(d, "durable");
+	free(d);
+	mqtest_broker_start(&b, "--durability=relaxed", NULL);
+	d = server_durability(b.url);
+	assert_string_equal(d, "relaxed");
+	free(d);
+	assert_int_equal(mqtest_broker_stop(&b), 0);
+	mqtest_broker_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -743,6 +783,7 @@ int main(void)
 	    cmocka_unit_test(test_wire_purge_unknown_state),
 	    cmocka_unit_test(test_wire_pull_reply_budget),
 	    cmocka_unit_test(test_wire_storage_full),
+	    cmocka_unit_test(test_wire_durability_default_and_relaxed),
 	    cmocka_unit_test(test_wire_sigterm_clean),
 	};
 	return cmocka_run_group_tests_name("wire", tests, setup, teardown);
