@@ -664,6 +664,20 @@ static bool check_queue_name(brk_call *c, const char *name)
 	return false;
 }
 
+/* SUBMIT_NAMED defines the typed handler of a method whose only check
+ * before the writer is the queue name of the request. */
+#define SUBMIT_NAMED(name, Req, Closure, apply)                                                    \
+	static void svc_##name(Mq__Broker_Service *base, const Req *in, Closure closure,           \
+	                       void *data)                                                         \
+	{                                                                                          \
+		brk_call *c = data;                                                                \
+		if (!check_queue_name(c, in->queue)) {                                             \
+			closure(NULL, c);                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		submit((brk_service *)base, c, apply);                                             \
+	}
+
 static void svc_list_messages(Mq__Broker_Service *base, const Mq__ListMessagesRequest *in,
                               Mq__ListMessagesReply_Closure closure, void *data)
 {
@@ -714,17 +728,7 @@ static void apply_get_message(brk_writer *w, store_txn *t, brk_call *c)
 	c->done = true;
 }
 
-static void svc_get_message(Mq__Broker_Service *base, const Mq__GetMessageRequest *in,
-                            Mq__GetMessageReply_Closure closure, void *data)
-{
-	brk_call *c = data;
-
-	if (!check_queue_name(c, in->queue)) {
-		closure(NULL, c);
-		return;
-	}
-	submit((brk_service *)base, c, apply_get_message);
-}
+SUBMIT_NAMED(get_message, Mq__GetMessageRequest, Mq__GetMessageReply_Closure, apply_get_message)
 
 static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -744,17 +748,8 @@ static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
 	brk_call_set_reply(c, &reply.base);
 }
 
-static void svc_delete_message(Mq__Broker_Service *base, const Mq__DeleteMessageRequest *in,
-                               Mq__DeleteMessageReply_Closure closure, void *data)
-{
-	brk_call *c = data;
-
-	if (!check_queue_name(c, in->queue)) {
-		closure(NULL, c);
-		return;
-	}
-	submit((brk_service *)base, c, apply_delete_message);
-}
+SUBMIT_NAMED(delete_message, Mq__DeleteMessageRequest, Mq__DeleteMessageReply_Closure,
+             apply_delete_message)
 
 /* ---- Redrive ------------------------------------------------------------ */
 
