@@ -3,8 +3,11 @@
 'N passed, N failed, N skipped'. cmocka binaries count per case (their
 [ OK ]/[ FAILED ]/[ SKIPPED ] lines); other tests count as one. A binary
 that failed without a failing case line (crash, timeout) adds a failure. A
-missing log (the build failed) counts as one failure."""
+missing log (the build failed) counts as one failure. Logs named in the
+environment variable MQ_EXTRA_TESTLOGS (space-separated) are counted too:
+.ci/run passes the container lane's (scripts/container-test.sh) this way."""
 import json
+import os
 import re
 import sys
 
@@ -13,7 +16,7 @@ FAILED = re.compile(r"^\[\s+FAILED\s+\] (?!\d+ test)", re.M)
 SKIPPED = re.compile(r"^\[\s+SKIPPED\s+\] (?!\d+ test)", re.M)
 
 passed = failed = skipped = 0
-for path in sys.argv[1:]:
+for path in sys.argv[1:] + os.environ.get("MQ_EXTRA_TESTLOGS", "").split():
     try:
         lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
     except OSError:
