@@ -130,6 +130,7 @@ make_base_image() {
 	mirror=$(debian_mirror)
 	security=${mirror%/debian}/debian-security
 	rootfs=$(mktemp -d /var/tmp/mq-ci-rootfs.XXXXXX)
+	base_log=$out/debootstrap.log
 	if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$out/debootstrap.log" 2>&1; then
 		rm -rf "$rootfs"
 		return 1
@@ -174,6 +175,7 @@ EOF
 		"$rootfs"/var/log/* "$rootfs"/tmp/*
 	# /etc/hostname, /etc/resolv.conf and /etc/hosts are the container engine's.
 	rm -f "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf"
+	base_log=$out/import.log
 	if ! tar -C "$rootfs" --numeric-owner -c . |
 		podman import --change 'CMD ["bash"]' \
 			--change 'LABEL org.mq.base="debootstrap --variant=minbase bookworm, by scripts/container-test.sh"' \
@@ -189,7 +191,7 @@ if podman image exists "$base_image"; then
 	record base-image OK "$base_image already in podman's store"
 else
 	t0=$(now_ms)
-	make_base_image || fatal base-image "could not make $base_image (logs in $out/)" "$out/debootstrap.log"
+	make_base_image || fatal base-image "could not make $base_image (log: $base_log)" "$base_log"
 	record base-image OK "made $base_image with debootstrap in $(( ($(now_ms) - t0) / 1000 )) s"
 fi
 
