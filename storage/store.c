@@ -321,6 +321,9 @@ mq_status store_q_create(store_txn *t, const char *name, const store_queue_confi
 	rec.max_attempts = cfg ? cfg->max_attempts : 0;
 	rec.retry_base_ms = cfg ? cfg->retry_base_ms : 0;
 	rec.retry_max_ms = cfg ? cfg->retry_max_ms : 0;
+	rec.max_age_ms = cfg ? cfg->max_age_ms : 0;
+	rec.dedup_scope = cfg ? cfg->dedup_scope : 0;
+	rec.dedup_window_ms = cfg ? cfg->dedup_window_ms : 0;
 	rec.created_ms = t->now;
 	be32_put(k, rec.qid);
 	store_rec_queue_encode(v, &rec);
@@ -351,6 +354,9 @@ void store_q_info(const qent *q, store_queue_info *info)
 	info->config.max_attempts = q->rec.max_attempts;
 	info->config.retry_base_ms = q->rec.retry_base_ms;
 	info->config.retry_max_ms = q->rec.retry_max_ms;
+	info->config.max_age_ms = q->rec.max_age_ms;
+	info->config.dedup_scope = q->rec.dedup_scope;
+	info->config.dedup_window_ms = q->rec.dedup_window_ms;
 	info->stats = q->rec.stats;
 	info->created_ms = q->rec.created_ms;
 }
