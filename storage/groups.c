@@ -23,7 +23,7 @@ uint32_t store_q_dedup_scope(const qent *q)
 
 uint64_t store_q_dedup_window_ms(const qent *q)
 {
-	return q->rec.dedup_window_ms ? q->rec.dedup_window_ms : STORE_DEFAULT_DEDUP_WINDOW_MS;
+	return q->rec.dedup_window_ms ? q->rec.dedup_window_ms : STORE_DEDUP_WINDOW_DEFAULT_MS;
 }
 
 uint64_t store_q_max_age_ms(const qent *q)
