@@ -275,7 +275,9 @@ static void serve_marked(brk_writer *w, store_txn *t)
 			wq_remove(w, c);
 			brk_call_reset_result(c);
 			c->serve_cap = share;
+			c->serving = true;
 			c->apply(w, t, c);
+			c->serving = false;
 			c->serve_cap = 0;
 			if (c->wq != NULL) {
 				/* Nothing left: parked again, back at the head. */
