@@ -227,6 +227,40 @@ static Mq__MessageState state_to_pb(uint32_t state)
 
 /* ---- Push ---------------------------------------------------------- */
 
+/* push_atomic_end ends an atomic push's savepoint: kept when every message
+ * was stored, else rolled back, with ABORTED for the messages that had
+ * succeeded (their ids are void). */
+static void push_atomic_end(store_txn *t, brk_call *c, size_t n, Mq__PushResult *res, size_t *n_ok)
+{
+	store_err err;
+	size_t first = n;
+
+	for (size_t i = 0; i < n && first == n; i++)
+		if (res[i].status != MQ_OK)
+			first = i;
+	if (first == n) {
+		int rv = store_release(t, &err);
+		if (rv != MQ_OK)
+			c->status = rv; /* the transaction failed: replayed */
+		return;
+	}
+	store_rollback(t);
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].status != MQ_OK)
+			continue;
+		res[i].status = MQ_ABORTED;
+		res[i].id = 0;
+		res[i].duplicate = false;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "not stored: message %zu of this atomic push failed (%s)", first,
+		         res[first].message ? res[first].message
+		                            : mq_status_name((int)res[first].status));
+		res[i].message = strdup(c->errmsg);
+	}
+	c->errmsg[0] = '\0';
+	*n_ok = 0;
+}
+
 static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PushRequest *in = (const Mq__PushRequest *)c->input;
@@ -243,6 +277,17 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		free(resp);
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
 		return;
+	}
+	if (in->atomic) {
+		store_err err;
+		int rv = store_savepoint(t, &err);
+
+		if (rv != MQ_OK) {
+			free(res);
+			free(resp);
+			set_store_error(c, t, rv, &err);
+			return;
+		}
 	}
 	for (size_t i = 0; i < in->n_messages; i++) {
 		const Mq__PushMessage *pm = in->messages[i];
@@ -302,8 +347,15 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		res[i].duplicate = r.duplicate;
 		n_ok++;
 	}
+	if (in->atomic && !store_txn_failed(t))
+		push_atomic_end(t, c, in->n_messages, res, &n_ok);
 	if (!store_txn_failed(t)) {
-		if (n_ok == 0 && in->n_messages > 0) {
+		if (in->atomic && n_ok < in->n_messages) {
+			/* Every result says why: the reply carries them all. */
+			reply.n_results = in->n_messages;
+			reply.results = resp;
+			brk_call_set_reply(c, &reply.base);
+		} else if (n_ok == 0 && in->n_messages > 0) {
 			brk_call_set_error(c, (int)res[0].status, "%s",
 			                   res[0].message ? res[0].message : "push failed");
 		} else {
@@ -578,6 +630,137 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 
 SUBMIT_ONLY(extend_lease, Mq__ExtendLeaseRequest, Mq__ExtendLeaseReply_Closure, apply_extend)
 
+/* ---- AckBatch, NackBatch, ExtendBatch ----------------------------------- */
+
+enum batch_kind { BATCH_ACK, BATCH_NACK, BATCH_EXTEND };
+
+/* apply_lease_batch runs one store call per (id, token) pair; each gets
+ * its own result, as Push's messages do. */
+static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, const char *queue,
+                              size_t n, Mq__LeaseRef **items, uint64_t delay_ms, const char *error,
+                              uint32_t lease_ms)
+{
+	Mq__ItemResult *res = calloc(n ? n : 1, sizeof(*res));
+	Mq__ItemResult **resp = calloc(n ? n : 1, sizeof(*resp));
+	Mq__AckBatchReply reply = MQ__ACK_BATCH_REPLY__INIT; /* the three replies are alike */
+	size_t n_ok = 0, first = n;
+
+	if (res == NULL || resp == NULL) {
+		free(res);
+		free(resp);
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		store_err err;
+		int rv;
+
+		mq__item_result__init(&res[i]);
+		res[i].message = NULL;
+		resp[i] = &res[i];
+		switch (kind) {
+		case BATCH_ACK:
+			rv = store_ack(t, queue, items[i]->id, items[i]->lease_token, &err);
+			break;
+		case BATCH_NACK:
+			rv = store_nack(t, queue, items[i]->id, items[i]->lease_token, delay_ms,
+			                error, &err);
+			break;
+		default:
+			rv = store_extend(t, queue, items[i]->id, items[i]->lease_token, lease_ms,
+			                  &res[i].lease_expiry_ms, &err);
+			break;
+		}
+		if (store_txn_failed(t)) {
+			c->status = rv;
+			c->done = false; /* the writer replays the batch */
+			goto out;
+		}
+		res[i].status = (uint32_t)rv;
+		if (rv != MQ_OK) {
+			res[i].message = strdup(err.msg);
+			if (first == n)
+				first = i;
+		} else {
+			n_ok++;
+		}
+	}
+	if (n_ok == 0 && n > 0) {
+		brk_call_set_error(c, (int)res[first].status, "%s",
+		                   res[first].message ? res[first].message : "failed");
+	} else {
+		reply.n_results = n;
+		reply.results = resp;
+		brk_call_set_reply(c, &reply.base);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(res[i].message);
+	free(res);
+	free(resp);
+}
+
+static void apply_ack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__AckBatchRequest *in = (const Mq__AckBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_ACK, in->queue, in->n_items, in->items, 0, NULL, 0);
+}
+
+static void apply_nack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__NackBatchRequest *in = (const Mq__NackBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_NACK, in->queue, in->n_items, in->items, in->delay_ms,
+	                  in->error, 0);
+}
+
+static void apply_extend_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ExtendBatchRequest *in = (const Mq__ExtendBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_EXTEND, in->queue, in->n_items, in->items, 0, NULL,
+	                  in->lease_ms);
+}
+
+/* check_lease_batch checks what every batch request shares. */
+static bool check_lease_batch(brk_call *c, const char *queue, size_t n)
+{
+	if (!mq_name_valid(queue)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+		                   queue, MQ_NAME_MAX);
+		return false;
+	}
+	if (n > BRK_MAX_BATCH) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "a batch names at most %u messages; this one names %zu",
+		                   BRK_MAX_BATCH, n);
+		return false;
+	}
+	return true;
+}
+
+#define SUBMIT_LEASE_BATCH(name, Req, Closure, apply)                                              \
+	static void svc_##name(Mq__Broker_Service *base, const Req *in, Closure closure,           \
+	                       void *data)                                                         \
+	{                                                                                          \
+		brk_call *c = data;                                                                \
+		if (!check_lease_batch(c, in->queue, in->n_items)) {                               \
+			closure(NULL, c);                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		submit((brk_service *)base, c, apply);                                             \
+	}
+
+SUBMIT_LEASE_BATCH(ack_batch, Mq__AckBatchRequest, Mq__AckBatchReply_Closure, apply_ack_batch)
+SUBMIT_LEASE_BATCH(nack_batch, Mq__NackBatchRequest, Mq__NackBatchReply_Closure, apply_nack_batch)
+SUBMIT_LEASE_BATCH(extend_batch, Mq__ExtendBatchRequest, Mq__ExtendBatchReply_Closure,
+                   apply_extend_batch)
+
 static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__TermRequest *in = (const Mq__TermRequest *)c->input;
@@ -761,13 +944,27 @@ static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
 	bool more = false;
 	int rv;
 
-	rv = store_redrive(t, in->queue, in->ids, in->n_ids, in->to_queue,
-	                   brk_writer_config(w)->auto_create, STORE_REDRIVE_MAX, &reply.redriven,
-	                   &more, &err);
+	store_redrive_opts o = {
+	    .ids = in->ids,
+	    .n_ids = in->n_ids,
+	    .to_queue = in->to_queue,
+	    .auto_create = brk_writer_config(w)->auto_create,
+	    .max = in->max,
+	    .after_id = in->after_id,
+	    .reason_prefix = in->reason_prefix,
+	    .type = in->type,
+	    .dead_since_ms = in->dead_since_ms,
+	};
+	store_redrive_result r;
+
+	rv = store_redrive_ex(t, in->queue, &o, &r, &err);
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	reply.redriven = r.moved;
+	more = r.more;
+	reply.next_after_id = r.next_after;
 	reply.more = more;
 	brk_call_set_reply(c, &reply.base);
 }

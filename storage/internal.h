@@ -45,6 +45,13 @@ struct store_txn {
 	uint32_t gen;
 	uint32_t *name_slot, *name_gen;
 	uint32_t *qid_slot, *qid_gen;
+	/* The savepoint (store_savepoint): the counters and cached queues as
+	 * they were, restored by store_rollback. */
+	bool sp_active;
+	uint64_t sp_next_id, sp_next_token;
+	uint32_t sp_next_qid;
+	uint32_t sp_n_ents, sp_cap;
+	qent *sp_ents;
 };
 
 struct store {
