@@ -643,7 +643,6 @@ static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, c
 	Mq__ItemResult *res = calloc(n ? n : 1, sizeof(*res));
 	Mq__ItemResult **resp = calloc(n ? n : 1, sizeof(*resp));
 	Mq__AckBatchReply reply = MQ__ACK_BATCH_REPLY__INIT; /* the three replies are alike */
-	size_t n_ok = 0, first = n;
 
 	if (res == NULL || resp == NULL) {
 		free(res);
@@ -677,22 +676,14 @@ static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, c
 			goto out;
 		}
 		res[i].status = (uint32_t)rv;
-		if (rv != MQ_OK) {
+		if (rv != MQ_OK)
 			res[i].message = strdup(err.msg);
-			if (first == n)
-				first = i;
-		} else {
-			n_ok++;
-		}
 	}
-	if (n_ok == 0 && n > 0) {
-		brk_call_set_error(c, (int)res[first].status, "%s",
-		                   res[first].message ? res[first].message : "failed");
-	} else {
-		reply.n_results = n;
-		reply.results = resp;
-		brk_call_set_reply(c, &reply.base);
-	}
+	/* The reply always carries every item's result, even when all failed
+	 * (unlike Push, whose one-message form reads like a plain call). */
+	reply.n_results = n;
+	reply.results = resp;
+	brk_call_set_reply(c, &reply.base);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(res[i].message);

@@ -141,7 +141,8 @@ mq_status mq_push_batch_ex(mq_client *c, const char *queue, size_t n, const void
 		const Mq__PushResult *res = rep->results[i];
 		mq_status rs =
 		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
-		if (rs != MQ_OK && first == MQ_OK) {
+		/* An atomic push's own failure beats the ABORTED of the others. */
+		if (rs != MQ_OK && (first == MQ_OK || (first == MQ_ABORTED && rs != MQ_ABORTED))) {
 			first = rs;
 			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
 		}

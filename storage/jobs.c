@@ -19,6 +19,7 @@
 
 /* TODO(v3): redriven_total arrives with queue config v3. */
 static uint64_t redriven_scratch;
+#define Q_DLQ_NAME(q) ((void)(q), "")
 #define REDRIVEN_TOTAL(q) (*((void)(q), &redriven_scratch))
 
 static const char *state_name(uint8_t s)
@@ -420,14 +421,84 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
 	return MQ_OK;
 }
 
+static mq_status msg_headers(store_txn *t, const rec_msg *m, uint64_t id, size_t extra,
+                             store_header **h, store_err *err);
+static bool drop_origin(store_header *h, size_t *n);
+
+/* ---- dead-letter queues ---------------------------------------------------------- */
+
+/* dlq_of finds q's dead-letter queue: *dlq NULL when it has none, names
+ * itself, or names a queue that no longer exists (its dead messages then
+ * stay in q). */
+static mq_status dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
+{
+	const char *name = Q_DLQ_NAME(q);
+	mq_status st;
+
+	*dlq = NULL;
+	if (!name[0] || strcmp(name, q->name) == 0)
+		return MQ_OK;
+	st = store_q_get(t, name, dlq, err);
+	if (st == MQ_NOT_FOUND) {
+		*dlq = NULL;
+		return MQ_OK;
+	}
+	return st;
+}
+
+/* dead_letter moves message id of q (record m, now DEAD, whose index entry
+ * is still the old one at okey in odb) into dlq as a DEAD message, with
+ * the origin header naming q; frees its dedup key in q. Reason, history,
+ * payload and id are kept. */
+static mq_status dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
+                             uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
+                             store_err *err)
+{
+	uint8_t dk[KEY_DEDUP_MAX], mk[KEY_MSG_LEN];
+	size_t dklen = 0, nh = m->n_headers;
+	store_header *h;
+	mq_status st;
+
+	if ((st = msg_headers(t, m, id, 1, &h, err)) != MQ_OK)
+		return st;
+	drop_origin(h, &nh);
+	h[nh].key = STORE_ORIGIN_HEADER;
+	h[nh++].value = q->name;
+	if (m->dedup_len)
+		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
+	key_msg(mk, q->qid, id);
+	/* Encode first: m points into the store, which writes may move. */
+	if ((st = put_msg(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	    (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK ||
+	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
+	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK ||
+	    (dklen && (st = store_del_must(t, KV_DEDUP, dk, dklen, err)) != MQ_OK))
+		return st;
+	(*store_q_counter(q, ostate))--;
+	q->rec.stats.dead_total++;
+	dlq->rec.stats.dead++;
+	q->dirty = dlq->dirty = true;
+	return MQ_OK;
+}
+
 /* settle moves message id (record m, whose index entry is still the old
- * one at okey) to m->state; frees the dedup key when it goes DEAD. */
+ * one at okey) to m->state; frees the dedup key when it goes DEAD. A
+ * message going DEAD in a queue with a dead-letter queue moves there. */
 static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t ostate,
                         const uint8_t *okey, store_err *err)
 {
 	uint8_t dk[KEY_DEDUP_MAX];
 	size_t dklen = 0;
+	qent *dlq;
 	mq_status st;
+
+	if (m->state == STORE_STATE_DEAD) {
+		if ((st = dlq_of(t, q, &dlq, err)) != MQ_OK)
+			return st;
+		if (dlq)
+			return dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey, KEY_TIMER_LEN,
+			                   err);
+	}
 
 	if (m->state == STORE_STATE_DEAD && m->dedup_len)
 		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
