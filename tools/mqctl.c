@@ -90,6 +90,12 @@ enum {
 	OPT_DEAD_SINCE_MS,
 	OPT_RATE,
 	OPT_LINES,
+	OPT_MAX_LENGTH,
+	OPT_MAX_AGE_MS,
+	OPT_RATE_LIMIT,
+	OPT_DEDUP_SCOPE,
+	OPT_DEDUP_WINDOW_MS,
+	OPT_DLQ,
 };
 
 /* COMMON_OPTS ends every command's long-option table. */
@@ -611,45 +617,127 @@ static int cmd_info(const struct cmd *cmd, int argc, char **argv)
 
 struct create_args {
 	mq_queue_config cfg;
+	uint32_t fields; /* MQ_QCFG_* given on the command line */
 	bool if_not_exists;
 };
 
-static int create_opt(const struct cmd *cmd, int opt, void *arg)
+static const char *const dedup_scopes[] = {"acked", "waiting", "window"};
+
+/* QUEUE_CONFIG_OPTS are the options of queue create and queue update. */
+// clang-format off
+#define QUEUE_CONFIG_OPTS                                                        \
+	{"lease-ms", required_argument, NULL, OPT_LEASE_MS},                     \
+	{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},             \
+	{"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},           \
+	{"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},             \
+	{"max-length", required_argument, NULL, OPT_MAX_LENGTH},                 \
+	{"max-age-ms", required_argument, NULL, OPT_MAX_AGE_MS},                 \
+	{"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                 \
+	{"dedup-scope", required_argument, NULL, OPT_DEDUP_SCOPE},               \
+	{"dedup-window-ms", required_argument, NULL, OPT_DEDUP_WINDOW_MS},       \
+	{"dead-letter-queue", required_argument, NULL, OPT_DLQ}
+// clang-format on
+
+#define QUEUE_CONFIG_HELP                                                                          \
+	"  --lease-ms N           default lease time of a pull, ms (0 = broker default)\n"         \
+	"  --max-attempts N       deliveries before a message goes dead (0 = broker default)\n"    \
+	"  --retry-base-ms N      a nack without delay waits N ms, doubling with each\n"           \
+	"                         attempt, +-20% jitter (default 0: ready again at once)\n"        \
+	"  --retry-max-ms N       cap of that wait, ms (default 0: 24 h)\n"                        \
+	"  --max-length N         refuse pushes while N messages are ready, delayed or\n"          \
+	"                         leased (default 0: unlimited)\n"                                 \
+	"  --max-age-ms N         messages older than N ms go dead, reason \"expired\"\n"          \
+	"                         (default 0: never)\n"                                            \
+	"  --rate-limit N         hand out at most N messages per second (default 0: no limit)\n"  \
+	"  --dedup-scope S        how long a dedup key is held: acked (while waiting or\n"         \
+	"                         leased, default), waiting (while waiting only) or window\n"      \
+	"                         (until acked, then --dedup-window-ms more)\n"                    \
+	"  --dedup-window-ms N    the window of --dedup-scope window (default 0: 5 min)\n"         \
+	"  --dead-letter-queue Q  move dead messages into queue Q ('' = keep them here)\n"
+
+static int queue_config_opt(const struct cmd *cmd, int opt, struct create_args *a)
 {
-	struct create_args *a = arg;
+	mq_queue_config *c = &a->cfg;
+	uint64_t v;
 
 	switch (opt) {
 	case OPT_LEASE_MS:
-		if (!parse_u32(optarg, &a->cfg.lease_ms))
+		a->fields |= MQ_QCFG_LEASE_MS;
+		if (!parse_u32(optarg, &c->lease_ms))
 			return usage_error(cmd, "--lease-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_MAX_ATTEMPTS:
-		if (!parse_u32(optarg, &a->cfg.max_attempts))
+		a->fields |= MQ_QCFG_MAX_ATTEMPTS;
+		if (!parse_u32(optarg, &c->max_attempts))
 			return usage_error(cmd, "--max-attempts: bad number '%s'", optarg);
 		return -1;
-	case OPT_IF_NOT_EXISTS:
-		a->if_not_exists = true;
-		return -1;
 	case OPT_RETRY_BASE_MS:
-		if (!parse_u32(optarg, &a->cfg.retry_base_ms))
+		a->fields |= MQ_QCFG_RETRY_BASE_MS;
+		if (!parse_u32(optarg, &c->retry_base_ms))
 			return usage_error(cmd, "--retry-base-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_RETRY_MAX_MS:
-		if (!parse_u32(optarg, &a->cfg.retry_max_ms))
+		a->fields |= MQ_QCFG_RETRY_MAX_MS;
+		if (!parse_u32(optarg, &c->retry_max_ms))
 			return usage_error(cmd, "--retry-max-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_MAX_LENGTH:
+		a->fields |= MQ_QCFG_MAX_LENGTH;
+		if (!parse_u64(optarg, UINT64_MAX, &c->max_length))
+			return usage_error(cmd, "--max-length: bad number '%s'", optarg);
+		return -1;
+	case OPT_MAX_AGE_MS:
+		a->fields |= MQ_QCFG_MAX_AGE_MS;
+		if (!parse_u64(optarg, UINT64_MAX, &c->max_age_ms))
+			return usage_error(cmd, "--max-age-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_RATE_LIMIT:
+		a->fields |= MQ_QCFG_RATE_LIMIT;
+		if (!parse_u32(optarg, &c->rate_limit))
+			return usage_error(cmd, "--rate-limit: bad number '%s'", optarg);
+		return -1;
+	case OPT_DEDUP_SCOPE:
+		a->fields |= MQ_QCFG_DEDUP_SCOPE;
+		for (v = 0; v < 3; v++)
+			if (strcmp(optarg, dedup_scopes[v]) == 0)
+				break;
+		if (v == 3)
+			return usage_error(
+			    cmd, "--dedup-scope: want acked, waiting or window, not '%s'", optarg);
+		c->dedup_scope = (uint32_t)v;
+		return -1;
+	case OPT_DEDUP_WINDOW_MS:
+		a->fields |= MQ_QCFG_DEDUP_WINDOW_MS;
+		if (!parse_u64(optarg, UINT64_MAX, &c->dedup_window_ms))
+			return usage_error(cmd, "--dedup-window-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_DLQ:
+		a->fields |= MQ_QCFG_DEAD_LETTER_QUEUE;
+		if (strlen(optarg) > MQ_NAME_MAX || (optarg[0] && !mq_name_valid(optarg)))
+			return usage_error(cmd, "--dead-letter-queue: invalid queue name '%s'",
+			                   optarg);
+		snprintf(c->dead_letter_queue, sizeof(c->dead_letter_queue), "%s", optarg);
 		return -1;
 	}
 	return -2;
 }
 
+static int create_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct create_args *a = arg;
+
+	if (opt == OPT_IF_NOT_EXISTS) {
+		a->if_not_exists = true;
+		return -1;
+	}
+	return queue_config_opt(cmd, opt, a);
+}
+
 static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-	    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+	    QUEUE_CONFIG_OPTS,
 	    {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
-	    {"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},
-	    {"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},
 	    COMMON_OPTS,
 	};
 	struct create_args a = {0};
@@ -674,21 +762,91 @@ static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+static json_t *queue_json(const mq_queue_info *q);
+static void queue_print(const mq_queue_info *q);
+
+static int update_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	return queue_config_opt(cmd, opt, arg);
+}
+
+static int cmd_queue_update(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {QUEUE_CONFIG_OPTS, COMMON_OPTS};
+	struct create_args a = {0};
+	mq_queue_info q;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, update_opt, &a, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if (a.fields == 0) {
+		free(pos);
+		return usage_error(cmd, "name at least one setting to change");
+	}
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_queue_update(ctl.client, pos[0], &a.cfg, a.fields, &q)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(queue_json(&q));
+		else
+			queue_print(&q);
+	}
+	free(pos);
+	return rv;
+}
+
+/* cmd_queue_pause serves both queue pause and queue resume. */
+static int cmd_queue_pause(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	bool pause = strcmp(cmd->name, "queue pause") == 0;
+	mq_queue_info q;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		st = pause ? mq_queue_pause(ctl.client, pos[0], &q)
+		           : mq_queue_resume(ctl.client, pos[0], &q);
+		if (st != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(queue_json(&q));
+		else
+			printf("%s queue %s\n", pause ? "paused" : "resumed", pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
 static json_t *queue_json(const mq_queue_info *q)
 {
 	const mq_queue_stats *s = &q->stats;
+	const mq_queue_config *c = &q->config;
+	json_t *cfg = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:s}", "lease_ms", json_u64(c->lease_ms),
+	    "max_attempts", json_u64(c->max_attempts), "retry_base_ms", json_u64(c->retry_base_ms),
+	    "retry_max_ms", json_u64(c->retry_max_ms), "max_length", json_u64(c->max_length),
+	    "max_age_ms", json_u64(c->max_age_ms), "rate_limit", json_u64(c->rate_limit),
+	    "dedup_scope", c->dedup_scope < 3 ? dedup_scopes[c->dedup_scope] : "unknown",
+	    "dedup_window_ms", json_u64(c->dedup_window_ms), "dead_letter_queue",
+	    c->dead_letter_queue);
+	json_t *st = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ready",
+	    json_u64(s->ready), "delayed", json_u64(s->delayed), "in_flight",
+	    json_u64(s->in_flight), "dead", json_u64(s->dead), "pushed_total",
+	    json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total), "nacked_total",
+	    json_u64(s->nacked_total), "expired_total", json_u64(s->expired_total),
+	    "deduplicated_total", json_u64(s->deduplicated_total), "dead_total",
+	    json_u64(s->dead_total), "redriven_total", json_u64(s->redriven_total),
+	    "oldest_ready_age_ms", json_u64(s->oldest_ready_age_ms));
 
-	return json_pack(
-	    "{s:s, s:{s:i, s:i, s:o, s:o}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	    "s:o}, s:o}",
-	    "name", q->name, "config", "lease_ms", (int)q->config.lease_ms, "max_attempts",
-	    (int)q->config.max_attempts, "retry_base_ms", json_u64(q->config.retry_base_ms),
-	    "retry_max_ms", json_u64(q->config.retry_max_ms), "stats", "ready", json_u64(s->ready),
-	    "delayed", json_u64(s->delayed), "in_flight", json_u64(s->in_flight), "dead",
-	    json_u64(s->dead), "pushed_total", json_u64(s->pushed_total), "acked_total",
-	    json_u64(s->acked_total), "nacked_total", json_u64(s->nacked_total), "expired_total",
-	    json_u64(s->expired_total), "deduplicated_total", json_u64(s->deduplicated_total),
-	    "dead_total", json_u64(s->dead_total), "created_ms", json_u64(q->created_ms));
+	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", q->name, "paused", q->paused,
+	                 "config", cfg, "stats", st, "created_ms", json_u64(q->created_ms));
 }
 
 static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
@@ -753,57 +911,81 @@ static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* queue_print prints a queue's config and counters, one per line. */
+static void queue_print(const mq_queue_info *q)
+{
+	const mq_queue_stats *s = &q->stats;
+	const mq_queue_config *c = &q->config;
+	char b[32], b2[32];
+
+	printf("name:          %s\n", q->name);
+	printf("state:         %s\n", q->paused ? "paused" : "active");
+	printf("created:       %s ago\n", fmt_age(b, sizeof(b), q->created_ms));
+	if (c->lease_ms != 0)
+		printf("lease:         %s\n", fmt_duration(b, sizeof(b), c->lease_ms));
+	else
+		printf("lease:         broker default\n");
+	if (c->max_attempts != 0)
+		printf("max attempts:  %u\n", c->max_attempts);
+	else
+		printf("max attempts:  broker default\n");
+	if (c->retry_base_ms != 0)
+		printf("retry backoff: %s doubling, up to %s\n",
+		       fmt_duration(b, sizeof(b), c->retry_base_ms),
+		       c->retry_max_ms != 0 ? fmt_duration(b2, sizeof(b2), c->retry_max_ms)
+		                            : "24h");
+	else
+		printf("retry backoff: none\n");
+	if (c->max_length != 0)
+		printf("max length:    %" PRIu64 "\n", c->max_length);
+	else
+		printf("max length:    unlimited\n");
+	printf("max age:       %s\n",
+	       c->max_age_ms != 0 ? fmt_duration(b, sizeof(b), c->max_age_ms) : "none");
+	if (c->rate_limit != 0)
+		printf("rate limit:    %u/s\n", c->rate_limit);
+	else
+		printf("rate limit:    none\n");
+	printf("dedup scope:   %s", c->dedup_scope < 3 ? dedup_scopes[c->dedup_scope] : "unknown");
+	if (c->dedup_scope == MQ_DEDUP_SCOPE_WINDOW)
+		printf(
+		    " (%s after the ack)",
+		    fmt_duration(b, sizeof(b), c->dedup_window_ms ? c->dedup_window_ms : 300000));
+	printf("\n");
+	printf("dead letters:  %s\n",
+	       c->dead_letter_queue[0] ? c->dead_letter_queue : "kept in this queue");
+	printf("ready:         %" PRIu64 "\n", s->ready);
+	printf("delayed:       %" PRIu64 "\n", s->delayed);
+	printf("in flight:     %" PRIu64 "\n", s->in_flight);
+	printf("dead:          %" PRIu64 "\n", s->dead);
+	printf("oldest ready:  %s\n",
+	       s->oldest_ready_age_ms ? fmt_duration(b, sizeof(b), s->oldest_ready_age_ms) : "-");
+	printf("pushed total:  %" PRIu64 "\n", s->pushed_total);
+	printf("acked total:   %" PRIu64 "\n", s->acked_total);
+	printf("nacked total:  %" PRIu64 "\n", s->nacked_total);
+	printf("expired total: %" PRIu64 "\n", s->expired_total);
+	printf("deduplicated:  %" PRIu64 "\n", s->deduplicated_total);
+	printf("dead total:    %" PRIu64 "\n", s->dead_total);
+	printf("redriven:      %" PRIu64 "\n", s->redriven_total);
+}
+
 static int cmd_queue_stats(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
 	mq_queue_info q;
-	char **pos, b[32];
+	char **pos;
 	int npos, rv;
 	mq_status st;
 
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
 		return rv;
 	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK) {
+		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK)
 			rv = fail(st);
-		} else if (ctl.json) {
+		else if (ctl.json)
 			rv = json_print(queue_json(&q));
-		} else {
-			const mq_queue_stats *s = &q.stats;
-
-			printf("name:          %s\n", q.name);
-			printf("created:       %s ago\n", fmt_age(b, sizeof(b), q.created_ms));
-			if (q.config.lease_ms != 0)
-				printf("lease:         %s\n",
-				       fmt_duration(b, sizeof(b), q.config.lease_ms));
-			else
-				printf("lease:         broker default\n");
-			if (q.config.max_attempts != 0)
-				printf("max attempts:  %u\n", q.config.max_attempts);
-			else
-				printf("max attempts:  broker default\n");
-			if (q.config.retry_base_ms != 0) {
-				char b2[16];
-
-				printf("retry backoff: %s doubling, up to %s\n",
-				       fmt_duration(b, sizeof(b), q.config.retry_base_ms),
-				       q.config.retry_max_ms != 0
-				           ? fmt_duration(b2, sizeof(b2), q.config.retry_max_ms)
-				           : "24h");
-			} else {
-				printf("retry backoff: none\n");
-			}
-			printf("ready:         %" PRIu64 "\n", s->ready);
-			printf("delayed:       %" PRIu64 "\n", s->delayed);
-			printf("in flight:     %" PRIu64 "\n", s->in_flight);
-			printf("dead:          %" PRIu64 "\n", s->dead);
-			printf("pushed total:  %" PRIu64 "\n", s->pushed_total);
-			printf("acked total:   %" PRIu64 "\n", s->acked_total);
-			printf("nacked total:  %" PRIu64 "\n", s->nacked_total);
-			printf("expired total: %" PRIu64 "\n", s->expired_total);
-			printf("deduplicated:  %" PRIu64 "\n", s->deduplicated_total);
-			printf("dead total:    %" PRIu64 "\n", s->dead_total);
-		}
+		else
+			queue_print(&q);
 	}
 	free(pos);
 	return rv;
@@ -2003,18 +2185,18 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 static const struct cmd cmds[] = {
     {"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
     {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
-    {"queue create",
-     "NAME [--lease-ms N] [--max-attempts N] [--retry-base-ms N] [--retry-max-ms N] "
-     "[--if-not-exists]",
-     "Create a queue.",
-     "Options:\n"
-     "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
-     "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
-     "  --retry-base-ms N  a nack without delay waits N ms, doubling with each\n"
-     "                     attempt, +-20% jitter (default 0: ready again at once)\n"
-     "  --retry-max-ms N   cap of that wait, ms (default 0: 24 h)\n"
-     "  --if-not-exists    succeed when the queue already exists\n",
+    {"queue create", "NAME [settings] [--if-not-exists]", "Create a queue.",
+     "Settings:\n" QUEUE_CONFIG_HELP "Options:\n"
+     "  --if-not-exists        succeed when the queue already exists\n",
      cmd_queue_create},
+    {"queue update", "NAME settings...",
+     "Change settings of a queue; the others keep their values. A setting given\n"
+     "as 0 (or '' for --dead-letter-queue) goes back to its default.",
+     "Settings:\n" QUEUE_CONFIG_HELP, cmd_queue_update},
+    {"queue pause", "NAME", "Stop handing out the queue's messages; pushes, acks and nacks go on.",
+     "", cmd_queue_pause},
+    {"queue resume", "NAME", "Resume a paused queue; waiting consumers get messages.", "",
+     cmd_queue_pause},
     {"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
     {"queue stats", "NAME", "Show one queue's configuration and counters.", "", cmd_queue_stats},
     {"queue purge", "NAME [--state ready|delayed|leased|dead]...",
