@@ -537,7 +537,8 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PullRequest *in = (const Mq__PullRequest *)c->input;
 	uint32_t max = in->max_messages ? in->max_messages : 1;
-	uint32_t n = 0;
+	uint32_t n = 0, rate = 0;
+	bool limited = false;
 	store_err err;
 	int rv;
 
@@ -552,13 +553,26 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 	c->body_len = 0;
 	c->emit_failed = false;
 	c->reply_budget = brk_writer_reply_budget(w);
-	rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
+	rv = store_queue_rate_limit(t, in->queue, &rate, &err);
+	if (rv == MQ_OK && rate != 0) {
+		uint32_t avail = brk_writer_rate_avail(w, in->queue, rate);
+		if (avail < max) {
+			max = avail;
+			limited = true;
+		}
+	}
+	if (rv == MQ_OK && max > 0)
+		rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
 	if (rv == MQ_NOT_FOUND && brk_writer_config(w)->auto_create)
 		rv = MQ_OK; /* a queue made by its first push: wait for it */
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	if (rate != 0)
+		brk_writer_rate_used(w, in->queue, n);
+	if (n == 0 && limited)
+		brk_writer_rate_wait(w, in->queue); /* served again at the next token */
 	if (n == 0 && c->emit_failed) {
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
 		return;

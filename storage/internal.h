@@ -161,6 +161,16 @@ static inline uint64_t *store_q_counter(qent *q, uint8_t state)
  * entry and, unless DEAD, its dedup key; fixes q's gauge. */
 mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err);
 
+/* STORE_OLDEST_PRIO_MAX bounds the priority levels store_q_oldest_ready
+ * visits. */
+#define STORE_OLDEST_PRIO_MAX 64u
+
+/* store_q_oldest_ready sets *age_ms to now minus the enqueue time of q's
+ * oldest READY message (0 when none): it reads the first entry of each
+ * priority level of the ready index (oldest within its level), at most
+ * STORE_OLDEST_PRIO_MAX levels, highest first; no queue scan. */
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err);
+
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
 
 /* store_msg_get reads and decodes message id of queue qid: NOT_FOUND

@@ -1135,6 +1135,57 @@ mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, si
 	return st;
 }
 
+/* ---- oldest ready age ------------------------------------------------------------ */
+
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err)
+{
+	uint8_t key[KEY_READY_LEN];
+	uint64_t oldest = UINT64_MAX;
+	uint32_t prio_key = 0;
+	mq_status st;
+
+	*age_ms = 0;
+	if (q->rec.stats.ready == 0)
+		return MQ_OK;
+	for (uint32_t level = 0; level < STORE_OLDEST_PRIO_MAX; level++) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		/* The first key at or after (qid, prio_key, 0): the oldest message
+		 * of the next priority level. */
+		be32_put(key, q->qid);
+		be32_put(key + 4, prio_key);
+		be64_put(key + 8, 0);
+		st = tx_seek(t, KV_READY, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_READY_LEN || be32_get(k.data) != q->qid)
+			break;
+		prio_key = be32_get((const uint8_t *)k.data + 4);
+		id = be64_get((const uint8_t *)k.data + 8);
+		st = store_msg_get(t, q->qid, id, &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "ready index of queue %s names missing message %" PRIu64,
+			                  q->name, id);
+		if (st != MQ_OK)
+			return st;
+		if (m.enqueued_ms < oldest)
+			oldest = m.enqueued_ms;
+		if (prio_key == UINT32_MAX)
+			break;
+		prio_key++;
+	}
+	if (oldest != UINT64_MAX) {
+		uint64_t now = store_now(t->s);
+		*age_ms = now > oldest ? now - oldest : 0;
+	}
+	return MQ_OK;
+}
+
 /* ---- timers --------------------------------------------------------------------- */
 
 static const char LEASE_EXPIRED[] = "lease expired";

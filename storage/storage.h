@@ -263,6 +263,10 @@ mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_q
 /* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err);
 
+/* store_queue_rate_limit reads a queue's rate_limit (0 = none) without the
+ * computed stats: cheap enough for every pull. NOT_FOUND if none. */
+mq_status store_queue_rate_limit(store_txn *t, const char *name, uint32_t *rate, store_err *err);
+
 /* store_queue_cb receives one queue; return non-zero to stop early. */
 typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
 
