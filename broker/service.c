@@ -1067,8 +1067,8 @@ static void reply_queue_info(brk_call *c, ProtobufCMessage *reply, Mq__QueueInfo
  * name) exists: created with the defaults when the broker creates queues
  * on push, else NOT_FOUND. Run inside a savepoint, so that a later request
  * error of the call undoes a creation. */
-static int ensure_dlq(brk_writer *w, store_txn *t, const char *name,
-                      const store_queue_config *cfg, store_err *err)
+static int ensure_dlq(brk_writer *w, store_txn *t, const char *name, const store_queue_config *cfg,
+                      store_err *err)
 {
 	store_queue_info info;
 	int rv;
@@ -1215,7 +1215,8 @@ static void apply_update_queue(brk_writer *w, store_txn *t, brk_call *c)
 	{
 		struct create_op o = {in->name, &cfg, false, &info, NULL, &err, mask};
 		rv = with_dlq(w, t, in->name, &cfg,
-		              (mask & STORE_QCFG_DEAD_LETTER_QUEUE) && cfg.dead_letter_queue[0] != '\0',
+		              (mask & STORE_QCFG_DEAD_LETTER_QUEUE) &&
+		                  cfg.dead_letter_queue[0] != '\0',
 		              &err, update_op, &o);
 	}
 	if (rv != MQ_OK) {

@@ -224,9 +224,9 @@ static void test_atomic_push(void **state)
 
 	memset(big, 'x', sizeof(big));
 	/* the queue does not exist: the broker would create it on push */
-	assert_mq_status(mq_push_batch_ex(f->c, "qc.atomic", 3, payloads, lens, NULL,
-	                                  MQ_PUSH_ATOMIC, r),
-	                 MQ_INVALID_ARGUMENT);
+	assert_mq_status(
+	    mq_push_batch_ex(f->c, "qc.atomic", 3, payloads, lens, NULL, MQ_PUSH_ATOMIC, r),
+	    MQ_INVALID_ARGUMENT);
 	assert_int_equal(r[0].status, MQ_ABORTED);
 	assert_int_equal(r[1].status, MQ_INVALID_ARGUMENT);
 	assert_int_equal(r[2].status, MQ_ABORTED);
@@ -240,8 +240,9 @@ static void test_atomic_push(void **state)
 		size_t l2[2] = {1, 1};
 
 		make_queue(f, "qc.atomic", 0, 0);
-		assert_mq_status(mq_push_batch_ex(f->c, "qc.atomic", 2, p2, l2, o, MQ_PUSH_ATOMIC, r),
-		                 MQ_INVALID_ARGUMENT);
+		assert_mq_status(
+		    mq_push_batch_ex(f->c, "qc.atomic", 2, p2, l2, o, MQ_PUSH_ATOMIC, r),
+		    MQ_INVALID_ARGUMENT);
 		assert_int_equal(r[0].status, MQ_ABORTED);
 		assert_int_equal(r[1].status, MQ_INVALID_ARGUMENT);
 		assert_non_null(strstr(mq_errmsg(), "reserved"));
@@ -257,8 +258,8 @@ static void test_atomic_push(void **state)
 	assert_true(r[2].id > r[0].id);
 	/* atomic and all good: all stored, ids in order */
 	lens[1] = 5;
-	assert_mq_ok(mq_push_batch_ex(f->c, "qc.atomic", 3, payloads, lens, NULL, MQ_PUSH_ATOMIC,
-	                              r));
+	assert_mq_ok(
+	    mq_push_batch_ex(f->c, "qc.atomic", 3, payloads, lens, NULL, MQ_PUSH_ATOMIC, r));
 	assert_true(r[0].id < r[1].id && r[1].id < r[2].id);
 	qi = qinfo(f, "qc.atomic");
 	assert_int_equal(qi.stats.ready, 5);
@@ -274,7 +275,8 @@ static void test_atomic_push(void **state)
 		fputc('y', fp);
 	fputc('\n', fp);
 	fclose(fp);
-	assert_int_equal(ctl(f, "--json push qc.atomic --atomic --lines '%s' 2>/dev/null", path), 1);
+	assert_int_equal(ctl(f, "--json push qc.atomic --atomic --lines '%s' 2>/dev/null", path),
+	                 1);
 	assert_non_null(strstr(f->out, "\"ABORTED\""));
 	assert_non_null(strstr(f->out, "\"INVALID_ARGUMENT\""));
 	qi = qinfo(f, "qc.atomic");
@@ -353,11 +355,11 @@ static void test_redrive_filter(void **state)
 	 * them one per step (2 steps at least: a count, not a timing) */
 	assert_int_equal(ctl(f, "dead redrive qc.rd --reason-prefix nope"), 0);
 	assert_non_null(strstr(f->out, "redrove 0"));
-	assert_int_equal(
-	    ctl(f, "--json dead redrive qc.rd --reason-prefix 'max attempts' --rate 1 "
-	           "--dead-since-ms %" PRIu64,
-	        t0),
-	    0);
+	assert_int_equal(ctl(f,
+	                     "--json dead redrive qc.rd --reason-prefix 'max attempts' --rate 1 "
+	                     "--dead-since-ms %" PRIu64,
+	                     t0),
+	                 0);
 	assert_non_null(strstr(f->out, "\"redriven\": 2"));
 	assert_non_null(strstr(f->out, "\"steps\": 2"));
 	qi = qinfo(f, "qc.rd");
@@ -367,12 +369,146 @@ static void test_redrive_filter(void **state)
 	assert_int_equal(ctl(f, "dead redrive qc.rd --id 1 --type a 2>/dev/null"), 2);
 }
 
+/* test_dead_letter_queue: a queue's dead messages (attempts exhausted,
+ * termed) move into its dead-letter queue with reason, history and origin;
+ * the target must exist unless the broker auto-creates it and may not be
+ * the queue itself; after a restart redrive sends them back to the origin
+ * (or into a named queue); mqctl shows and redrives them. */
+static void test_dead_letter_queue(void **state)
+{
+	fx *f = *state;
+	mq_queue_config cfg = {.max_attempts = 1, .lease_ms = 60000};
+	mq_message *m[2], *g;
+	mq_queue_info qi;
+	uint64_t id1, id2, moved;
+	bool more;
+
+	/* validation: itself is refused; a missing target is auto-created here */
+	snprintf(cfg.dead_letter_queue, sizeof(cfg.dead_letter_queue), "qc.src");
+	assert_mq_status(mq_queue_create(f->c, "qc.src", &cfg, false, NULL), MQ_INVALID_ARGUMENT);
+	snprintf(cfg.dead_letter_queue, sizeof(cfg.dead_letter_queue), "qc.dlq");
+	assert_mq_ok(mq_queue_create(f->c, "qc.src", &cfg, false, NULL));
+	qi = qinfo(f, "qc.dlq"); /* created on demand (the broker auto-creates) */
+	assert_string_equal(qinfo(f, "qc.src").config.dead_letter_queue, "qc.dlq");
+
+	push(f, "qc.src", "one", "t1", &id1);
+	push(f, "qc.src", "two", "t2", &id2);
+	pull_n(f, "qc.src", m, 2, 60000);
+	assert_mq_ok(mq_nack(f->c, m[0], 0, "smtp down"));
+	assert_mq_ok(mq_term(f->c, m[1], "bad input"));
+	mq_message_free(m[0]);
+	mq_message_free(m[1]);
+	qi = qinfo(f, "qc.src");
+	assert_int_equal(qi.stats.dead, 0);
+	assert_int_equal(qi.stats.dead_total, 2);
+	qi = qinfo(f, "qc.dlq");
+	assert_int_equal(qi.stats.dead, 2);
+	fx_restart(f);
+
+	assert_mq_ok(mq_message_get(f->c, "qc.dlq", id1, &g));
+	assert_int_equal(mq_message_state(g), MQ_STATE_DEAD);
+	assert_string_equal(mq_message_dead_reason(g), "max attempts reached (1)");
+	assert_int_equal(mq_message_history_count(g), 1);
+	assert_string_equal(mq_message_history(g, 0).error, "smtp down");
+	assert_int_equal(mq_message_header_count(g), 1);
+	assert_string_equal(mq_message_header(g, 0).key, "x-mq-origin-queue");
+	assert_string_equal(mq_message_header(g, 0).value, "qc.src");
+	mq_message_free(g);
+	assert_mq_status(mq_message_get(f->c, "qc.src", id1, &g), MQ_NOT_FOUND);
+	assert_int_equal(ctl(f, "dead list qc.dlq"), 0);
+	assert_non_null(strstr(f->out, "termed: bad input"));
+
+	/* redrive by filter, no target: back to the origin */
+	{
+		mq_redrive_opts o = {.reason_prefix = "termed:"};
+		assert_mq_ok(mq_redrive_ex(f->c, "qc.dlq", &o, &moved, &more, NULL));
+		assert_int_equal(moved, 1);
+	}
+	assert_mq_ok(mq_message_get(f->c, "qc.src", id2, &g));
+	assert_int_equal(mq_message_state(g), MQ_STATE_READY);
+	assert_int_equal(mq_message_header_count(g), 0);
+	mq_message_free(g);
+	/* mqctl into a named queue */
+	assert_int_equal(ctl(f, "dead redrive qc.dlq --to qc.retry"), 0);
+	assert_non_null(strstr(f->out, "redrove 1"));
+	qi = qinfo(f, "qc.dlq");
+	assert_int_equal(qi.stats.dead, 0);
+	assert_int_equal(qi.stats.redriven_total, 2);
+	assert_int_equal(qinfo(f, "qc.retry").stats.ready, 1);
+	/* mqctl queue update sets a DLQ; a missing target without
+	 * auto-create is NOT_FOUND (restart without it) */
+	mq_client_close(f->c);
+	f->c = NULL;
+	assert_int_equal(mqtest_broker_stop(&f->b), 0);
+	mqtest_broker_restart(&f->b, "--max-payload", "1024", "--auto-create", "false", NULL);
+	fx_connect(f);
+	assert_int_equal(ctl(f, "queue update qc.retry --dead-letter-queue qc.none 2>/dev/null"),
+	                 1);
+	assert_int_equal(ctl(f, "queue update qc.retry --dead-letter-queue qc.dlq"), 0);
+	assert_string_equal(qinfo(f, "qc.retry").config.dead_letter_queue, "qc.dlq");
+}
+
+/* test_rate_limit: a queue with rate_limit 5 hands out at most
+ * 5 * elapsed + 5 (burst) messages over a bounded window however fast it
+ * is pulled; a parked long poll is served when tokens come back. */
+static void test_rate_limit(void **state)
+{
+	fx *f = *state;
+	mq_queue_config cfg = {.rate_limit = 5, .lease_ms = 60000};
+	const void *p[100];
+	size_t l[100];
+	mq_pull_opts po = {0};
+	mq_message *m[50];
+	uint64_t start, elapsed, got = 0;
+	size_t n;
+
+	assert_mq_ok(mq_queue_create(f->c, "qc.rate", &cfg, false, NULL));
+	for (int i = 0; i < 100; i++) {
+		p[i] = "r";
+		l[i] = 1;
+	}
+	assert_mq_ok(mq_push_batch(f->c, "qc.rate", 100, p, l, NULL, NULL));
+	start = mqtest_now_ms();
+	for (int i = 0; i < 2000 && mqtest_now_ms() - start < 1000; i++) {
+		assert_mq_ok(mq_pull(f->c, "qc.rate", &po, m, 50, &n));
+		got += n;
+		for (size_t k = 0; k < n; k++)
+			mq_message_free(m[k]);
+	}
+	elapsed = mqtest_now_ms() - start;
+	assert_true(got >= 5);                              /* the burst at least */
+	assert_true(got <= 5 * (elapsed + 999) / 1000 + 5); /* never above the limit */
+	/* a long poll with no token left waits for one and gets a message */
+	po.wait_ms = 5000;
+	assert_mq_ok(mq_pull(f->c, "qc.rate", &po, m, 50, &n));
+	assert_true(n >= 1 && n <= 5);
+	for (size_t k = 0; k < n; k++)
+		mq_message_free(m[k]);
+	/* oldest ready age is shown by GetQueue and mqctl */
+	assert_true(qinfo(f, "qc.rate").stats.oldest_ready_age_ms >= 1);
+	assert_int_equal(ctl(f, "--json queue stats qc.rate"), 0);
+	assert_non_null(strstr(f->out, "\"oldest_ready_age_ms\""));
+	assert_non_null(strstr(f->out, "\"rate_limit\": 5"));
+	/* lifting the limit hands out the rest at once */
+	{
+		mq_queue_config none = {0};
+		assert_mq_ok(mq_queue_update(f->c, "qc.rate", &none, MQ_QCFG_RATE_LIMIT, NULL));
+	}
+	po.wait_ms = 0;
+	assert_mq_ok(mq_pull(f->c, "qc.rate", &po, m, 50, &n));
+	assert_int_equal(n, 50);
+	for (size_t k = 0; k < n; k++)
+		mq_message_free(m[k]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_batch_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_atomic_push, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redrive_filter, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_letter_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,8 +69,8 @@ static int setup(void **state)
 		return -1;
 	}
 	f->now = T0;
-	f->cfg = (store_config){
-	    .engine = g_engine, .path = f->dir, .clock = fx_clock, .clock_arg = f};
+	f->cfg =
+	    (store_config){.engine = g_engine, .path = f->dir, .clock = fx_clock, .clock_arg = f};
 	if (store_open(&f->s, &f->cfg, &E) != MQ_OK) {
 		free(f);
 		return -1;
