@@ -275,13 +275,13 @@ static void test_atomic_push(void **state)
 		fputc('y', fp);
 	fputc('\n', fp);
 	fclose(fp);
-	assert_int_equal(ctl(f, "--json push qc.atomic --atomic --lines '%s' 2>/dev/null", path),
-	                 1);
+	assert_int_equal(
+	    ctl(f, "--json push qc.atomic --atomic --lines --file '%s' 2>/dev/null", path), 1);
 	assert_non_null(strstr(f->out, "\"ABORTED\""));
 	assert_non_null(strstr(f->out, "\"INVALID_ARGUMENT\""));
 	qi = qinfo(f, "qc.atomic");
 	assert_int_equal(qi.stats.ready, 8);
-	assert_int_equal(ctl(f, "push qc.atomic --lines '%s' 2>/dev/null", path), 1);
+	assert_int_equal(ctl(f, "push qc.atomic --lines --file '%s' 2>/dev/null", path), 1);
 	qi = qinfo(f, "qc.atomic");
 	assert_int_equal(qi.stats.ready, 10);
 }

@@ -12,6 +12,7 @@
  * error; 3 broker unreachable (MQ_UNAVAILABLE or MQ_DEADLINE_EXCEEDED). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -96,6 +97,8 @@ enum {
 	OPT_DEDUP_SCOPE,
 	OPT_DEDUP_WINDOW_MS,
 	OPT_DLQ,
+	OPT_INTERVAL_MS,
+	OPT_COUNT,
 };
 
 /* COMMON_OPTS ends every command's long-option table. */
@@ -378,6 +381,39 @@ static int json_print(json_t *doc)
 	}
 	json_decref(doc);
 	return rv;
+}
+
+/* ---- Progress ---------------------------------------------------------- */
+
+/* A progress bar on stderr, drawn only when stderr is a terminal and the
+ * output is not JSON: nothing extra when piped. */
+static bool progress_on(void)
+{
+	return !ctl.json && isatty(STDERR_FILENO);
+}
+
+static void progress(const char *what, uint64_t done, uint64_t total)
+{
+	char bar[31];
+	unsigned fill;
+
+	if (!progress_on())
+		return;
+	if (total == 0 || done > total)
+		total = done;
+	fill = total ? (unsigned)(done * 30 / total) : 30;
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', 30 - fill);
+	bar[30] = '\0';
+	fprintf(stderr, "\r%s [%s] %3u%% %" PRIu64 "/%" PRIu64, what, bar,
+	        total ? (unsigned)(done * 100 / total) : 100, done, total);
+	fflush(stderr);
+}
+
+static void progress_done(void)
+{
+	if (progress_on())
+		fprintf(stderr, "\r\033[K");
 }
 
 #define TABLE_MAX_COLS 16
@@ -1071,7 +1107,7 @@ struct push_args {
 	mq_push_opts opts;
 	mq_header headers[PUSH_MAX_HEADERS];
 	const char *file;
-	const char *lines; /* --lines FILE: one message per line */
+	bool lines; /* --lines: one message per line of --file or stdin */
 	bool atomic;
 };
 
@@ -1085,7 +1121,7 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 		a->file = optarg;
 		return -1;
 	case OPT_LINES:
-		a->lines = optarg;
+		a->lines = true;
 		return -1;
 	case OPT_ATOMIC:
 		a->atomic = true;
@@ -1141,21 +1177,23 @@ static int push_many(const struct cmd *cmd, struct push_args *a, char **pos, int
 	int rv;
 	mq_status st;
 
-	if (a->file != NULL)
-		return usage_error(cmd, "--file pushes one message; use --lines for several");
-	if (a->lines != NULL && npos > 1)
+	if (a->lines && npos > 1)
 		return usage_error(cmd, "give DATA... or --lines, not both");
-	if (a->lines != NULL) {
-		FILE *f = strcmp(a->lines, "-") == 0 ? stdin : fopen(a->lines, "rb");
+	if (!a->lines && a->file != NULL)
+		return usage_error(cmd,
+		                   "--atomic with --file needs --lines (one message per line)");
+	if (a->lines) {
+		FILE *f =
+		    a->file == NULL || strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "rb");
 
 		if (f == NULL) {
-			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a->lines,
+			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a->file,
 			        strerror(errno));
 			return EXIT_ERROR;
 		}
 		if (!read_all(f, &data, &len)) {
-			fprintf(stderr, "mqctl: INTERNAL: reading %s: %s\n", a->lines,
-			        strerror(errno));
+			fprintf(stderr, "mqctl: INTERNAL: reading %s: %s\n",
+			        a->file != NULL ? a->file : "stdin", strerror(errno));
 			if (f != stdin)
 				fclose(f);
 			return EXIT_ERROR;
@@ -1171,18 +1209,20 @@ static int push_many(const struct cmd *cmd, struct push_args *a, char **pos, int
 		rv = EXIT_ERROR;
 		goto out;
 	}
-	if (a->lines != NULL) {
+	if (a->lines) { /* non-empty lines, as push --lines */
 		for (char *p = data, *end = data + len; p < end;) {
 			char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t l = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
 
-			if (n == MQ_PUSH_BATCH_MAX) {
-				rv = usage_error(cmd, "--lines: at most %d messages",
+			if (l > 0 && n == MQ_PUSH_BATCH_MAX) {
+				rv = usage_error(cmd, "--atomic: at most %d messages",
 				                 MQ_PUSH_BATCH_MAX);
 				goto out;
 			}
-			payloads[n] = p;
-			lens[n++] = l;
+			if (l > 0) {
+				payloads[n] = p;
+				lens[n++] = l;
+			}
 			p += l + 1;
 		}
 	} else {
@@ -1235,9 +1275,89 @@ out:
 	return rv;
 }
 
+#define PUSH_LINES_BATCH 500
+
+/* push_lines pushes each non-empty line of data[0..len) as one message, in
+ * batches, with a progress bar; data is modified (lines split in place). */
+static int push_lines(const char *queue, char *data, size_t len, const mq_push_opts *opts)
+{
+	const void *payloads[PUSH_LINES_BATCH];
+	size_t lens[PUSH_LINES_BATCH];
+	mq_push_opts o[PUSH_LINES_BATCH];
+	mq_push_result res[PUSH_LINES_BATCH];
+	uint64_t total = 0, done = 0, pushed = 0, dups = 0, failed = 0;
+	mq_status first = MQ_OK;
+	char first_msg[512] = "";
+	char *p = data, *end = data + len;
+
+	for (char *q = data; q < end; q++)
+		if (*q == '\n' && q > data && q[-1] != '\n')
+			total++;
+	if (len && data[len - 1] != '\n')
+		total++;
+	for (size_t i = 0; i < PUSH_LINES_BATCH; i++)
+		o[i] = *opts;
+	while (p < end) {
+		size_t n = 0;
+		mq_status st;
+
+		while (p < end && n < PUSH_LINES_BATCH) {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (l > 0) {
+				payloads[n] = p;
+				lens[n++] = l;
+			}
+			p += l + (nl ? 1 : 0);
+		}
+		if (n == 0)
+			break;
+		memset(res, 0, sizeof(res));
+		st = mq_push_batch(ctl.client, queue, n, payloads, lens, o, res);
+		if (st != MQ_OK && res[0].status == MQ_OK && res[0].id == 0) {
+			/* The request itself failed (results are written only when
+			 * the broker answered, and an answered result has a
+			 * failure status or an id): nothing of this batch is known. */
+			progress_done();
+			return fail(st);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (res[i].status != MQ_OK) {
+				if (failed++ == 0) {
+					first = res[i].status;
+					snprintf(first_msg, sizeof(first_msg), "%s", mq_errmsg());
+				}
+			} else if (res[i].duplicate) {
+				dups++;
+			} else {
+				pushed++;
+			}
+		}
+		done += n;
+		progress("pushing", done, total);
+	}
+	progress_done();
+	if (ctl.json)
+		json_print(json_pack("{s:s, s:o, s:o, s:o}", "queue", queue, "pushed",
+		                     json_u64(pushed), "duplicates", json_u64(dups), "failed",
+		                     json_u64(failed)));
+	else
+		printf("pushed %" PRIu64 " message%s to %s (%" PRIu64 " duplicate%s, %" PRIu64
+		       " failed)\n",
+		       pushed, pushed == 1 ? "" : "s", queue, dups, dups == 1 ? "" : "s", failed);
+	if (failed) {
+		fprintf(stderr, "mqctl: %s: %" PRIu64 " message%s failed; the first: %s\n",
+		        mq_status_name(first), failed, failed == 1 ? "" : "s", first_msg);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
+	    {"lines", no_argument, NULL, OPT_LINES},
 	    {"file", required_argument, NULL, OPT_FILE},
 	    {"dedup-key", required_argument, NULL, OPT_DEDUP_KEY},
 	    {"dedup-mode", required_argument, NULL, OPT_DEDUP_MODE},
@@ -1245,7 +1365,6 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	    {"priority", required_argument, NULL, OPT_PRIORITY},
 	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"header", required_argument, NULL, OPT_HEADER},
-	    {"lines", required_argument, NULL, OPT_LINES},
 	    {"atomic", no_argument, NULL, OPT_ATOMIC},
 	    COMMON_OPTS,
 	};
@@ -1261,7 +1380,7 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	if ((rv = parse_args(cmd, argc, argv, lo, push_opt, &a, 1, 1 + MQ_PUSH_BATCH_MAX, &pos,
 	                     &npos)) != -1)
 		return rv;
-	if (npos > 2 || a.lines != NULL || a.atomic) {
+	if (npos > 2 || a.atomic) {
 		rv = push_many(cmd, &a, pos, npos);
 		free(pos);
 		return rv;
@@ -1269,6 +1388,10 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	if (npos == 2 && a.file != NULL) {
 		free(pos);
 		return usage_error(cmd, "give DATA or --file, not both");
+	}
+	if (a.lines && (npos == 2 || a.opts.dedup_key != NULL)) {
+		free(pos);
+		return usage_error(cmd, "--lines reads --file or stdin and takes no --dedup-key");
 	}
 	if (npos == 2) {
 		data = pos[1];
@@ -1298,7 +1421,10 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 			fclose(f);
 		owned = true;
 	}
-	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+	if (a.lines) {
+		if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK)
+			rv = push_lines(pos[0], data, len, &a.opts);
+	} else if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_push(ctl.client, pos[0], data, len, &a.opts, &id, &dup)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
@@ -2141,6 +2267,11 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	}
 	if ((rv = check_name(pos[0])) == -1 && (a.to == NULL || (rv = check_name(a.to)) == -1) &&
 	    (rv = connect_broker()) == EXIT_OK) {
+		mq_queue_info qi;
+		uint64_t dead = a.n_ids;
+
+		if (a.n_ids == 0 && progress_on() && mq_queue_get(ctl.client, pos[0], &qi) == MQ_OK)
+			dead = qi.stats.dead;
 		a.o.ids = a.ids;
 		a.o.n_ids = a.n_ids;
 		a.o.to_queue = a.to;
@@ -2160,11 +2291,13 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 			total += moved;
 			steps++;
 			a.o.after_id = next;
+			progress("redriving", total, dead);
 			if (a.max_total && total >= a.max_total)
 				break;
 			if (a.rate && more)
 				sleep_until_mono(began + 1000);
 		} while (more && a.n_ids == 0);
+		progress_done();
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
@@ -2180,10 +2313,196 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+/* ---- Command: top ------------------------------------------------------- */
+
+static volatile sig_atomic_t top_stop;
+
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+struct top_args {
+	uint32_t interval_ms;
+	uint32_t count; /* 0 = until interrupted */
+};
+
+static int top_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct top_args *a = arg;
+
+	switch (opt) {
+	case OPT_INTERVAL_MS:
+		if (!parse_u32(optarg, &a->interval_ms) || a->interval_ms < 100)
+			return usage_error(
+			    cmd, "--interval-ms: want a number of ms >= 100, not '%s'", optarg);
+		return -1;
+	case OPT_COUNT:
+		if (!parse_u32(optarg, &a->count) || a->count == 0)
+			return usage_error(cmd, "--count: want a number >= 1, not '%s'", optarg);
+		return -1;
+	}
+	return -2;
+}
+
+/* top_prev finds a queue's totals in the previous sample. */
+static const mq_queue_info *top_prev(const mq_queue_info *prev, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(prev[i].name, name) == 0)
+			return &prev[i];
+	return NULL;
+}
+
+static double rate(uint64_t now, uint64_t before, double secs)
+{
+	return now >= before && secs > 0 ? (double)(now - before) / secs : 0.0;
+}
+
+static int cmd_top(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"interval-ms", required_argument, NULL, OPT_INTERVAL_MS},
+	    {"count", required_argument, NULL, OPT_COUNT},
+	    COMMON_OPTS,
+	};
+	struct top_args a = {.interval_ms = 1000};
+	mq_queue_info *prev = NULL, *cur;
+	size_t nprev = 0, ncur;
+	uint64_t t_prev = 0;
+	bool tty = isatty(STDOUT_FILENO) && !ctl.json;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, top_opt, &a, 0, 0, &pos, &npos)) != -1)
+		return rv;
+	free(pos);
+	if ((rv = connect_broker()) != EXIT_OK)
+		return rv;
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	for (uint32_t iter = 0; !top_stop && (a.count == 0 || iter < a.count); iter++) {
+		struct timespec ts;
+		uint64_t t_now;
+		double secs;
+
+		if (iter > 0) {
+			/* sleep in short steps so Ctrl-C ends it promptly */
+			for (uint32_t slept = 0; slept < a.interval_ms && !top_stop; slept += 50)
+				usleep(50 * 1000);
+			if (top_stop)
+				break;
+		}
+		if ((st = mq_queue_list(ctl.client, &cur, &ncur)) != MQ_OK) {
+			mq_queue_list_free(prev);
+			return fail(st);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t_now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		secs = prev != NULL ? (double)(t_now - t_prev) / 1000.0 : 0.0;
+		if (ctl.json) {
+			json_t *arr = json_array();
+
+			for (size_t i = 0; i < ncur; i++) {
+				const mq_queue_info *q = &cur[i],
+				                    *p = top_prev(prev, nprev, q->name);
+				const mq_queue_stats *s = &q->stats;
+
+				json_array_append_new(
+				    arr,
+				    json_pack(
+				        "{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:f, s:f, s:f}",
+				        "name", q->name, "paused", q->paused, "ready",
+				        json_u64(s->ready), "delayed", json_u64(s->delayed),
+				        "in_flight", json_u64(s->in_flight), "dead",
+				        json_u64(s->dead), "oldest_ready_age_ms",
+				        json_u64(s->oldest_ready_age_ms), "push_rate",
+				        p ? rate(s->pushed_total, p->stats.pushed_total, secs)
+				          : 0.0,
+				        "ack_rate",
+				        p ? rate(s->acked_total, p->stats.acked_total, secs) : 0.0,
+				        "dead_rate",
+				        p ? rate(s->dead_total, p->stats.dead_total, secs) : 0.0));
+			}
+			/* JSON lines: one object per refresh */
+			json_dumpf(
+			    json_pack("{s:o, s:o}", "interval_s", json_real(secs), "queues", arr),
+			    stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("\n");
+		} else {
+			struct table t = {.ncols = 10,
+			                  .head = {"QUEUE", "STATE", "READY", "DELAYED", "INFLIGHT",
+			                           "DEAD", "PUSH/s", "ACK/s", "DEAD/s", "OLDEST"},
+			                  .right = {false, false, true, true, true, true, true,
+			                            true, true, true}};
+
+			if (tty)
+				printf("\033[H\033[2J");
+			printf("mq top: %s, %zu queue%s, every %s (Ctrl-C to quit)\n\n", ctl.url,
+			       ncur, ncur == 1 ? "" : "s",
+			       fmt_duration((char[16]){0}, 16, a.interval_ms));
+			for (size_t i = 0; i < ncur; i++) {
+				const mq_queue_info *q = &cur[i],
+				                    *p = top_prev(prev, nprev, q->name);
+				const mq_queue_stats *s = &q->stats;
+				char c[8][32];
+
+				snprintf(c[0], 32, "%" PRIu64, s->ready);
+				snprintf(c[1], 32, "%" PRIu64, s->delayed);
+				snprintf(c[2], 32, "%" PRIu64, s->in_flight);
+				snprintf(c[3], 32, "%" PRIu64, s->dead);
+				if (p != NULL) {
+					snprintf(
+					    c[4], 32, "%.1f",
+					    rate(s->pushed_total, p->stats.pushed_total, secs));
+					snprintf(c[5], 32, "%.1f",
+					         rate(s->acked_total, p->stats.acked_total, secs));
+					snprintf(c[6], 32, "%.1f",
+					         rate(s->dead_total, p->stats.dead_total, secs));
+				} else {
+					snprintf(c[4], 32, "-");
+					snprintf(c[5], 32, "-");
+					snprintf(c[6], 32, "-");
+				}
+				if (s->oldest_ready_age_ms)
+					fmt_duration(c[7], 32, s->oldest_ready_age_ms);
+				else
+					snprintf(c[7], 32, "-");
+				table_row(&t, q->name, q->paused ? "paused" : "active", c[0], c[1],
+				          c[2], c[3], c[4], c[5], c[6], c[7]);
+			}
+			if (ncur == 0)
+				printf("no queues\n");
+			else
+				table_print(&t);
+			if (!tty)
+				printf("\n");
+		}
+		fflush(stdout);
+		mq_queue_list_free(prev);
+		prev = cur;
+		nprev = ncur;
+		t_prev = t_now;
+	}
+	mq_queue_list_free(prev);
+	return EXIT_OK;
+}
+
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
     {"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
+    {"top", "[--interval-ms N] [--count N]",
+     "Live per-queue depths and rates (pushes, acks, dead letters per second),\n"
+     "refreshed until Ctrl-C. On a terminal the screen is redrawn; piped, each\n"
+     "refresh is a table followed by a blank line; --json prints one object per\n"
+     "refresh (JSON lines). Rates appear from the second refresh on.",
+     "Options:\n"
+     "  --interval-ms N   time between refreshes (default 1000, at least 100)\n"
+     "  --count N         stop after N refreshes (default: until interrupted)\n",
+     cmd_top},
     {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
     {"queue create", "NAME [settings] [--if-not-exists]", "Create a queue.",
      "Settings:\n" QUEUE_CONFIG_HELP "Options:\n"
@@ -2207,10 +2526,16 @@ static const struct cmd cmds[] = {
      cmd_queue_purge},
     {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
     {"push",
-     "QUEUE [DATA] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms N] "
+     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms "
+     "N] "
      "[--priority N] [--type T] [--header K=V]...",
-     "Push one message (payload: DATA, else --file, else stdin).",
+     "Push one message (payload: DATA, else --file, else stdin), or with --lines\n"
+     "one message per line.",
      "Options:\n"
+     "  --lines           each non-empty line of --file or stdin is a message; pushed\n"
+     "                    in batches of 500, with a progress bar on a terminal\n"
+     "  --atomic          several DATA (or --lines, at most 1000) in one request,\n"
+     "                    all or nothing: when one fails none is stored\n"
      "  --file F          read the payload from file F ('-' = stdin)\n"
      "  --dedup-key K     while a message with key K is queued or leased, a push\n"
      "                    with K is a duplicate\n"
