@@ -2427,10 +2427,11 @@ static int cmd_top(const struct cmd *cmd, int argc, char **argv)
 				        p ? rate(s->dead_total, p->stats.dead_total, secs) : 0.0));
 			}
 			/* JSON lines: one object per refresh */
-			json_t *doc =
+			json_t *o =
 			    json_pack("{s:o, s:o}", "interval_s", json_real(secs), "queues", arr);
-			json_dumpf(doc, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-			json_decref(doc); /* the refresh's document: freed, not leaked */
+
+			json_dumpf(o, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			json_decref(o);
 			printf("\n");
 		} else {
 			struct table t = {.ncols = 10,
