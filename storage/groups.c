@@ -241,24 +241,35 @@ static mq_status expire_one(store_txn *t, qent *q, uint64_t id, rec_msg *m, stor
 	bool waiting = (m->flags & REC_MF_GROUP_WAIT) != 0;
 	kv_db idb = KV_READY;
 	uint8_t ostate = m->state;
+	qent *dlq;
 	mq_status st;
 
+	if ((st = store_dlq_of(t, q, &dlq, err)) != MQ_OK)
+		return st;
 	if (!waiting)
 		idb = state_index(ik, &il, q->qid, id, m);
 	memcpy(dk, m->dedup, dl);
 	memcpy(gk, m->group, gl);
 	m->flags &= (uint8_t)~REC_MF_GROUP_WAIT;
 	store_mark_expired(m);
-	if ((st = msg_put(t, q->qid, id, m, err)) != MQ_OK ||
-	    (!waiting && (st = store_del_must(t, idb, ik, il, err)) != MQ_OK))
+	if (dlq != NULL) {
+		/* moved into the queue's dead-letter queue, counted there */
+		if ((st = store_dead_letter(t, q, dlq, id, m, ostate, idb, ik, waiting ? 0 : il,
+		                            err)) != MQ_OK)
+			return st;
+	} else {
+		if ((st = msg_put(t, q->qid, id, m, err)) != MQ_OK ||
+		    (!waiting && (st = store_del_must(t, idb, ik, il, err)) != MQ_OK))
+			return st;
+		key_msg(ik, q->qid, id);
+		if ((st = tx_put(t, KV_DEAD, ik, KEY_DEAD_LEN, "", 0, err)) != MQ_OK)
+			return st;
+		(*store_q_counter(q, ostate))--;
+		q->rec.stats.dead++;
+		q->rec.stats.dead_total++;
+	}
+	if ((st = store_dedup_release(t, q, (const char *)dk, dl, id, err)) != MQ_OK)
 		return st;
-	key_msg(ik, q->qid, id);
-	if ((st = tx_put(t, KV_DEAD, ik, KEY_DEAD_LEN, "", 0, err)) != MQ_OK ||
-	    (st = store_dedup_release(t, q, (const char *)dk, dl, id, err)) != MQ_OK)
-		return st;
-	(*store_q_counter(q, ostate))--;
-	q->rec.stats.dead++;
-	q->rec.stats.dead_total++;
 	q->dirty = true;
 	return store_group_leave(t, q, (const char *)gk, gl, seq, !waiting, err);
 }
