@@ -968,6 +968,81 @@ static void test_record_v2_reads(void **state)
 	commit(t);
 }
 
+/* test_dlq_groups_ttl: with a dead-letter queue, a grouped head that runs
+ * out of attempts and messages that expire (ready, delayed, waiting in a
+ * group) all move there; the group moves on; dedup keys are freed; a
+ * redrive sends them back into their origin (the grouped one rejoins its
+ * group). */
+static void test_dlq_groups_ttl(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_redrive_opts ro = {0};
+	store_redrive_result rr = {0};
+	store_queue_stats s;
+	uint64_t g1, g2, g3, r, d;
+	insp x;
+	got g;
+
+	create_cfg(t, "dlq", (store_queue_config){0});
+	create_cfg(t, "q",
+	           (store_queue_config){
+	               .max_age_ms = 1000, .max_attempts = 1, .dead_letter_queue = "dlq"});
+	g1 = push_g(t, "q", "g1", "g", 0);
+	g2 = push_g(t, "q", "g2", "g", 0);
+	g3 = push_g(t, "q", "g3", "g", 0);
+	r = push_o(t, "q", "r", (pushx){.dedup = "kr"}).id;
+	d = push_x(t, "q", "d", 0, 5000);
+	g = pull1(t, "q", 60000);
+	assert_int_equal(g.id, g1);
+	OK(store_nack(t, "q", g.id, g.token, 0, "boom", &E)); /* max attempts 1: dead */
+	ST(store_message_get(t, "q", g1, insp_cb, &(insp){0}, &E), MQ_NOT_FOUND);
+	x = get_msg(t, "dlq", g1);
+	assert_int_equal(x.state, STORE_STATE_DEAD);
+	assert_string_equal(x.reason, "max attempts reached (1)");
+	assert_string_equal(x.group, "g");
+	s = stats(t, "q");
+	assert_int_equal(s.dead, 0);
+	assert_int_equal(s.dead_total, 1);
+	assert_int_equal(stats(t, "dlq").dead, 1);
+	/* the group moved on: g2 is its head now */
+	assert_int_equal(get_msg(t, "q", g2).state, STORE_STATE_READY);
+	/* TTL: g2 (head), g3 (waiting), r (ready), d (delayed) expire into dlq */
+	f->now = T0 + 1000;
+	assert_int_equal(tick(t, 0), 4);
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	s = stats(t, "q");
+	assert_int_equal(s.dead_total, 5);
+	assert_int_equal(stats(t, "dlq").dead, 5);
+	assert_string_equal(get_msg(t, "dlq", g3).reason, "expired");
+	assert_string_equal(get_msg(t, "dlq", r).reason, "expired");
+	assert_string_equal(get_msg(t, "dlq", d).reason, "expired");
+	assert_false(push_o(t, "q", "r2", (pushx){.dedup = "kr"}).duplicate); /* key freed */
+	commit(t);
+	if (is_lmdb())
+		reopen(f);
+	t = begin(f);
+	/* redrive everything back to its origin; the grouped ones rejoin "g" in
+	 * order of redrive (ids ascending): g1 first, then g2, g3 behind it */
+	OK(store_redrive_ex(t, "dlq", &ro, &rr, &E));
+	assert_int_equal(rr.moved, 5);
+	assert_int_equal(stats(t, "dlq").dead, 0);
+	assert_int_equal(stats(t, "dlq").redriven_total, 5);
+	assert_int_equal(get_msg(t, "q", g1).state, STORE_STATE_READY);
+	{
+		gots gs = {0};
+
+		/* g1 (head of g), r, d, r2: g2 and g3 wait behind g1 */
+		assert_int_equal(pull_all(t, "q", &gs), 4);
+		assert_non_null(find(&gs, "g1"));
+		assert_null(find(&gs, "g2"));
+		OK(store_ack(t, "q", find(&gs, "g1")->id, find(&gs, "g1")->token, &E));
+	}
+	g = pull1(t, "q", 0);
+	assert_int_equal(g.id, g2);
+	commit(t);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest both[] = {
@@ -987,6 +1062,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_groups_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ttl_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_v2_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dlq_groups_ttl, setup, teardown),
 	};
 	int failed;
 
