@@ -42,41 +42,6 @@ mq_status store_del_opt(store_txn *t, kv_db db, const void *k, size_t kl, store_
 	return st;
 }
 
-/* ---- messages: encoding and index, as jobs.c ------------------------------ */
-
-static mq_status msg_put(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m, store_err *err)
-{
-	uint8_t k[KEY_MSG_LEN];
-	size_t n = store_rec_msg_size(m, NULL, 0);
-	uint8_t *buf = store_scratch(t, n, err);
-
-	if (!buf)
-		return MQ_RESOURCE_EXHAUSTED;
-	store_rec_msg_encode(buf, m, NULL, 0);
-	key_msg(k, qid, id);
-	return tx_put(t, KV_MSGS, k, sizeof(k), buf, n, err);
-}
-
-/* state_index computes the state index entry of a message that has one. */
-static kv_db state_index(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
-                         const rec_msg *m)
-{
-	switch (m->state) {
-	case STORE_STATE_READY:
-		key_ready(k, qid, m->priority, id);
-		*klen = KEY_READY_LEN;
-		return KV_READY;
-	case STORE_STATE_DEAD:
-		key_msg(k, qid, id);
-		*klen = KEY_DEAD_LEN;
-		return KV_DEAD;
-	default:
-		key_timer(k, m->due_ms, qid, id);
-		*klen = KEY_TIMER_LEN;
-		return KV_TIMERS;
-	}
-}
-
 /* ---- groups ------------------------------------------------------------------- */
 
 mq_status store_group_place(store_txn *t, uint32_t qid, rec_msg *m, uint64_t seq, store_err *err)
@@ -154,8 +119,8 @@ static mq_status group_promote(store_txn *t, qent *q, const char *g, size_t glen
 		m.state = STORE_STATE_READY;
 		m.due_ms = 0;
 	}
-	idb = state_index(ik, &il, q->qid, id, &m);
-	if ((st = msg_put(t, q->qid, id, &m, err)) != MQ_OK ||
+	idb = store_index_key(ik, &il, q->qid, id, &m);
+	if ((st = store_msg_put(t, q->qid, id, &m, NULL, 0, NULL, err)) != MQ_OK ||
 	    (st = tx_put(t, idb, ik, il, "", 0, err)) != MQ_OK)
 		return st;
 	(*store_q_counter(q, ostate))--;
@@ -247,7 +212,7 @@ static mq_status expire_one(store_txn *t, qent *q, uint64_t id, rec_msg *m, stor
 	if ((st = store_dlq_of(t, q, &dlq, err)) != MQ_OK)
 		return st;
 	if (!waiting)
-		idb = state_index(ik, &il, q->qid, id, m);
+		idb = store_index_key(ik, &il, q->qid, id, m);
 	memcpy(dk, m->dedup, dl);
 	memcpy(gk, m->group, gl);
 	m->flags &= (uint8_t)~REC_MF_GROUP_WAIT;
@@ -258,7 +223,7 @@ static mq_status expire_one(store_txn *t, qent *q, uint64_t id, rec_msg *m, stor
 		                            err)) != MQ_OK)
 			return st;
 	} else {
-		if ((st = msg_put(t, q->qid, id, m, err)) != MQ_OK ||
+		if ((st = store_msg_put(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
 		    (!waiting && (st = store_del_must(t, idb, ik, il, err)) != MQ_OK))
 			return st;
 		key_msg(ik, q->qid, id);

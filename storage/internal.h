@@ -171,6 +171,16 @@ mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m,
  * STORE_OLDEST_PRIO_MAX levels, highest first; no queue scan. */
 mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err);
 
+/* store_msg_put encodes message record m (with headers h[0..nh) when h is
+ * not NULL, else m's encoded ones) into the scratch buffer and stores it;
+ * *rec (if not NULL) gets the encoded bytes, valid until the next
+ * encoding. store_index_key computes the state index entry of m (ready,
+ * timers or dead): its database, key and *klen. Both in jobs.c. */
+mq_status store_msg_put(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
+                        const store_header *h, size_t nh, const uint8_t **rec, store_err *err);
+kv_db store_index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
+                      const rec_msg *m);
+
 /* Dead-letter queues (jobs.c). store_dlq_of finds q's dead-letter queue
  * (*dlq NULL when none, or when it no longer exists). store_dead_letter
  * moves message id of q (record m, already DEAD, whose old index entry is

@@ -38,10 +38,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - 1 - b ? UINT64_MAX - 1 : a + b;
 }
 
-/* put_msg encodes m into the scratch buffer and stores it; *rec (if not
- * NULL) gets the encoded bytes, valid until the next encoding. */
-static mq_status put_msg(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
-                         const store_header *h, size_t nh, const uint8_t **rec, store_err *err)
+mq_status store_msg_put(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
+                        const store_header *h, size_t nh, const uint8_t **rec, store_err *err)
 {
 	uint8_t k[KEY_MSG_LEN];
 	size_t n = store_rec_msg_size(m, h, nh);
@@ -75,9 +73,8 @@ static mq_status put_index(store_txn *t, uint32_t qid, uint64_t id, const rec_ms
 	}
 }
 
-/* index_key computes the index entry of m: its database and key. */
-static kv_db index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
-                       const rec_msg *m)
+kv_db store_index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
+                      const rec_msg *m)
 {
 	switch (m->state) {
 	case STORE_STATE_READY:
@@ -206,7 +203,7 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 		                  state_name(old.state), id);
 	ostate = old.state;
 	waiting = (old.flags & REC_MF_GROUP_WAIT) != 0;
-	odb = index_key(ok, &olen, q->qid, id, &old);
+	odb = store_index_key(ok, &olen, q->qid, id, &old);
 	if (m->dedup_mode == STORE_DEDUP_DEBOUNCE && old.due_ms > nm->due_ms) {
 		nm->due_ms = old.due_ms;
 		nm->state = old.due_ms > t->now ? STORE_STATE_DELAYED : STORE_STATE_READY;
@@ -224,7 +221,7 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	nm->flags = old.flags;
 	nm->expire_ms = old.expire_ms;
 	/* Encode first: old points into the store, which writes may move. */
-	if ((st = put_msg(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
+	if ((st = store_msg_put(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
 		return st;
 	if (!waiting &&
 	    (nm->state != ostate || nm->due_ms != old.due_ms || nm->priority != old.priority)) {
@@ -324,7 +321,8 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	nm.expire_ms = store_expiry_of(q, t->now, m->ttl_ms);
 	if ((st = store_group_place(t, q->qid, &nm, id, err)) != MQ_OK ||
 	    (st = store_group_add(t, q->qid, id, m->group, glen, id, err)) != MQ_OK ||
-	    (st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
+	    (st = store_msg_put(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) !=
+	        MQ_OK ||
 	    (!(nm.flags & REC_MF_GROUP_WAIT) &&
 	     (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK) ||
 	    (st = store_expiry_put(t, q->qid, id, nm.expire_ms, err)) != MQ_OK)
@@ -413,7 +411,7 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 			memcpy(dkey, mr.dedup, dlen);
 		else
 			dlen = 0;
-		if ((st = put_msg(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
+		if ((st = store_msg_put(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_READY, rk, sizeof(rk), err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK ||
 		    (st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK)
@@ -529,7 +527,7 @@ mq_status store_dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_m
 	h[nh++].value = q->name;
 	key_msg(mk, q->qid, id);
 	/* Encode first: m points into the store, which writes may move. */
-	if ((st = put_msg(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	if ((st = store_msg_put(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
 	    (oklen && (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK) ||
 	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
 	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK)
@@ -566,7 +564,7 @@ static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t 
 		if ((st = store_dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey,
 		                            KEY_TIMER_LEN, err)) != MQ_OK)
 			return st;
-	} else if ((st = put_msg(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	} else if ((st = store_msg_put(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
 	           (st = store_del_must(t, KV_TIMERS, okey, KEY_TIMER_LEN, err)) != MQ_OK ||
 	           (st = put_index(t, q->qid, id, m, err)) != MQ_OK) {
 		return st;
@@ -740,7 +738,7 @@ mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t to
 	if (due != m.due_ms) {
 		key_timer(okey, m.due_ms, q->qid, id);
 		m.due_ms = due;
-		if ((st = put_msg(t, q->qid, id, &m, NULL, 0, NULL, err)) != MQ_OK ||
+		if ((st = store_msg_put(t, q->qid, id, &m, NULL, 0, NULL, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_TIMERS, okey, sizeof(okey), err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, &m, err)) != MQ_OK)
 			return st;
@@ -959,7 +957,7 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 	if ((st = store_group_place(t, to->qid, m, glen ? t->next_id++ : 0, err)) != MQ_OK)
 		return st;
 	/* Encode first: m points into the store, which writes may move. */
-	if ((st = put_msg(t, to->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	if ((st = store_msg_put(t, to->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
 	    (st = store_group_add(t, to->qid, id, gkey, glen, m->group_seq, err)) != MQ_OK ||
 	    (st = store_del_must(t, KV_DEAD, mk, KEY_DEAD_LEN, err)) != MQ_OK ||
 	    (to != q && (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK) ||
