@@ -45,6 +45,13 @@ struct store_txn {
 	uint32_t gen;
 	uint32_t *name_slot, *name_gen;
 	uint32_t *qid_slot, *qid_gen;
+	/* The savepoint (store_savepoint): the counters and cached queues as
+	 * they were, restored by store_rollback. */
+	bool sp_active;
+	uint64_t sp_next_id, sp_next_token;
+	uint32_t sp_next_qid;
+	uint32_t sp_n_ents, sp_cap;
+	qent *sp_ents;
 };
 
 struct store {
@@ -153,6 +160,16 @@ static inline uint64_t *store_q_counter(qent *q, uint8_t state)
 /* store_msg_remove deletes message id of q (record m) with its index
  * entry and, unless DEAD, its dedup key; fixes q's gauge. */
 mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err);
+
+/* STORE_OLDEST_PRIO_MAX bounds the priority levels store_q_oldest_ready
+ * visits. */
+#define STORE_OLDEST_PRIO_MAX 64u
+
+/* store_q_oldest_ready sets *age_ms to now minus the enqueue time of q's
+ * oldest READY message (0 when none): it reads the first entry of each
+ * priority level of the ready index (oldest within its level), at most
+ * STORE_OLDEST_PRIO_MAX levels, highest first; no queue scan. */
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err);
 
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
 

@@ -140,6 +140,21 @@ mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_q
 	return MQ_OK;
 }
 
+mq_status store_queue_rate_limit(store_txn *t, const char *name, uint32_t *rate, store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	*rate = q->rec.rate_limit;
+	return MQ_OK;
+}
+
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err)
 {
 	store_err local;
@@ -152,7 +167,7 @@ mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info
 	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
 		return st;
 	store_q_info(q, info);
-	return MQ_OK;
+	return store_q_oldest_ready(t, q, &info->stats.oldest_ready_age_ms, err);
 }
 
 mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, store_queue_cb cb,
@@ -205,6 +220,9 @@ mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, stor
 		if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
 			return st;
 		store_q_info(q, &info);
+		if ((st = store_q_oldest_ready(t, q, &info.stats.oldest_ready_age_ms, err)) !=
+		    MQ_OK)
+			return st;
 		count++;
 		stop = cb(arg, &info) != 0;
 		memcpy(key, name, k.len);
