@@ -38,6 +38,7 @@ int main(int argc, char **argv)
 		return rv > 0 ? 0 : 2;
 	}
 	brk_log_level = brk_log_parse_level(cfg.log_level);
+	brk_log_json = strcmp(cfg.log_format, "json") == 0;
 	info.cfg = &cfg;
 	info.start_ms = brk_mono_ms();
 

@@ -610,6 +610,84 @@ static void test_http_doc_examples(void **state)
 	}
 }
 
+/* ---- --log-format json; no payloads in debug request logs ------------------- */
+
+static void test_http_json_log(void **state)
+{
+	fixture *f = *state;
+	char line[4096];
+	int lines = 0, requests = 0;
+	FILE *log;
+
+	/* "SECRETPAYLOAD42" in base64, pushed over HTTP and nng; also a failing
+	 * push whose error names the payload's field. */
+	json_decref(api_ok(
+	    f, "Push", "{\"queue\":\"jl\",\"messages\":[{\"payload\":\"U0VDUkVUUEFZTE9BRDQy\"}]}"));
+	if (f->mqctl != NULL)
+		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
+		                            "'%s' --url '%s' push jl SECRETPAYLOAD42", f->mqctl,
+		                            f->broker.url),
+		                 0);
+	api_err(f, "Push",
+	        "{\"queue\":\"bad name\",\"messages\":[{\"payload\":\"U0VDUkVUUEFZTE9BRDQy\"}]}",
+	        400, "INVALID_ARGUMENT");
+	json_decref(api_ok(f, "Pull", "{\"queue\":\"jl\",\"max_messages\":2}"));
+	assert_int_equal(mqtest_broker_stop(&f->broker), 0);
+
+	log = fopen(f->broker.log, "r");
+	assert_non_null(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		json_error_t jerr;
+		json_t *j = json_loads(line, 0, &jerr);
+		if (j == NULL)
+			fail_msg("log line is not JSON (%s): %s", jerr.text, line);
+		assert_true(json_is_string(json_object_get(j, "ts")));
+		assert_true(json_is_string(json_object_get(j, "level")));
+		assert_true(json_is_string(json_object_get(j, "msg")));
+		if (strstr(json_string_value(json_object_get(j, "msg")), "request Push") != NULL)
+			requests++;
+		json_decref(j);
+		assert_null(strstr(line, "SECRETPAYLOAD42"));
+		assert_null(strstr(line, "U0VDUkVUUEFZTE9BRDQy"));
+		lines++;
+	}
+	fclose(log);
+	assert_true(lines > 3);
+	assert_true(requests >= 2); /* debug request logs were on */
+}
+
+static int setup_json_log(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	FILE *log;
+	char line[1024];
+
+	assert_non_null(f);
+	f->mqctl = getenv("MQCTL");
+	mqtest_broker_start(&f->broker, "--http-listen", "http://127.0.0.1:0", "--log-format",
+	                    "json", "--log-level", "debug", NULL);
+	log = fopen(f->broker.log, "r");
+	assert_non_null(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		char *p = strstr(line, "http listening on http://127.0.0.1:");
+		if (p != NULL)
+			f->port = atoi(p + strlen("http listening on http://127.0.0.1:"));
+	}
+	fclose(log);
+	assert_true(f->port > 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown_stopped(void **state)
+{
+	fixture *f = *state;
+
+	mqtest_broker_cleanup(&f->broker);
+	free(f);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +698,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_metrics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_health, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_doc_examples, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_http_json_log, setup_json_log, teardown_stopped),
 	};
 
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
