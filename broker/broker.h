@@ -67,6 +67,8 @@ struct brk_call {
 	brk_call *wq_next;        /* in its queue's parked list */
 	brk_waitq *wq;            /* parked on this queue, or NULL */
 	uint64_t deadline_ms;     /* long-poll deadline, monotonic ms */
+	uint32_t serve_cap;       /* parked pull served by the writer: at most this many; 0 = max */
+	bool serving;             /* taken from its wait list by the writer to be served */
 	RB_ENTRY(brk_call) tnode; /* in the writer's deadline tree */
 	bool done;                /* a result is set */
 	bool emit_failed;         /* a pull could not grow its reply (out of memory) */

@@ -334,7 +334,12 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		m.payload_len = pm->payload.len;
 		m.dedup_key = pm->dedup_key;
 		m.dedup_mode = pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_REPLACE ? STORE_DEDUP_REPLACE
-		                                                               : STORE_DEDUP_IGNORE;
+		               : pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_DEBOUNCE
+		                   ? STORE_DEDUP_DEBOUNCE
+		                   : STORE_DEDUP_IGNORE;
+		m.group = pm->group;
+		m.not_before_ms = pm->not_before_ms;
+		m.ttl_ms = pm->ttl_ms;
 		m.delay_ms = pm->delay_ms;
 		m.priority = pm->priority;
 		m.type = pm->type;
@@ -458,6 +463,8 @@ static int emit_message(brk_call *c, const store_msg *sm, bool inspect)
 	m.enqueued_ms = sm->enqueued_ms;
 	m.priority = sm->priority;
 	m.dedup_key = (char *)sm->dedup_key;
+	m.group = (char *)sm->group;
+	m.expires_ms = sm->expire_ms;
 	m.type = (char *)sm->type;
 	m.n_headers = sm->n_headers;
 	m.headers = hps;
@@ -542,14 +549,18 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 	store_err err;
 	int rv;
 
-	if (c->wq == NULL && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
-	    brk_mono_ms() < c->deadline_ms) {
+	/* (A parked pull being served is not a newcomer: it must not queue up
+	 * behind the others again, or a wait list of two never gets served.) */
+	if (c->wq == NULL && !c->serving && in->wait_ms > 0 &&
+	    brk_writer_has_parked(w, in->queue) && brk_mono_ms() < c->deadline_ms) {
 		/* First come, first served: queue up behind the parked pulls; the
 		 * writer serves them in order before this transaction commits. */
 		brk_writer_park(w, c, in->queue);
 		brk_writer_mark(w, in->queue);
 		return;
 	}
+	if (c->serve_cap && max > c->serve_cap)
+		max = c->serve_cap; /* a parked pull takes its fair share */
 	c->body_len = 0;
 	c->emit_failed = false;
 	c->reply_budget = brk_writer_reply_budget(w);
@@ -947,6 +958,22 @@ static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
 
 SUBMIT_NAMED(delete_message, Mq__DeleteMessageRequest, Mq__DeleteMessageReply_Closure,
              apply_delete_message)
+
+/* ---- Snooze ------------------------------------------------------------ */
+
+static void apply_snooze(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__SnoozeRequest *in = (const Mq__SnoozeRequest *)c->input;
+	Mq__SnoozeReply reply = MQ__SNOOZE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_snooze(t, in->queue, in->id, in->lease_token, in->delay_ms, &err);
+	store_result(c, t, rv, &err, &reply.base);
+}
+
+SUBMIT_NAMED(snooze, Mq__SnoozeRequest, Mq__SnoozeReply_Closure, apply_snooze)
 
 /* ---- Redrive ------------------------------------------------------------ */
 

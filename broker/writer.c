@@ -343,13 +343,34 @@ static void done_add(brk_writer *w, brk_call *c)
 	w->done_tail = c;
 }
 
+/* fair_share is how many messages each of the pulls parked on q may take
+ * now: the queue's ready count spread over them (at least 1), so a burst
+ * of pushes reaches every parked consumer it can serve instead of filling
+ * the first one's max_messages. 0 = no cap (the count is unknown). */
+static uint32_t fair_share(brk_writer *w, store_txn *t, const brk_waitq *q)
+{
+	store_queue_info info;
+	store_err err;
+	uint64_t k = 0, share;
+
+	for (const brk_call *c = q->head; c != NULL; c = c->wq_next)
+		k++;
+	if (k <= 1 || store_queue_get(t, q->name, &info, &err) != MQ_OK)
+		return 0;
+	(void)w;
+	share = (info.stats.ready + k - 1) / k;
+	return share == 0 ? 1 : share > UINT32_MAX ? UINT32_MAX : (uint32_t)share;
+}
+
 /* serve_marked hands new ready messages to the pulls parked on marked
- * queues, oldest first, until a queue runs dry. A queue stays marked while
- * it is served, so its wait list is not freed under us. */
+ * queues, oldest first, each at most its fair share, until a queue runs
+ * dry. A queue stays marked while it is served, so its wait list is not
+ * freed under us. */
 static void serve_marked(brk_writer *w, store_txn *t)
 {
 	while (w->marked != NULL && !store_txn_failed(t)) {
 		brk_waitq *q = w->marked;
+		uint32_t share = fair_share(w, t, q);
 
 		w->marked = q->mnext;
 		q->mnext = NULL;
@@ -358,7 +379,11 @@ static void serve_marked(brk_writer *w, store_txn *t)
 
 			wq_remove(w, c);
 			brk_call_reset_result(c);
+			c->serve_cap = share;
+			c->serving = true;
 			c->apply(w, t, c);
+			c->serving = false;
+			c->serve_cap = 0;
 			if (c->wq != NULL) {
 				/* Nothing left: parked again, back at the head. */
 				wq_tail_to_head(c->wq);

@@ -28,6 +28,8 @@ struct mq_message {
 	mq_header *headers;
 	uint32_t state; /* MQ_STATE_* bit, 0 = unknown */
 	uint64_t not_before_ms;
+	uint64_t expires_ms;
+	const char *group;
 	const char *dead_reason;
 	const char *last_error;
 	size_t n_history;
@@ -46,7 +48,8 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: payload is NULL but len is %zu",
 		                len);
 	if (opts != NULL) {
-		if (opts->dedup_mode != MQ_DEDUP_IGNORE && opts->dedup_mode != MQ_DEDUP_REPLACE)
+		if (opts->dedup_mode != MQ_DEDUP_IGNORE && opts->dedup_mode != MQ_DEDUP_REPLACE &&
+		    opts->dedup_mode != MQ_DEDUP_DEBOUNCE)
 			return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: bad dedup_mode %d",
 			                (int)opts->dedup_mode);
 		if (opts->n_headers > 0 && opts->headers == NULL)
@@ -57,10 +60,17 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 				                "mq_push: header %zu has a NULL key or value", i);
 		}
 		pm->dedup_key = (char *)(opts->dedup_key != NULL ? opts->dedup_key : "");
-		pm->dedup_mode = opts->dedup_mode == MQ_DEDUP_REPLACE
-		                     ? MQ__DEDUP_MODE__DEDUP_REPLACE
-		                     : MQ__DEDUP_MODE__DEDUP_IGNORE;
+		if (opts->delay_ms && opts->not_before_ms)
+			return mqc_fail(MQ_INVALID_ARGUMENT,
+			                "mq_push: give delay_ms or not_before_ms, not both");
+		pm->dedup_mode =
+		    opts->dedup_mode == MQ_DEDUP_REPLACE    ? MQ__DEDUP_MODE__DEDUP_REPLACE
+		    : opts->dedup_mode == MQ_DEDUP_DEBOUNCE ? MQ__DEDUP_MODE__DEDUP_DEBOUNCE
+		                                            : MQ__DEDUP_MODE__DEDUP_IGNORE;
 		pm->delay_ms = opts->delay_ms;
+		pm->group = (char *)(opts->group != NULL ? opts->group : "");
+		pm->not_before_ms = opts->not_before_ms;
+		pm->ttl_ms = opts->ttl_ms;
 		pm->priority = opts->priority;
 		pm->type = (char *)(opts->type != NULL ? opts->type : "");
 		if (opts->n_headers > 0) {
@@ -214,7 +224,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	char *p;
 
 	size += strlen(w->queue) + 1 + strlen(w->dedup_key) + 1 + strlen(w->type) + 1;
-	size += strlen(w->dead_reason) + 1 + strlen(w->last_error) + 1;
+	size += strlen(w->dead_reason) + 1 + strlen(w->last_error) + 1 + strlen(w->group) + 1;
 	size += w->payload.len + 1;
 	for (size_t i = 0; i < w->n_headers; i++)
 		size += strlen(w->headers[i]->key) + 1 + strlen(w->headers[i]->value) + 1;
@@ -224,6 +234,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 		return NULL;
 	m->state = mqc_state_bit(w->state);
 	m->not_before_ms = w->not_before_ms;
+	m->expires_ms = w->expires_ms;
 	m->n_history = w->n_history;
 	m->history = (mq_attempt *)((mq_header *)(m + 1) + w->n_headers);
 	m->id = w->id;
@@ -247,6 +258,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	MQC_COPY_STR_(m->type, w->type);
 	MQC_COPY_STR_(m->dead_reason, w->dead_reason);
 	MQC_COPY_STR_(m->last_error, w->last_error);
+	MQC_COPY_STR_(m->group, w->group);
 	for (size_t i = 0; i < w->n_history; i++) {
 		m->history[i].time_ms = w->history[i]->time_ms;
 		switch (w->history[i]->outcome) {
@@ -364,6 +376,16 @@ int32_t mq_message_priority(const mq_message *m)
 	return m->priority;
 }
 
+const char *mq_message_group(const mq_message *m)
+{
+	return m->group;
+}
+
+uint64_t mq_message_expires_ms(const mq_message *m)
+{
+	return m->expires_ms;
+}
+
 const char *mq_message_dedup_key(const mq_message *m)
 {
 	return m->dedup_key;
@@ -459,6 +481,34 @@ mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t toke
 		return st;
 	protobuf_c_message_free_unpacked(rep, NULL);
 	return mqc_ok();
+}
+
+mq_status mq_snooze_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms)
+{
+	Mq__SnoozeRequest req = MQ__SNOOZE_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_snooze: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	req.queue = (char *)queue;
+	req.id = id;
+	req.lease_token = token;
+	req.delay_ms = delay_ms;
+	if ((st = mqc_rpc(c, &req.base, 0, &rep)) != MQ_OK)
+		return st;
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return mqc_ok();
+}
+
+mq_status mq_snooze(mq_client *c, const mq_message *m, uint64_t delay_ms)
+{
+	if (m == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_snooze: message is NULL");
+	return mq_snooze_id(c, m->queue, m->id, m->lease_token, delay_ms);
 }
 
 mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,

@@ -124,6 +124,8 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 	m->not_before_ms = r->state == STORE_STATE_DELAYED ? r->due_ms : 0;
 	m->priority = r->priority;
 	m->dedup_key = r->dedup;
+	m->group = r->group;
+	m->expire_ms = r->expire_ms;
 	m->type = r->type;
 	m->headers = h;
 	m->n_headers = r->n_headers;
@@ -134,13 +136,22 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 
 /* ---- push ----------------------------------------------------------------- */
 
-static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen, store_err *err)
+static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen, size_t *glen,
+                            store_err *err)
 {
 	if (!m)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: no message");
 	if (m->payload_len && !m->payload)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: payload is NULL");
-	if (m->dedup_mode != STORE_DEDUP_IGNORE && m->dedup_mode != STORE_DEDUP_REPLACE)
+	if (m->delay_ms && m->not_before_ms)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "push: give a delay or a not-before time, not both");
+	*glen = m->group ? strlen(m->group) : 0;
+	if (*glen > STORE_GROUP_MAX)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "push: the group key is longer than %u bytes", STORE_GROUP_MAX);
+	if (m->dedup_mode != STORE_DEDUP_IGNORE && m->dedup_mode != STORE_DEDUP_REPLACE &&
+	    m->dedup_mode != STORE_DEDUP_DEBOUNCE)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: unknown dedup mode %d",
 		                    (int)m->dedup_mode);
 	*dlen = m->dedup_key ? strlen(m->dedup_key) : 0;
@@ -164,7 +175,11 @@ static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen,
 	return MQ_OK;
 }
 
-/* push_replace applies a REPLACE push to the holder id of the dedup key. */
+/* push_replace applies a REPLACE or DEBOUNCE push to the holder id of the
+ * dedup key. The holder keeps its id, attempts, history, expiry and its
+ * group and place in it; a holder waiting behind its group's head stays
+ * there (only its record changes). DEBOUNCE keeps the later of the two
+ * not-before times. */
 static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
                               const store_push_msg *m, store_err *err)
 {
@@ -173,6 +188,7 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	kv_db odb;
 	rec_msg old;
 	uint8_t ostate;
+	bool waiting;
 	mq_status st;
 
 	st = store_msg_get(t, q->qid, id, &old, err);
@@ -189,7 +205,12 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 		                  "dedup key of queue %s held by a %s message %" PRIu64, q->name,
 		                  state_name(old.state), id);
 	ostate = old.state;
+	waiting = (old.flags & REC_MF_GROUP_WAIT) != 0;
 	odb = index_key(ok, &olen, q->qid, id, &old);
+	if (m->dedup_mode == STORE_DEDUP_DEBOUNCE && old.due_ms > nm->due_ms) {
+		nm->due_ms = old.due_ms;
+		nm->state = old.due_ms > t->now ? STORE_STATE_DELAYED : STORE_STATE_READY;
+	}
 	nm->attempts = old.attempts;
 	nm->enqueued_ms = old.enqueued_ms;
 	nm->error = old.error;
@@ -197,17 +218,23 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	nm->hist = old.hist;
 	nm->hist_len = old.hist_len;
 	nm->n_hist = old.n_hist;
+	nm->group = old.group;
+	nm->group_len = old.group_len;
+	nm->group_seq = old.group_seq;
+	nm->flags = old.flags;
+	nm->expire_ms = old.expire_ms;
 	/* Encode first: old points into the store, which writes may move. */
 	if ((st = put_msg(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
 		return st;
-	if (nm->state != ostate || nm->due_ms != old.due_ms || nm->priority != old.priority) {
+	if (!waiting &&
+	    (nm->state != ostate || nm->due_ms != old.due_ms || nm->priority != old.priority)) {
 		if ((st = store_del_must(t, odb, ok, olen, err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, nm, err)) != MQ_OK)
 			return st;
 	}
 	(*store_q_counter(q, ostate))--;
 	(*store_q_counter(q, nm->state))++;
-	if (nm->state == STORE_STATE_READY)
+	if (nm->state == STORE_STATE_READY && !waiting)
 		store_notify_ready(t, q);
 	return MQ_OK;
 }
@@ -232,7 +259,8 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	store_err local;
 	store_push_result rlocal;
 	uint8_t dk[KEY_DEDUP_MAX], idv[8];
-	size_t dlen = 0, tlen = 0, dklen = 0;
+	size_t dlen = 0, tlen = 0, glen = 0, dklen = 0;
+	uint64_t due = 0;
 	rec_msg nm;
 	qent *q;
 	uint64_t id;
@@ -244,19 +272,25 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 		r = &rlocal;
 	if ((st = store_txn_check(t, err)) != MQ_OK ||
 	    (st = store_name_check(queue, err)) != MQ_OK ||
-	    (st = push_check(m, &dlen, &tlen, err)) != MQ_OK)
+	    (st = push_check(m, &dlen, &tlen, &glen, err)) != MQ_OK)
 		return st;
+	if (m->delay_ms)
+		due = add_sat(t->now, m->delay_ms);
+	else if (m->not_before_ms > t->now)
+		due = m->not_before_ms; /* a time past is ready now */
 	nm = (rec_msg){
-	    .state = m->delay_ms ? STORE_STATE_DELAYED : STORE_STATE_READY,
+	    .state = due ? STORE_STATE_DELAYED : STORE_STATE_READY,
 	    .priority = m->priority,
 	    .enqueued_ms = t->now,
-	    .due_ms = m->delay_ms ? add_sat(t->now, m->delay_ms) : 0,
+	    .due_ms = due,
 	    .dedup = m->dedup_key,
 	    .dedup_len = (uint32_t)dlen,
 	    .type = m->type,
 	    .type_len = (uint32_t)tlen,
 	    .error = "",
 	    .reason = "",
+	    .group = glen ? m->group : "",
+	    .group_len = (uint32_t)glen,
 	    .payload = m->payload,
 	    .payload_len = (uint32_t)m->payload_len,
 	};
@@ -268,30 +302,32 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	if (st != MQ_OK)
 		return st;
 	if (dlen) {
-		kv_val v;
+		bool completed;
 
-		dklen = key_dedup(dk, q->qid, m->dedup_key, dlen);
-		st = tx_get(t, KV_DEDUP, dk, dklen, &v, err);
+		st = store_dedup_lookup(t, q, m->dedup_key, dlen, &id, &completed, err);
 		if (st == MQ_OK) {
-			if (v.len != 8)
-				return store_fail(t, err, MQ_DATA_LOSS, "dedup record corrupted");
-			id = le64_get(v.data);
 			q->rec.stats.deduplicated_total++;
 			q->dirty = true;
 			r->id = id;
 			r->duplicate = true;
-			if (m->dedup_mode == STORE_DEDUP_REPLACE)
+			if (m->dedup_mode != STORE_DEDUP_IGNORE && !completed)
 				return push_replace(t, q, id, &nm, m, err);
 			return MQ_OK;
 		}
 		if (st != MQ_NOT_FOUND)
 			return st;
+		dklen = key_dedup(dk, q->qid, m->dedup_key, dlen);
 	}
 	if ((st = push_limit_check(q, err)) != MQ_OK)
 		return st;
 	id = t->next_id++;
-	if ((st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
-	    (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK)
+	nm.expire_ms = store_expiry_of(q, t->now, m->ttl_ms);
+	if ((st = store_group_place(t, q->qid, &nm, id, err)) != MQ_OK ||
+	    (st = store_group_add(t, q->qid, id, m->group, glen, id, err)) != MQ_OK ||
+	    (st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
+	    (!(nm.flags & REC_MF_GROUP_WAIT) &&
+	     (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK) ||
+	    (st = store_expiry_put(t, q->qid, id, nm.expire_ms, err)) != MQ_OK)
 		return st;
 	if (dlen) {
 		le64_put(idv, id);
@@ -303,7 +339,7 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	q->dirty = true;
 	r->id = id;
 	r->duplicate = false;
-	if (nm.state == STORE_STATE_READY)
+	if (nm.state == STORE_STATE_READY && !(nm.flags & REC_MF_GROUP_WAIT))
 		store_notify_ready(t, q);
 	return MQ_OK;
 }
@@ -332,6 +368,8 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 	be32_put(pfx, q->qid);
 	while (count < max) {
 		uint8_t rk[KEY_READY_LEN];
+		char dkey[STORE_DEDUP_MAX];
+		size_t dlen;
 		const uint8_t *enc;
 		kv_val k, v;
 		rec_msg mr;
@@ -370,9 +408,15 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 				break;
 		}
 		t->next_token++;
+		dlen = mr.dedup_len;
+		if (dlen && store_q_dedup_scope(q) == STORE_DEDUP_SCOPE_WAITING)
+			memcpy(dkey, mr.dedup, dlen);
+		else
+			dlen = 0;
 		if ((st = put_msg(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_READY, rk, sizeof(rk), err)) != MQ_OK ||
-		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK)
+		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK ||
+		    (st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK)
 			return st;
 		q->rec.stats.ready--;
 		q->rec.stats.in_flight++;
@@ -420,6 +464,8 @@ static mq_status lease_find(store_txn *t, const char *queue, uint64_t id, uint64
 mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token, store_err *err)
 {
 	store_err local;
+	char dkey[STORE_DEDUP_MAX];
+	size_t dlen;
 	qent *q;
 	rec_msg m;
 	mq_status st;
@@ -428,7 +474,10 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
 		err = &local;
 	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
 		return st;
-	if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+	dlen = m.dedup_len;
+	memcpy(dkey, m.dedup, dlen);
+	if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK ||
+	    (st = store_dedup_complete(t, q, dkey, dlen, id, err)) != MQ_OK)
 		return st;
 	q->rec.stats.acked_total++;
 	return MQ_OK;
@@ -440,10 +489,10 @@ static bool drop_origin(store_header *h, size_t *n);
 
 /* ---- dead-letter queues ---------------------------------------------------------- */
 
-/* dlq_of finds q's dead-letter queue: *dlq NULL when it has none, names
+/* store_dlq_of finds q's dead-letter queue: *dlq NULL when it has none, names
  * itself, or names a queue that no longer exists (its dead messages then
  * stay in q). */
-static mq_status dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
+mq_status store_dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
 {
 	const char *name = q->rec.dlq;
 	mq_status st;
@@ -459,16 +508,17 @@ static mq_status dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
 	return st;
 }
 
-/* dead_letter moves message id of q (record m, now DEAD, whose index entry
- * is still the old one at okey in odb) into dlq as a DEAD message, with
- * the origin header naming q; frees its dedup key in q. Reason, history,
- * payload and id are kept. */
-static mq_status dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
-                             uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
-                             store_err *err)
+/* store_dead_letter moves message id of q (record m, now DEAD, whose index
+ * entry is still the old one at okey in odb; oklen 0 = none) into dlq as a DEAD message, with
+ * the origin header naming q, and counts it. Reason, history, payload and
+ * id are kept. The caller frees its dedup key, expiry entry and group
+ * place in q. */
+mq_status store_dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
+                            uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
+                            store_err *err)
 {
-	uint8_t dk[KEY_DEDUP_MAX], mk[KEY_MSG_LEN];
-	size_t dklen = 0, nh = m->n_headers;
+	uint8_t mk[KEY_MSG_LEN];
+	size_t nh = m->n_headers;
 	store_header *h;
 	mq_status st;
 
@@ -477,15 +527,12 @@ static mq_status dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_
 	drop_origin(h, &nh);
 	h[nh].key = STORE_ORIGIN_HEADER;
 	h[nh++].value = q->name;
-	if (m->dedup_len)
-		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
 	key_msg(mk, q->qid, id);
 	/* Encode first: m points into the store, which writes may move. */
 	if ((st = put_msg(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
-	    (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK ||
+	    (oklen && (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK) ||
 	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
-	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK ||
-	    (dklen && (st = store_del_must(t, KV_DEDUP, dk, dklen, err)) != MQ_OK))
+	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK)
 		return st;
 	(*store_q_counter(q, ostate))--;
 	q->rec.stats.dead_total++;
@@ -495,35 +542,51 @@ static mq_status dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_
 }
 
 /* settle moves message id (record m, whose index entry is still the old
- * one at okey) to m->state; frees the dedup key when it goes DEAD. A
- * message going DEAD in a queue with a dead-letter queue moves there. */
+ * one at okey) to m->state. A message back from a lease past its expiry
+ * goes DEAD ("expired") instead. Going DEAD frees its dedup key, its
+ * expiry entry and its place in its group (the next one is promoted), and
+ * in a queue with a dead-letter queue moves the message there; back to
+ * waiting in the WAITING scope, it takes its key again if free. */
 static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t ostate,
                         const uint8_t *okey, store_err *err)
 {
-	uint8_t dk[KEY_DEDUP_MAX];
-	size_t dklen = 0;
-	qent *dlq;
+	char dkey[STORE_DEDUP_MAX], gkey[STORE_GROUP_MAX];
+	size_t dlen = m->dedup_len, glen = m->group_len;
+	uint64_t seq = m->group_seq, exp = m->expire_ms;
+	qent *dlq = NULL;
 	mq_status st;
 
-	if (m->state == STORE_STATE_DEAD) {
-		if ((st = dlq_of(t, q, &dlq, err)) != MQ_OK)
-			return st;
-		if (dlq)
-			return dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey, KEY_TIMER_LEN,
-			                   err);
-	}
-
-	if (m->state == STORE_STATE_DEAD && m->dedup_len)
-		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
-	if ((st = put_msg(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
-	    (st = store_del_must(t, KV_TIMERS, okey, KEY_TIMER_LEN, err)) != MQ_OK ||
-	    (st = put_index(t, q->qid, id, m, err)) != MQ_OK ||
-	    (dklen && (st = store_del_must(t, KV_DEDUP, dk, dklen, err)) != MQ_OK))
+	if (ostate == STORE_STATE_LEASED && m->state != STORE_STATE_DEAD && store_expired(t, m))
+		store_mark_expired(m);
+	memcpy(dkey, m->dedup, dlen);
+	memcpy(gkey, m->group, glen);
+	if (m->state == STORE_STATE_DEAD && (st = store_dlq_of(t, q, &dlq, err)) != MQ_OK)
 		return st;
-	(*store_q_counter(q, ostate))--;
-	(*store_q_counter(q, m->state))++;
-	if (m->state == STORE_STATE_DEAD)
-		q->rec.stats.dead_total++;
+	if (dlq != NULL) {
+		if ((st = store_dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey,
+		                            KEY_TIMER_LEN, err)) != MQ_OK)
+			return st;
+	} else if ((st = put_msg(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	           (st = store_del_must(t, KV_TIMERS, okey, KEY_TIMER_LEN, err)) != MQ_OK ||
+	           (st = put_index(t, q->qid, id, m, err)) != MQ_OK) {
+		return st;
+	}
+	if (m->state == STORE_STATE_DEAD) {
+		if ((st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK ||
+		    (st = store_expiry_del(t, q->qid, id, exp, err)) != MQ_OK ||
+		    (st = store_group_leave(t, q, gkey, glen, seq, true, err)) != MQ_OK)
+			return st;
+	} else if (ostate == STORE_STATE_LEASED &&
+	           store_q_dedup_scope(q) == STORE_DEDUP_SCOPE_WAITING &&
+	           (st = store_dedup_take(t, q, dkey, dlen, id, err)) != MQ_OK) {
+		return st;
+	}
+	if (dlq == NULL) { /* store_dead_letter counted a moved message */
+		(*store_q_counter(q, ostate))--;
+		(*store_q_counter(q, m->state))++;
+		if (m->state == STORE_STATE_DEAD)
+			q->rec.stats.dead_total++;
+	}
 	q->dirty = true;
 	if (m->state == STORE_STATE_READY)
 		store_notify_ready(t, q);
@@ -629,6 +692,33 @@ mq_status store_term(store_txn *t, const char *queue, uint64_t id, uint64_t toke
 	fail_attempt(t, &m, hist, STORE_OUTCOME_TERMED, reason, true, why, 0);
 	m.error = reason ? reason : "";
 	m.error_len = (uint32_t)(rlen > STORE_ERROR_MAX ? STORE_ERROR_MAX : rlen);
+	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
+}
+
+mq_status store_snooze(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms, store_err *err)
+{
+	store_err local;
+	uint8_t okey[KEY_TIMER_LEN];
+	qent *q;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
+		return st;
+	key_timer(okey, m.due_ms, q->qid, id);
+	if (m.attempts)
+		m.attempts--; /* the pull counted this delivery: give it back */
+	m.lease_token = 0;
+	if (delay_ms) {
+		m.state = STORE_STATE_DELAYED;
+		m.due_ms = add_sat(t->now, delay_ms);
+	} else {
+		m.state = STORE_STATE_READY;
+		m.due_ms = 0;
+	}
 	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
 }
 
@@ -823,13 +913,16 @@ static bool drop_origin(store_header *h, size_t *n)
 	return found;
 }
 
-/* redrive_one moves DEAD message id of q (record m) to READY in queue to;
- * the origin header goes. */
+/* redrive_one moves DEAD message id of q (record m) to READY in queue to.
+ * A grouped message rejoins its group at the back (a fresh seq); its
+ * expiry clock restarts (the same time to live, from now); the origin
+ * header goes. */
 static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_msg *m,
                              store_err *err)
 {
 	uint8_t mk[KEY_MSG_LEN], dk[KEY_DEDUP_MAX], idv[8];
-	size_t dklen = 0, nh = m->n_headers;
+	char gkey[STORE_GROUP_MAX];
+	size_t dklen = 0, glen, nh = m->n_headers;
 	store_header *h = NULL;
 	kv_val v;
 	mq_status st;
@@ -857,12 +950,22 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 	m->lease_token = 0;
 	m->reason = "";
 	m->reason_len = 0;
+	if (m->expire_ms)
+		m->expire_ms = add_sat(
+		    t->now, m->expire_ms > m->enqueued_ms ? m->expire_ms - m->enqueued_ms : 1);
 	key_msg(mk, q->qid, id);
+	glen = m->group_len;
+	memcpy(gkey, m->group, glen);
+	if ((st = store_group_place(t, to->qid, m, glen ? t->next_id++ : 0, err)) != MQ_OK)
+		return st;
 	/* Encode first: m points into the store, which writes may move. */
 	if ((st = put_msg(t, to->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	    (st = store_group_add(t, to->qid, id, gkey, glen, m->group_seq, err)) != MQ_OK ||
 	    (st = store_del_must(t, KV_DEAD, mk, KEY_DEAD_LEN, err)) != MQ_OK ||
 	    (to != q && (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK) ||
-	    (st = put_index(t, to->qid, id, m, err)) != MQ_OK)
+	    (!(m->flags & REC_MF_GROUP_WAIT) &&
+	     (st = put_index(t, to->qid, id, m, err)) != MQ_OK) ||
+	    (st = store_expiry_put(t, to->qid, id, m->expire_ms, err)) != MQ_OK)
 		return st;
 	if (dklen) {
 		le64_put(idv, id);
@@ -1260,6 +1363,10 @@ mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_
 		if (handled)
 			*handled = count;
 	}
+	if ((st = store_tick_ext(t, max_items, &count, err)) != MQ_OK)
+		return st;
+	if (handled)
+		*handled = count;
 	return MQ_OK;
 }
 
@@ -1273,15 +1380,14 @@ mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err)
 		err = &local;
 	if ((st = store_txn_check(t, err)) != MQ_OK)
 		return st;
+	*due_ms = UINT64_MAX;
 	st = tx_seek(t, KV_TIMERS, NULL, 0, &k, &v, err);
-	if (st == MQ_NOT_FOUND) {
-		*due_ms = UINT64_MAX;
-		return MQ_OK;
-	}
+	if (st == MQ_NOT_FOUND)
+		return store_next_due_ext(t, due_ms, err);
 	if (st != MQ_OK)
 		return st;
 	if (k.len != KEY_TIMER_LEN)
 		return store_fail(t, err, MQ_DATA_LOSS, "a timer key is corrupted");
 	*due_ms = be64_get(k.data);
-	return MQ_OK;
+	return store_next_due_ext(t, due_ms, err);
 }

@@ -44,6 +44,9 @@ typedef enum kv_db {
 	KV_TIMERS,
 	KV_DEDUP,
 	KV_DEAD,
+	KV_GROUPS,
+	KV_EXPIRY,
+	KV_DEDUPEXP,
 	KV_NDB
 } kv_db;
 

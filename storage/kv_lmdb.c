@@ -22,7 +22,8 @@
 
 /* lmdb_db_names are the names of the databases on disk, by kv_db. */
 static const char *const lmdb_db_names[KV_NDB] = {
-    "meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
+    "meta",  "queues", "qids",   "msgs",   "ready",    "timers",
+    "dedup", "dead",   "groups", "expiry", "dedupexp",
 };
 
 struct kv_txn {

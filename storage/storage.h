@@ -290,7 +290,13 @@ mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
 typedef enum store_dedup_mode {
 	STORE_DEDUP_IGNORE = 0,  /* keep the existing job; report it */
 	STORE_DEDUP_REPLACE = 1, /* swap the waiting job's payload and options */
+	/* REPLACE, and the not-before time becomes the later of the holder's
+	 * and the push's: a burst of pushes runs once, after the last one's
+	 * delay (BullMQ debounce). */
+	STORE_DEDUP_DEBOUNCE = 2,
 } store_dedup_mode;
+
+#define STORE_GROUP_MAX 128u /* longest group key, bytes */
 
 typedef struct store_header {
 	const char *key;
@@ -307,6 +313,16 @@ typedef struct store_push_msg {
 	const char *type;  /* NULL or "" = none */
 	const store_header *headers;
 	size_t n_headers;
+	/* Ordering group (NULL or "" = none): at most one message of a group
+	 * is leased at a time, and a group's messages are delivered in push
+	 * order, whatever their priorities. */
+	const char *group;
+	/* Absolute not-before time, unix ms (0 = none; with delay_ms set too
+	 * the push is INVALID_ARGUMENT; a time past is ready now). */
+	uint64_t not_before_ms;
+	/* Time to live, ms from the push (0 = the queue's max age only). The
+	 * message expires at the earlier of the two. */
+	uint64_t ttl_ms;
 } store_push_msg;
 
 typedef struct store_push_result {
@@ -363,6 +379,8 @@ typedef struct store_msg {
 	const char *type;
 	const store_header *headers;
 	size_t n_headers;
+	const char *group;       /* ordering group, "" if none */
+	uint64_t expire_ms;      /* when it expires (TTL), unix ms; 0 = never */
 	const char *error;       /* the last nack's error, "" if none */
 	const char *dead_reason; /* why it went DEAD, "" unless DEAD */
 	size_t n_history;        /* oldest first, at most STORE_HISTORY_MAX */
@@ -396,6 +414,14 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
  * error (may be NULL) is the consumer's reason. Errors as store_ack. */
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                      uint64_t delay_ms, const char *error, store_err *err);
+
+/* store_snooze ends a lease without spending an attempt: the message goes
+ * back to DELAYED for delay_ms (READY when 0), its attempts as before the
+ * pull, no history entry and no nack counted. A group's head stays its
+ * head. A message past its expiry goes DEAD ("expired") instead. Errors
+ * as store_ack. */
+mq_status store_snooze(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms, store_err *err);
 
 /* store_term ends a lease by failing the message for good: it goes DEAD
  * at once whatever its attempts, with dead reason "termed: <reason>"
@@ -501,13 +527,16 @@ mq_status store_redrive_ex(store_txn *t, const char *queue, const store_redrive_
 uint64_t store_dead_time(const store_msg *m);
 
 /* store_tick applies due timers: leases that ended (back to READY, or DEAD
- * at max_attempts; expired_total counts them) and delayed messages whose
- * time came (to READY). It handles at most max_items (0 = no limit) so a
+ * at max_attempts; expired_total counts them), delayed messages whose
+ * time came (to READY), messages past their expiry (TTL: DEAD with reason
+ * "expired", counted in dead_total; a LEASED one is left to finish and
+ * expires when it comes back), and completed dedup keys whose window
+ * ended (freed). It handles at most max_items (0 = no limit) so a
  * transaction stays bounded. */
 mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_err *err);
 
-/* store_next_due returns the earliest pending timer (lease end or
- * not-before time), unix ms, or UINT64_MAX when there is none. */
+/* store_next_due returns the earliest pending timer (lease end,
+ * not-before time, expiry, end of a dedup window), unix ms, or UINT64_MAX when there is none. */
 mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err);
 
 #endif

@@ -96,6 +96,9 @@ enum {
 	OPT_RATE_LIMIT,
 	OPT_DEDUP_SCOPE,
 	OPT_DEDUP_WINDOW_MS,
+	OPT_GROUP,
+	OPT_AT,
+	OPT_TTL_MS,
 	OPT_DLQ,
 	OPT_INTERVAL_MS,
 	OPT_COUNT,
@@ -1111,6 +1114,58 @@ struct push_args {
 	bool atomic;
 };
 
+/* parse_time_ms reads an absolute time: unix ms (digits only) or RFC 3339
+ * (date, 'T' or ' ', time, optional fraction, then 'Z' or +-HH:MM). */
+static bool parse_time_ms(const char *s, uint64_t *out)
+{
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	uint64_t frac = 0, scale = 1000;
+	struct tm tm = {0};
+	const char *p;
+	int64_t t;
+
+	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s))
+		return parse_u64(s, UINT64_MAX, out);
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n == 0)
+		return false;
+	p = s + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (uint64_t)(*p - '0') * scale;
+			}
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1;
+
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2)
+			return false;
+		p += 1 + n;
+		oh *= sign;
+		om *= sign;
+	} else {
+		return false;
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = (int64_t)timegm(&tm) - (int64_t)oh * 3600 - (int64_t)om * 60;
+	if (t < 0)
+		return false;
+	*out = (uint64_t)t * 1000u + frac;
+	return true;
+}
+
 static int push_opt(const struct cmd *cmd, int opt, void *arg)
 {
 	struct push_args *a = arg;
@@ -1134,9 +1189,26 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 			a->opts.dedup_mode = MQ_DEDUP_IGNORE;
 		else if (strcmp(optarg, "replace") == 0)
 			a->opts.dedup_mode = MQ_DEDUP_REPLACE;
+		else if (strcmp(optarg, "debounce") == 0)
+			a->opts.dedup_mode = MQ_DEDUP_DEBOUNCE;
 		else
-			return usage_error(cmd, "--dedup-mode: want ignore or replace, not '%s'",
+			return usage_error(
+			    cmd, "--dedup-mode: want ignore, replace or debounce, not '%s'",
+			    optarg);
+		return -1;
+	case OPT_GROUP:
+		a->opts.group = optarg;
+		return -1;
+	case OPT_AT:
+		if (!parse_time_ms(optarg, &a->opts.not_before_ms))
+			return usage_error(cmd,
+			                   "--at: want RFC 3339 (2030-01-02T03:04:05Z, "
+			                   "2030-01-02T03:04:05.5+02:00) or unix ms, not '%s'",
 			                   optarg);
+		return -1;
+	case OPT_TTL_MS:
+		if (!parse_u64(optarg, UINT64_MAX, &a->opts.ttl_ms))
+			return usage_error(cmd, "--ttl-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_DELAY_MS:
 		if (!parse_u64(optarg, UINT64_MAX, &a->opts.delay_ms))
@@ -1365,6 +1437,9 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	    {"priority", required_argument, NULL, OPT_PRIORITY},
 	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"header", required_argument, NULL, OPT_HEADER},
+	    {"group", required_argument, NULL, OPT_GROUP},
+	    {"at", required_argument, NULL, OPT_AT},
+	    {"ttl-ms", required_argument, NULL, OPT_TTL_MS},
 	    {"atomic", no_argument, NULL, OPT_ATOMIC},
 	    COMMON_OPTS,
 	};
@@ -1794,6 +1869,38 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+static int cmd_snooze(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+	    COMMON_OPTS,
+	};
+	struct nack_args a = {0};
+	uint64_t id, token;
+	char **pos, b[16];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_snooze_id(ctl.client, pos[0], id, token, a.delay_ms)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
+			                          json_u64(id), "snoozed", 1, "delay_ms",
+			                          json_u64(a.delay_ms)));
+		else if (a.delay_ms > 0)
+			printf("snoozed %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
+			       fmt_duration(b, sizeof(b), a.delay_ms));
+		else
+			printf("snoozed %" PRIu64 " in %s: ready again now\n", id, pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
 static int extend_opt(const struct cmd *cmd, int opt, void *arg)
 {
 	if (opt != OPT_LEASE_MS)
@@ -1925,6 +2032,8 @@ static json_t *inspect_json(const mq_message *m)
 	json_object_set_new(o, "dead_reason", json_string(mq_message_dead_reason(m)));
 	json_object_set_new(o, "last_error", json_string(mq_message_last_error(m)));
 	json_object_set_new(o, "not_before_ms", json_u64(mq_message_not_before_ms(m)));
+	json_object_set_new(o, "group", json_string(mq_message_group(m)));
+	json_object_set_new(o, "expires_ms", json_u64(mq_message_expires_ms(m)));
 	json_object_set_new(o, "history", hist);
 	return o;
 }
@@ -2528,9 +2637,9 @@ static const struct cmd cmds[] = {
      cmd_queue_purge},
     {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
     {"push",
-     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms "
-     "N] "
-     "[--priority N] [--type T] [--header K=V]...",
+     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] "
+     "[--dedup-mode ignore|replace|debounce] [--delay-ms N | --at TIME] [--priority N] "
+     "[--type T] [--header K=V]... [--group G] [--ttl-ms N]",
      "Push one message (payload: DATA, else --file, else stdin), or with --lines\n"
      "one message per line.",
      "Options:\n"
@@ -2541,9 +2650,15 @@ static const struct cmd cmds[] = {
      "  --file F          read the payload from file F ('-' = stdin)\n"
      "  --dedup-key K     while a message with key K is queued or leased, a push\n"
      "                    with K is a duplicate\n"
-     "  --dedup-mode M    ignore (keep the existing message, default) or replace\n"
+     "  --dedup-mode M    ignore (keep the existing message, default), replace\n"
      "                    (swap in this payload if the existing one is not leased)\n"
+     "                    or debounce (replace, and its time becomes the later of\n"
+     "                    the two)\n"
      "  --delay-ms N      deliver no earlier than N ms from now\n"
+     "  --at TIME         deliver no earlier than TIME: RFC 3339 or unix ms\n"
+     "  --group G         ordering group: one message of G leased at a time, in\n"
+     "                    push order\n"
+     "  --ttl-ms N        the message expires (goes dead) N ms after the push\n"
      "  --priority N      higher is delivered first (default 0; may be negative)\n"
      "  --type T          application message type\n"
      "  --header K=V      add a header; repeat for more\n",
@@ -2563,6 +2678,11 @@ static const struct cmd cmds[] = {
      "  --delay-ms N   make it ready again after N ms (default: now)\n"
      "  --error MSG    why it failed, kept with the message\n",
      cmd_nack},
+    {"snooze", "QUEUE ID TOKEN [--delay-ms N]",
+     "Give a leased message back for a while without spending an attempt.",
+     "Options:\n"
+     "  --delay-ms N   make it ready again after N ms (default: now)\n",
+     cmd_snooze},
     {"extend", "QUEUE ID TOKEN [--lease-ms N]", "Extend a lease to end N ms from now.",
      "Options:\n"
      "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",

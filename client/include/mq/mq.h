@@ -107,6 +107,10 @@ typedef enum mq_dedup_mode {
 	/** Replace the payload and options of the waiting (not yet leased) job
 	 * holding the key; the push returns its id and sets *duplicate. */
 	MQ_DEDUP_REPLACE = 1,
+	/** As MQ_DEDUP_REPLACE, and the job's not-before time becomes the later
+	 * of its own and this push's (delay_ms or not_before_ms): a burst of
+	 * pushes runs once, after the last one's delay (debounce). */
+	MQ_DEDUP_DEBOUNCE = 2,
 } mq_dedup_mode;
 
 /** A message header (key, value), both NUL-terminated strings. */
@@ -131,8 +135,19 @@ typedef struct mq_push_opts {
 	/** Headers delivered with the message; n_headers entries. */
 	const mq_header *headers;
 	size_t n_headers;
+	/** Ordering group (at most 128 bytes): at most one message of a group
+	 * is leased at a time, and a group's messages are delivered in push
+	 * order, whatever their priorities. NULL = none. Default NULL. */
+	const char *group;
+	/** Deliver no earlier than this unix time, ms; 0 = not set. Not with
+	 * delay_ms (MQ_INVALID_ARGUMENT); a time past is ready now. Default 0. */
+	uint64_t not_before_ms;
+	/** Time to live, ms from the push: the message then goes dead with
+	 * reason "expired" (the queue's max_age_ms applies too, whichever is
+	 * sooner). 0 = the queue's only. Default 0. */
+	uint64_t ttl_ms;
 	/** Reserved for future options; keep zero. */
-	uint64_t reserved[8];
+	uint64_t reserved[5];
 } mq_push_opts;
 
 /**
@@ -246,6 +261,11 @@ MQ_API int32_t mq_message_priority(const mq_message *m);
 MQ_API const char *mq_message_dedup_key(const mq_message *m);
 /** mq_message_type returns the type name, "" when none (borrowed). */
 MQ_API const char *mq_message_type(const mq_message *m);
+/** mq_message_group returns the ordering group, "" when none (borrowed). */
+MQ_API const char *mq_message_group(const mq_message *m);
+/** mq_message_expires_ms returns when the message expires (TTL), unix ms;
+ * 0 = never. */
+MQ_API uint64_t mq_message_expires_ms(const mq_message *m);
 /** mq_message_header_count returns the number of headers. */
 MQ_API size_t mq_message_header_count(const mq_message *m);
 /** mq_message_header returns header @p i (0-based; borrowed), or
@@ -276,6 +296,18 @@ MQ_API mq_status mq_nack(mq_client *c, const mq_message *m, uint64_t delay_ms, c
  * @return as mq_ack().
  */
 MQ_API mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms);
+
+/**
+ * mq_snooze gives a leased message back for @p delay_ms (0 = ready at once)
+ * without spending an attempt: its attempt count is as before this
+ * delivery, nothing is added to its history, and it is not counted as a
+ * nack. A group's head stays its group's head.
+ * @return as mq_ack().
+ */
+MQ_API mq_status mq_snooze(mq_client *c, const mq_message *m, uint64_t delay_ms);
+/** mq_snooze_id is mq_snooze() by queue, id and lease token. */
+MQ_API mq_status mq_snooze_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                              uint64_t delay_ms);
 
 /** mq_ack_id is mq_ack() by queue, id and lease token. */
 MQ_API mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token);
@@ -660,6 +692,9 @@ typedef enum mq_outcome {
 	/** Failed for good: the message is termed (mq_term), so it goes dead
 	 * at once with mq_result.error as its reason; no retry. */
 	MQ_OUTCOME_FAIL = 2,
+	/** Not now: the message is snoozed (mq_snooze) for mq_result.delay_ms
+	 * without spending an attempt. */
+	MQ_OUTCOME_SNOOZE = 3,
 } mq_outcome;
 
 /** MQ_RESULT_ERROR_MAX is the size of mq_result.error, NUL included. */
@@ -668,7 +703,7 @@ typedef enum mq_outcome {
 /** What a handler may add to its outcome. Zeroed before each handler call;
  * owned by the consumer. */
 typedef struct mq_result {
-	/** RETRY: deliver again no earlier than this many ms from now. */
+	/** RETRY, SNOOZE: deliver again no earlier than this many ms from now. */
 	uint64_t delay_ms;
 	/** RETRY, FAIL: why, kept with the message (NUL-terminated; "" =
 	 * none). Write it with e.g. snprintf(r->error, sizeof(r->error), ...). */
