@@ -41,15 +41,20 @@ typedef struct rec {
 	atomic_int push_ok;      /* the push was answered OK */
 	atomic_uint_fast64_t id; /* the id of the push answered OK, or of the first delivery */
 	atomic_int deliveries;
-	atomic_int acked_ok;   /* an ack was answered OK */
-	atomic_int late;       /* delivered after an ack answered OK */
-	atomic_int id_changed; /* delivered under another id */
+	atomic_int acked_ok;           /* an ack was answered OK */
+	atomic_uint_fast64_t acked_at; /* the stamp taken when that ack returned */
+	atomic_int late;               /* delivered after an ack answered OK */
+	atomic_int id_changed;         /* delivered under another id */
 } rec;
 
 static rec recs[N_PROD][MAX_SEQ];
 static atomic_int stop_producers, stop_consumers;
 static atomic_long n_push_ok, n_push_err, n_ack_ok, n_ack_err, n_deliveries;
 static atomic_long n_unknown; /* payloads that no producer made */
+/* stamps order the clients' events: a pull sent after an ack of the same
+ * message was answered OK must not deliver it (a delivery merely processed
+ * after that ack, by a slow consumer whose lease had run out, is fine). */
+static atomic_uint_fast64_t stamp;
 static char url[400];
 
 static void client_open(mq_client **c)
@@ -122,6 +127,7 @@ static void *consumer(void *arg)
 	while (!atomic_load(&stop_consumers)) {
 		mq_pull_opts po = {.wait_ms = 200, .lease_ms = LEASE_MS};
 		size_t n = 0;
+		uint64_t sent = atomic_fetch_add(&stamp, 1) + 1;
 
 		if (mq_pull(c, QUEUE, &po, msgs, PULL_MAX, &n) != MQ_OK) {
 			usleep(20000);
@@ -140,7 +146,9 @@ static void *consumer(void *arg)
 				uint_fast64_t zero = 0;
 
 				atomic_fetch_add(&r->deliveries, 1);
-				if (atomic_load(&r->acked_ok))
+				uint64_t at = atomic_load(&r->acked_at);
+
+				if (at != 0 && at < sent)
 					atomic_store(&r->late, 1);
 				if (!atomic_compare_exchange_strong(&r->id, &zero, id) &&
 				    zero != id)
@@ -148,8 +156,13 @@ static void *consumer(void *arg)
 			}
 			if (mq_ack(c, msgs[i]) == MQ_OK) {
 				atomic_fetch_add(&n_ack_ok, 1);
-				if (r != NULL)
+				if (r != NULL) {
+					uint_fast64_t zero = 0;
+
 					atomic_store(&r->acked_ok, 1);
+					atomic_compare_exchange_strong(
+					    &r->acked_at, &zero, atomic_fetch_add(&stamp, 1) + 1);
+				}
 			} else {
 				atomic_fetch_add(&n_ack_err, 1);
 			}
