@@ -86,6 +86,13 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *const *payloads,
                         const size_t *lens, const mq_push_opts *opts, mq_push_result *results)
 {
+	return mq_push_batch_ex(c, queue, n, payloads, lens, opts, 0, results);
+}
+
+mq_status mq_push_batch_ex(mq_client *c, const char *queue, size_t n, const void *const *payloads,
+                           const size_t *lens, const mq_push_opts *opts, uint32_t flags,
+                           mq_push_result *results)
+{
 	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
 	Mq__PushMessage *pm = NULL, **pms = NULL;
 	Mq__Header **hps = NULL, ***hpp = NULL;
@@ -97,6 +104,9 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: client is NULL");
 	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
 		return st;
+	if (flags & ~MQ_PUSH_ATOMIC)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_batch: unknown flags 0x%x",
+		                (unsigned)(flags & ~MQ_PUSH_ATOMIC));
 	if (n == 0 || n > MQ_PUSH_BATCH_MAX || payloads == NULL || lens == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT,
 		                "mq_push_batch: n must be 1 to %d, payloads and lens not NULL",
@@ -119,6 +129,7 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 	req.queue = (char *)queue;
 	req.n_messages = n;
 	req.messages = pms;
+	req.atomic = (flags & MQ_PUSH_ATOMIC) != 0;
 	st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep);
 	if (st != MQ_OK)
 		goto out;
@@ -130,7 +141,8 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		const Mq__PushResult *res = rep->results[i];
 		mq_status rs =
 		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
-		if (rs != MQ_OK && first == MQ_OK) {
+		/* An atomic push's own failure beats the ABORTED of the others. */
+		if (rs != MQ_OK && (first == MQ_OK || (first == MQ_ABORTED && rs != MQ_ABORTED))) {
 			first = rs;
 			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
 		}
@@ -472,6 +484,106 @@ mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint6
 	return mqc_ok();
 }
 
+/* ---- Batch ack, nack, extend ------------------------------------------- */
+
+/* lease_batch sends one of AckBatch, NackBatch, ExtendBatch (req, whose
+ * queue and items are set by the caller through q and it) and unpacks the
+ * per-item results. */
+static mq_status lease_batch(mq_client *c, const char *what, ProtobufCMessage *req, char **qfield,
+                             size_t *nfield, Mq__LeaseRef ***ifield, const char *queue,
+                             const mq_lease_ref *items, size_t n, mq_lease_result *results)
+{
+	Mq__LeaseRef *refs = NULL, **refp = NULL;
+	Mq__AckBatchReply *rep = NULL; /* the three replies are alike */
+	mq_status st, first = MQ_OK;
+	char first_msg[256] = "";
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "%s: client is NULL", what);
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (n == 0 || n > MQ_LEASE_BATCH_MAX || items == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "%s: want 1 to %d leases (not NULL), not %zu",
+		                what, MQ_LEASE_BATCH_MAX, n);
+	refs = calloc(n, sizeof(*refs));
+	refp = calloc(n, sizeof(*refp));
+	if (refs == NULL || refp == NULL) {
+		st = mqc_fail(MQ_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		mq__lease_ref__init(&refs[i]);
+		refs[i].id = items[i].id;
+		refs[i].lease_token = items[i].token;
+		refp[i] = &refs[i];
+	}
+	*qfield = (char *)queue;
+	*nfield = n;
+	*ifield = refp;
+	st = mqc_rpc(c, req, 0, (ProtobufCMessage **)&rep);
+	if (st != MQ_OK)
+		goto out;
+	if (rep->n_results != n) {
+		st = mqc_fail(MQ_INTERNAL, "%s: %zu results for %zu leases", what, rep->n_results,
+		              n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Mq__ItemResult *res = rep->results[i];
+		mq_status rs =
+		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
+
+		if (rs != MQ_OK && first == MQ_OK) {
+			first = rs;
+			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
+		}
+		if (results != NULL) {
+			results[i].status = rs;
+			results[i].lease_expiry_ms = res->lease_expiry_ms;
+		}
+	}
+	st = first == MQ_OK ? mqc_ok() : mqc_fail(first, "%s", first_msg);
+out:
+	if (st != MQ_OK && results != NULL && rep == NULL)
+		for (size_t i = 0; i < n; i++)
+			results[i] = (mq_lease_result){.status = st};
+	free(refs);
+	free(refp);
+	if (rep != NULL)
+		protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return st;
+}
+
+mq_status mq_ack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                       mq_lease_result *results)
+{
+	Mq__AckBatchRequest req = MQ__ACK_BATCH_REQUEST__INIT;
+
+	return lease_batch(c, "mq_ack_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
+}
+
+mq_status mq_nack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                        uint64_t delay_ms, const char *error, mq_lease_result *results)
+{
+	Mq__NackBatchRequest req = MQ__NACK_BATCH_REQUEST__INIT;
+
+	req.delay_ms = delay_ms;
+	req.error = (char *)(error != NULL ? error : "");
+	return lease_batch(c, "mq_nack_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
+}
+
+mq_status mq_extend_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                          uint32_t lease_ms, mq_lease_result *results)
+{
+	Mq__ExtendBatchRequest req = MQ__EXTEND_BATCH_REQUEST__INIT;
+
+	req.lease_ms = lease_ms;
+	return lease_batch(c, "mq_extend_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
+}
+
 mq_status mq_ack(mq_client *c, const mq_message *m)
 {
 	if (m == NULL)
@@ -641,31 +753,48 @@ mq_status mq_message_delete(mq_client *c, const char *queue, uint64_t id, uint32
 mq_status mq_redrive(mq_client *c, const char *queue, const uint64_t *ids, size_t n_ids,
                      const char *to_queue, uint64_t *moved, bool *more)
 {
+	mq_redrive_opts o = {.ids = ids, .n_ids = n_ids, .to_queue = to_queue};
+
+	return mq_redrive_ex(c, queue, &o, moved, more, NULL);
+}
+
+mq_status mq_redrive_ex(mq_client *c, const char *queue, const mq_redrive_opts *opts,
+                        uint64_t *moved, bool *more, uint64_t *next_after)
+{
 	Mq__RedriveRequest req = MQ__REDRIVE_REQUEST__INIT;
 	Mq__RedriveReply *rep = NULL;
+	mq_redrive_opts none = {0};
+	const mq_redrive_opts *o = opts != NULL ? opts : &none;
 	mq_status st;
 
 	if (c == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_redrive: client is NULL");
 	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
 		return st;
-	if (to_queue != NULL && to_queue[0] != '\0' &&
-	    (st = mqc_check_name("target queue name", to_queue)) != MQ_OK)
+	if (o->to_queue != NULL && o->to_queue[0] != '\0' &&
+	    (st = mqc_check_name("target queue name", o->to_queue)) != MQ_OK)
 		return st;
-	if (n_ids > MQ_REDRIVE_MAX || (n_ids > 0 && ids == NULL))
+	if (o->n_ids > MQ_REDRIVE_MAX || (o->n_ids > 0 && o->ids == NULL))
 		return mqc_fail(MQ_INVALID_ARGUMENT,
 		                "mq_redrive: want 0 to %d ids (not NULL), not %zu", MQ_REDRIVE_MAX,
-		                n_ids);
+		                o->n_ids);
 	req.queue = (char *)queue;
-	req.ids = (uint64_t *)ids;
-	req.n_ids = n_ids;
-	req.to_queue = (char *)(to_queue != NULL ? to_queue : "");
+	req.ids = (uint64_t *)o->ids;
+	req.n_ids = o->n_ids;
+	req.to_queue = (char *)(o->to_queue != NULL ? o->to_queue : "");
+	req.max = o->max;
+	req.after_id = o->after_id;
+	req.reason_prefix = (char *)(o->reason_prefix != NULL ? o->reason_prefix : "");
+	req.type = (char *)(o->type != NULL ? o->type : "");
+	req.dead_since_ms = o->dead_since_ms;
 	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
 		return st;
 	if (moved != NULL)
 		*moved = rep->redriven;
 	if (more != NULL)
 		*more = rep->more;
+	if (next_after != NULL)
+		*next_after = rep->next_after_id;
 	mq__redrive_reply__free_unpacked(rep, NULL);
 	return mqc_ok();
 }

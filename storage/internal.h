@@ -45,6 +45,13 @@ struct store_txn {
 	uint32_t gen;
 	uint32_t *name_slot, *name_gen;
 	uint32_t *qid_slot, *qid_gen;
+	/* The savepoint (store_savepoint): the counters and cached queues as
+	 * they were, restored by store_rollback. */
+	bool sp_active;
+	uint64_t sp_next_id, sp_next_token;
+	uint32_t sp_next_qid;
+	uint32_t sp_n_ents, sp_cap;
+	qent *sp_ents;
 };
 
 struct store {
@@ -95,6 +102,10 @@ mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err)
 mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg, qent **out,
                          store_err *err);
 mq_status store_name_check(const char *name, store_err *err);
+/* store_q_set_config copies the fields of c named by mask into r;
+ * store_q_get_config reads r's config into c. */
+void store_q_set_config(rec_queue *r, const store_queue_config *c, uint32_t mask);
+void store_q_get_config(const rec_queue *r, store_queue_config *c);
 uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms);
 uint32_t store_q_max_attempts(const store_txn *t, const qent *q);
 void store_q_info(const qent *q, store_queue_info *info);
@@ -158,6 +169,16 @@ static inline uint64_t *store_q_counter(qent *q, uint8_t state)
 /* store_msg_remove deletes message id of q (record m) with its index
  * entry and, unless DEAD, its dedup key; fixes q's gauge. */
 mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err);
+
+/* STORE_OLDEST_PRIO_MAX bounds the priority levels store_q_oldest_ready
+ * visits. */
+#define STORE_OLDEST_PRIO_MAX 64u
+
+/* store_q_oldest_ready sets *age_ms to now minus the enqueue time of q's
+ * oldest READY message (0 when none): it reads the first entry of each
+ * priority level of the ready index (oldest within its level), at most
+ * STORE_OLDEST_PRIO_MAX levels, highest first; no queue scan. */
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err);
 
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
 

@@ -157,6 +157,10 @@ static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen,
 		if (!m->headers[i].key || !m->headers[i].key[0] || !m->headers[i].value)
 			return store_seterr(err, MQ_INVALID_ARGUMENT,
 			                    "push: header %zu has no key or value", i);
+		else if (strcmp(m->headers[i].key, STORE_ORIGIN_HEADER) == 0)
+			return store_seterr(err, MQ_INVALID_ARGUMENT,
+			                    "push: header %s is reserved (dead-letter origin)",
+			                    STORE_ORIGIN_HEADER);
 	return MQ_OK;
 }
 
@@ -205,6 +209,20 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	(*store_q_counter(q, nm->state))++;
 	if (nm->state == STORE_STATE_READY)
 		store_notify_ready(t, q);
+	return MQ_OK;
+}
+
+/* push_limit_check refuses a push into a queue at its max_length. */
+static mq_status push_limit_check(const qent *q, store_err *err)
+{
+	const store_queue_stats *s = &q->rec.stats;
+	uint64_t live = s->ready + s->delayed + s->in_flight;
+
+	if (q->rec.max_length && live >= q->rec.max_length)
+		return store_seterr(err, MQ_RESOURCE_EXHAUSTED,
+		                    "queue %s is full: it holds %" PRIu64
+		                    " messages, its max_length is %" PRIu64,
+		                    q->name, live, q->rec.max_length);
 	return MQ_OK;
 }
 
@@ -273,6 +291,8 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 		if (st != MQ_NOT_FOUND)
 			return st;
 	}
+	if ((st = push_limit_check(q, err)) != MQ_OK)
+		return st;
 	id = t->next_id++;
 	if ((st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
 	    (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK)
@@ -310,6 +330,8 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 	if ((st = store_txn_check(t, err)) != MQ_OK ||
 	    (st = store_q_get(t, queue, &q, err)) != MQ_OK)
 		return st;
+	if (q->rec.paused)
+		return MQ_OK; /* nothing is handed out; resume wakes the waiters */
 	lease = store_q_lease_ms(t, q, lease_ms);
 	be32_put(pfx, q->qid);
 	while (count < max) {
@@ -419,14 +441,84 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
 	return MQ_OK;
 }
 
+static mq_status msg_headers(store_txn *t, const rec_msg *m, uint64_t id, size_t extra,
+                             store_header **h, store_err *err);
+static bool drop_origin(store_header *h, size_t *n);
+
+/* ---- dead-letter queues ---------------------------------------------------------- */
+
+/* dlq_of finds q's dead-letter queue: *dlq NULL when it has none, names
+ * itself, or names a queue that no longer exists (its dead messages then
+ * stay in q). */
+static mq_status dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
+{
+	const char *name = q->rec.dlq;
+	mq_status st;
+
+	*dlq = NULL;
+	if (!name[0] || strcmp(name, q->name) == 0)
+		return MQ_OK;
+	st = store_q_get(t, name, dlq, err);
+	if (st == MQ_NOT_FOUND) {
+		*dlq = NULL;
+		return MQ_OK;
+	}
+	return st;
+}
+
+/* dead_letter moves message id of q (record m, now DEAD, whose index entry
+ * is still the old one at okey in odb) into dlq as a DEAD message, with
+ * the origin header naming q; frees its dedup key in q. Reason, history,
+ * payload and id are kept. */
+static mq_status dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
+                             uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
+                             store_err *err)
+{
+	uint8_t dk[KEY_DEDUP_MAX], mk[KEY_MSG_LEN];
+	size_t dklen = 0, nh = m->n_headers;
+	store_header *h;
+	mq_status st;
+
+	if ((st = msg_headers(t, m, id, 1, &h, err)) != MQ_OK)
+		return st;
+	drop_origin(h, &nh);
+	h[nh].key = STORE_ORIGIN_HEADER;
+	h[nh++].value = q->name;
+	if (m->dedup_len)
+		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
+	key_msg(mk, q->qid, id);
+	/* Encode first: m points into the store, which writes may move. */
+	if ((st = put_msg(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	    (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK ||
+	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
+	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK ||
+	    (dklen && (st = store_del_must(t, KV_DEDUP, dk, dklen, err)) != MQ_OK))
+		return st;
+	(*store_q_counter(q, ostate))--;
+	q->rec.stats.dead_total++;
+	dlq->rec.stats.dead++;
+	q->dirty = dlq->dirty = true;
+	return MQ_OK;
+}
+
 /* settle moves message id (record m, whose index entry is still the old
- * one at okey) to m->state; frees the dedup key when it goes DEAD. */
+ * one at okey) to m->state; frees the dedup key when it goes DEAD. A
+ * message going DEAD in a queue with a dead-letter queue moves there. */
 static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t ostate,
                         const uint8_t *okey, store_err *err)
 {
 	uint8_t dk[KEY_DEDUP_MAX];
 	size_t dklen = 0;
+	qent *dlq;
 	mq_status st;
+
+	if (m->state == STORE_STATE_DEAD) {
+		if ((st = dlq_of(t, q, &dlq, err)) != MQ_OK)
+			return st;
+		if (dlq)
+			return dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey, KEY_TIMER_LEN,
+			                   err);
+	}
 
 	if (m->state == STORE_STATE_DEAD && m->dedup_len)
 		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
@@ -709,15 +801,52 @@ mq_status store_message_delete(store_txn *t, const char *queue, uint64_t id, uin
 
 /* ---- redrive ------------------------------------------------------------------ */
 
-/* redrive_one moves DEAD message id of q (record m) to READY in queue to. */
+/* msg_headers decodes the headers of m into the header scratch. */
+static mq_status msg_headers(store_txn *t, const rec_msg *m, uint64_t id, size_t extra,
+                             store_header **h, store_err *err)
+{
+	*h = store_hdr_scratch(t, m->n_headers + extra, err);
+	if (!*h)
+		return MQ_RESOURCE_EXHAUSTED;
+	if (!store_rec_headers_decode(m, *h))
+		return store_fail(t, err, MQ_DATA_LOSS, "message %" PRIu64 " headers are corrupted",
+		                  id);
+	return MQ_OK;
+}
+
+/* drop_origin removes STORE_ORIGIN_HEADER from h[0..*n); true if it was there. */
+static bool drop_origin(store_header *h, size_t *n)
+{
+	bool found = false;
+	size_t j = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(h[i].key, STORE_ORIGIN_HEADER) == 0)
+			found = true;
+		else
+			h[j++] = h[i];
+	}
+	*n = j;
+	return found;
+}
+
+/* redrive_one moves DEAD message id of q (record m) to READY in queue to;
+ * the origin header goes. */
 static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_msg *m,
                              store_err *err)
 {
 	uint8_t mk[KEY_MSG_LEN], dk[KEY_DEDUP_MAX], idv[8];
-	size_t dklen = 0;
+	size_t dklen = 0, nh = m->n_headers;
+	store_header *h = NULL;
 	kv_val v;
 	mq_status st;
 
+	if (nh) {
+		if ((st = msg_headers(t, m, id, 0, &h, err)) != MQ_OK)
+			return st;
+		if (!drop_origin(h, &nh))
+			h = NULL; /* unchanged: copy the encoded headers */
+	}
 	if (m->dedup_len) {
 		dklen = key_dedup(dk, to->qid, m->dedup, m->dedup_len);
 		st = tx_get(t, KV_DEDUP, dk, dklen, &v, err);
@@ -737,7 +866,7 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 	m->reason_len = 0;
 	key_msg(mk, q->qid, id);
 	/* Encode first: m points into the store, which writes may move. */
-	if ((st = put_msg(t, to->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	if ((st = put_msg(t, to->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
 	    (st = store_del_must(t, KV_DEAD, mk, KEY_DEAD_LEN, err)) != MQ_OK ||
 	    (to != q && (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK) ||
 	    (st = put_index(t, to->qid, id, m, err)) != MQ_OK)
@@ -748,112 +877,319 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 			return st;
 	}
 	q->rec.stats.dead--;
+	q->rec.stats.redriven_total++;
 	to->rec.stats.ready++;
 	q->dirty = to->dirty = true;
 	return MQ_OK;
+}
+
+uint64_t store_dead_time(const store_msg *m)
+{
+	return m->n_history ? m->history[m->n_history - 1].time_ms : m->enqueued_ms;
+}
+
+/* redrive_match tells whether DEAD record m passes the filter of o. */
+static mq_status redrive_match(store_txn *t, const store_redrive_opts *o, uint64_t id,
+                               const rec_msg *m, bool *match, store_err *err)
+{
+	*match = false;
+	if (o->reason_prefix && o->reason_prefix[0] &&
+	    strncmp(m->reason, o->reason_prefix, strlen(o->reason_prefix)) != 0)
+		return MQ_OK;
+	if (o->type && o->type[0] && strcmp(m->type, o->type) != 0)
+		return MQ_OK;
+	if (o->dead_since_ms) {
+		store_attempt h[STORE_HISTORY_MAX];
+		uint64_t when = m->enqueued_ms;
+
+		if (m->n_hist) {
+			if (!store_rec_history_decode(m, h))
+				return store_fail(t, err, MQ_DATA_LOSS,
+				                  "message %" PRIu64 " history is corrupted", id);
+			when = h[m->n_hist - 1].time_ms;
+		}
+		if (when < o->dead_since_ms)
+			return MQ_OK;
+	}
+	*match = true;
+	return MQ_OK;
+}
+
+/* redrive_target finds (or creates) the queue DEAD message id of q goes
+ * to. It may write (a created queue): the caller reads the record again. */
+static mq_status redrive_target(store_txn *t, qent *q, const store_redrive_opts *o, uint64_t id,
+                                const rec_msg *m, qent **to, store_err *err)
+{
+	char name[MQ_NAME_MAX + 1] = "";
+	mq_status st;
+
+	if (o->to_queue && o->to_queue[0]) {
+		snprintf(name, sizeof(name), "%s", o->to_queue);
+	} else if (m->n_headers) {
+		store_header *h;
+
+		if ((st = msg_headers(t, m, id, 0, &h, err)) != MQ_OK)
+			return st;
+		for (size_t i = 0; i < m->n_headers; i++)
+			if (strcmp(h[i].key, STORE_ORIGIN_HEADER) == 0 && mq_name_valid(h[i].value))
+				snprintf(name, sizeof(name), "%s", h[i].value);
+	}
+	if (!name[0] || strcmp(name, q->name) == 0) {
+		*to = q;
+		return MQ_OK;
+	}
+	st = store_q_get(t, name, to, err);
+	if (st == MQ_NOT_FOUND && o->auto_create)
+		st = store_q_create(t, name, NULL, to, err);
+	if (st == MQ_NOT_FOUND && !(o->to_queue && o->to_queue[0]))
+		return store_seterr(err, MQ_NOT_FOUND,
+		                    "message %" PRIu64
+		                    " came from queue %s, which no longer exists "
+		                    "(redrive it into a named queue)",
+		                    id, name);
+	return st;
+}
+
+/* notify_once tells the broker that queue to got ready messages, once per
+ * run of messages to the same queue. */
+static void notify_once(store_txn *t, qent *to, qent **notified)
+{
+	if (*notified != to)
+		store_notify_ready(t, to);
+	*notified = to;
+}
+
+/* redrive_get reads DEAD message id of q; DATA_LOSS when indexed but gone. */
+static mq_status redrive_get(store_txn *t, qent *q, uint64_t id, rec_msg *m, store_err *err)
+{
+	mq_status st = store_msg_get(t, q->qid, id, m, err);
+
+	if (st == MQ_NOT_FOUND || (st == MQ_OK && m->state != STORE_STATE_DEAD))
+		return store_fail(t, err, MQ_DATA_LOSS,
+		                  "dead index of queue %s names a missing or live message %" PRIu64,
+		                  q->name, id);
+	return st;
+}
+
+/* redrive_ids checks every id before moving any, then moves them. */
+static mq_status redrive_ids(store_txn *t, qent *q, const store_redrive_opts *o,
+                             store_redrive_result *r, store_err *err)
+{
+	qent *notified = NULL;
+	rec_msg m;
+	qent *to;
+	mq_status st;
+
+	for (size_t i = 0; i < o->n_ids; i++) {
+		st = store_msg_get(t, q->qid, o->ids[i], &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_seterr(err, MQ_NOT_FOUND,
+			                    "message %" PRIu64 " not found in queue %s", o->ids[i],
+			                    q->name);
+		if (st != MQ_OK)
+			return st;
+		if (m.state != STORE_STATE_DEAD)
+			return store_seterr(err, MQ_FAILED_PRECONDITION,
+			                    "message %" PRIu64 " is not dead (it is %s)", o->ids[i],
+			                    state_name(m.state));
+		for (size_t j = 0; j < i; j++)
+			if (o->ids[j] == o->ids[i])
+				return store_seterr(err, MQ_INVALID_ARGUMENT,
+				                    "redrive: message %" PRIu64 " is listed twice",
+				                    o->ids[i]);
+	}
+	for (size_t i = 0; i < o->n_ids; i++) {
+		if ((st = redrive_get(t, q, o->ids[i], &m, err)) != MQ_OK ||
+		    (st = redrive_target(t, q, o, o->ids[i], &m, &to, err)) != MQ_OK ||
+		    (st = redrive_get(t, q, o->ids[i], &m, err)) != MQ_OK ||
+		    (st = redrive_one(t, q, to, o->ids[i], &m, err)) != MQ_OK)
+			return st;
+		notify_once(t, to, &notified);
+		r->moved++;
+		r->next_after = o->ids[i];
+	}
+	return MQ_OK;
+}
+
+/* redrive_scan walks the dead index from after_id, moving matches. */
+static mq_status redrive_scan(store_txn *t, qent *q, const store_redrive_opts *o, uint32_t max,
+                              store_redrive_result *r, store_err *err)
+{
+	uint64_t last = o->after_id;
+	uint32_t scanned = 0;
+	qent *notified = NULL;
+	uint8_t key[KEY_DEAD_LEN];
+	mq_status st;
+
+	while (last != UINT64_MAX) {
+		kv_val k, v;
+		rec_msg m;
+		qent *to;
+		uint64_t id;
+		bool match;
+
+		key_msg(key, q->qid, last + 1);
+		st = tx_seek(t, KV_DEAD, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_DEAD_LEN || be32_get(k.data) != q->qid)
+			break;
+		if (r->moved == max || scanned == STORE_LIST_SCAN_MAX) {
+			r->more = true;
+			break;
+		}
+		id = be64_get((const uint8_t *)k.data + 4);
+		scanned++;
+		if ((st = redrive_get(t, q, id, &m, err)) != MQ_OK ||
+		    (st = redrive_match(t, o, id, &m, &match, err)) != MQ_OK)
+			return st;
+		if (match) {
+			if ((st = redrive_target(t, q, o, id, &m, &to, err)) != MQ_OK ||
+			    (st = redrive_get(t, q, id, &m, err)) != MQ_OK ||
+			    (st = redrive_one(t, q, to, id, &m, err)) != MQ_OK)
+				return st;
+			notify_once(t, to, &notified);
+			r->moved++;
+		}
+		last = id;
+	}
+	r->next_after = last;
+	return MQ_OK;
+}
+
+mq_status store_redrive_ex(store_txn *t, const char *queue, const store_redrive_opts *o,
+                           store_redrive_result *r, store_err *err)
+{
+	store_err local;
+	store_redrive_result rlocal;
+	uint32_t max;
+	bool sp = false;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (!r)
+		r = &rlocal;
+	*r = (store_redrive_result){.next_after = o ? o->after_id : 0};
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (!o)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: no options");
+	if (o->n_ids > STORE_REDRIVE_MAX)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "redrive: at most %u ids per call, not %zu", STORE_REDRIVE_MAX,
+		                    o->n_ids);
+	if (o->n_ids && !o->ids)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: ids is NULL");
+	max = o->max == 0 || o->max > STORE_REDRIVE_MAX ? STORE_REDRIVE_MAX : o->max;
+	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	if (o->to_queue && o->to_queue[0]) {
+		qent *to;
+
+		if ((st = store_name_check(o->to_queue, err)) != MQ_OK)
+			return st;
+		st = store_q_get(t, o->to_queue, &to, err);
+		if (st == MQ_NOT_FOUND && o->auto_create)
+			st = store_q_create(t, o->to_queue, NULL, &to, err);
+		if (st != MQ_OK)
+			return st;
+	}
+	/* All or nothing: a request error found after the first move (a
+	 * missing origin queue) undoes the moves. Inside a caller's savepoint
+	 * the caller's own rollback does. */
+	if (!t->sp_active) {
+		if ((st = store_savepoint(t, err)) != MQ_OK)
+			return st;
+		sp = true;
+	}
+	st = o->n_ids ? redrive_ids(t, q, o, r, err) : redrive_scan(t, q, o, max, r, err);
+	if (sp) {
+		if (st != MQ_OK && !store_txn_failed(t)) {
+			store_rollback(t);
+			r->moved = 0;
+			r->more = false;
+			r->next_after = o->after_id;
+			return st;
+		}
+		if (st == MQ_OK)
+			st = store_release(t, err);
+	}
+	return st;
 }
 
 mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, size_t n_ids,
                         const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
                         bool *more, store_err *err)
 {
-	store_err local;
-	uint64_t count = 0;
-	uint8_t pfx[4];
-	qent *q, *to;
-	rec_msg m;
+	store_redrive_opts o = {
+	    .ids = ids,
+	    .n_ids = n_ids,
+	    .to_queue = to_queue,
+	    .auto_create = auto_create,
+	    .max = max,
+	};
+	store_redrive_result r;
+	mq_status st = store_redrive_ex(t, queue, &o, &r, err);
+
+	if (moved)
+		*moved = st == MQ_OK ? r.moved : 0;
+	if (more)
+		*more = st == MQ_OK && r.more;
+	return st;
+}
+
+/* ---- oldest ready age ------------------------------------------------------------ */
+
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err)
+{
+	uint8_t key[KEY_READY_LEN];
+	uint64_t oldest = UINT64_MAX;
+	uint32_t prio_key = 0;
 	mq_status st;
 
-	if (!err)
-		err = &local;
-	if (moved)
-		*moved = 0;
-	if (more)
-		*more = false;
-	if ((st = store_txn_check(t, err)) != MQ_OK)
-		return st;
-	if (n_ids > STORE_REDRIVE_MAX)
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "redrive: at most %u ids per call, not %zu", STORE_REDRIVE_MAX,
-		                    n_ids);
-	if (n_ids && !ids)
-		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: ids is NULL");
-	if (max == 0 || max > STORE_REDRIVE_MAX)
-		max = STORE_REDRIVE_MAX;
-	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
-		return st;
-	if (to_queue && to_queue[0] && (st = store_name_check(to_queue, err)) != MQ_OK)
-		return st;
-	/* Check every id before the first write: a request error moves none. */
-	for (size_t i = 0; i < n_ids; i++) {
-		st = store_msg_get(t, q->qid, ids[i], &m, err);
-		if (st == MQ_NOT_FOUND)
-			return store_seterr(err, MQ_NOT_FOUND,
-			                    "message %" PRIu64 " not found in queue %s", ids[i],
-			                    queue);
-		if (st != MQ_OK)
-			return st;
-		if (m.state != STORE_STATE_DEAD)
-			return store_seterr(err, MQ_FAILED_PRECONDITION,
-			                    "message %" PRIu64 " is not dead (it is %s)", ids[i],
-			                    state_name(m.state));
-		for (size_t j = 0; j < i; j++)
-			if (ids[j] == ids[i])
-				return store_seterr(err, MQ_INVALID_ARGUMENT,
-				                    "redrive: message %" PRIu64 " is listed twice",
-				                    ids[i]);
-	}
-	to = q;
-	if (to_queue && to_queue[0] && strcmp(to_queue, queue) != 0) {
-		st = store_q_get(t, to_queue, &to, err);
-		if (st == MQ_NOT_FOUND && auto_create)
-			st = store_q_create(t, to_queue, NULL, &to, err);
-		if (st != MQ_OK)
-			return st;
-	}
-	if (n_ids) {
-		for (size_t i = 0; i < n_ids; i++) {
-			if ((st = store_msg_get(t, q->qid, ids[i], &m, err)) != MQ_OK ||
-			    (st = redrive_one(t, q, to, ids[i], &m, err)) != MQ_OK)
-				return st == MQ_NOT_FOUND ? store_fail(t, err, MQ_DATA_LOSS,
-				                                       "redrive lost a message")
-				                          : st;
-			count++;
-		}
-	} else {
-		be32_put(pfx, q->qid);
-		for (;;) {
-			kv_val k, v;
-			uint64_t id;
+	*age_ms = 0;
+	if (q->rec.stats.ready == 0)
+		return MQ_OK;
+	for (uint32_t level = 0; level < STORE_OLDEST_PRIO_MAX; level++) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
 
-			st = tx_seek(t, KV_DEAD, pfx, sizeof(pfx), &k, &v, err);
-			if (st == MQ_NOT_FOUND)
-				break;
-			if (st != MQ_OK)
-				return st;
-			if (k.len != KEY_DEAD_LEN || memcmp(k.data, pfx, sizeof(pfx)) != 0)
-				break;
-			if (count == max) {
-				if (more)
-					*more = true;
-				break;
-			}
-			id = be64_get((const uint8_t *)k.data + 4);
-			st = store_msg_get(t, q->qid, id, &m, err);
-			if (st == MQ_NOT_FOUND || (st == MQ_OK && m.state != STORE_STATE_DEAD))
-				return store_fail(t, err, MQ_DATA_LOSS,
-				                  "dead index of queue %s names a missing or live "
-				                  "message %" PRIu64,
-				                  q->name, id);
-			if (st != MQ_OK || (st = redrive_one(t, q, to, id, &m, err)) != MQ_OK)
-				return st;
-			count++;
-		}
+		/* The first key at or after (qid, prio_key, 0): the oldest message
+		 * of the next priority level. */
+		be32_put(key, q->qid);
+		be32_put(key + 4, prio_key);
+		be64_put(key + 8, 0);
+		st = tx_seek(t, KV_READY, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_READY_LEN || be32_get(k.data) != q->qid)
+			break;
+		prio_key = be32_get((const uint8_t *)k.data + 4);
+		id = be64_get((const uint8_t *)k.data + 8);
+		st = store_msg_get(t, q->qid, id, &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "ready index of queue %s names missing message %" PRIu64,
+			                  q->name, id);
+		if (st != MQ_OK)
+			return st;
+		if (m.enqueued_ms < oldest)
+			oldest = m.enqueued_ms;
+		if (prio_key == UINT32_MAX)
+			break;
+		prio_key++;
 	}
-	if (moved)
-		*moved = count;
-	if (count)
-		store_notify_ready(t, to);
+	if (oldest != UINT64_MAX) {
+		uint64_t now = store_now(t->s);
+		*age_ms = now > oldest ? now - oldest : 0;
+	}
 	return MQ_OK;
 }
 

@@ -88,6 +88,13 @@ typedef struct kv_ops {
 	 * transaction; MQ_RESOURCE_EXHAUSTED (err says why) is a request
 	 * error: the transaction goes on. NULL = no limit. */
 	mq_status (*room)(kv_txn *t, size_t bytes, bool drain, store_err *err);
+	/* Savepoints, one level: savepoint marks the transaction's state;
+	 * rollback undoes every change made since and ends the savepoint;
+	 * release keeps them and ends it. Cursors are invalid after any of
+	 * the three (seek again). A failure is a transaction failure. */
+	mq_status (*savepoint)(kv_txn *t, store_err *err);
+	mq_status (*release)(kv_txn *t, store_err *err);
+	void (*rollback)(kv_txn *t);
 } kv_ops;
 
 extern const kv_ops store_kv_lmdb;
