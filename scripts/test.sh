@@ -50,7 +50,7 @@ for lane in $lanes; do
     logs+=("$dir/meson-logs/testlog-integration.json")
     meson test -C "$dir" --suite storage --suite unit --print-errorlogs --num-processes 2 \
       --timeout-multiplier 10 --wrapper "$VALGRIND" || rc=1
-    logs+=("$dir/meson-logs/testlog.json")
+    logs+=("$dir/meson-logs/testlog-valgrind.json") # meson names it after the wrapper
     continue
   fi
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
