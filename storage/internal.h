@@ -81,6 +81,15 @@ mq_status store_fail(store_txn *t, store_err *err, mq_status st, const char *fmt
 /* store_txn_check refuses operations on a failed or missing transaction. */
 mq_status store_txn_check(store_txn *t, store_err *err);
 
+/* store_room asks the backend for room for about `bytes` of new data
+ * (kv_ops.room): a push (drain false) may not use the reserve kept for
+ * draining; a pull or timer rewriting a record (drain true) may.
+ * RESOURCE_EXHAUSTED is a request error: the transaction goes on. */
+mq_status store_room(store_txn *t, size_t bytes, bool drain, store_err *err);
+
+/* store_room_rewrite is store_room(drain) for rewriting record m. */
+mq_status store_room_rewrite(store_txn *t, const rec_msg *m, store_err *err);
+
 /* store_scratch returns a buffer of at least n bytes valid until the next
  * call; NULL (and t failed) when out of memory. */
 uint8_t *store_scratch(store_txn *t, size_t n, store_err *err);

@@ -293,6 +293,10 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	};
 	if (m->payload_len > UINT32_MAX || store_rec_msg_size(&nm, m->headers, m->n_headers) == 0)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: message too large");
+	/* the record, its index entries and dedup key (issue 5: map full) */
+	if ((st = store_room(t, store_rec_msg_size(&nm, m->headers, m->n_headers) + 2 * dlen + 128,
+	                     false, err)) != MQ_OK)
+		return st;
 	st = store_q_get(t, queue, &q, err);
 	if (st == MQ_NOT_FOUND && auto_create)
 		st = store_q_create(t, queue, NULL, &q, err);
@@ -390,6 +394,9 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 			                  q->name, id);
 		if (st != MQ_OK)
 			return st;
+		/* the record is written again: at the size limit, lease what fits */
+		if ((st = store_room_rewrite(t, &mr, err)) != MQ_OK)
+			return count ? MQ_OK : st;
 		mr.state = STORE_STATE_LEASED;
 		mr.attempts++;
 		mr.lease_token = t->next_token;
@@ -1333,6 +1340,8 @@ mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_
 			                  id);
 		if (st != MQ_OK)
 			return st;
+		if (store_room_rewrite(t, &m, err) != MQ_OK)
+			break; /* at the size limit: the rest in later transactions */
 		ostate = m.state;
 		if (ostate == STORE_STATE_LEASED) {
 			uint32_t max = store_q_max_attempts(t, q);

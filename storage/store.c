@@ -55,6 +55,26 @@ mq_status store_txn_check(store_txn *t, store_err *err)
 	return MQ_OK;
 }
 
+mq_status store_room(store_txn *t, size_t bytes, bool drain, store_err *err)
+{
+	mq_status st;
+
+	if (!t->s->ops->room)
+		return MQ_OK;
+	st = t->s->ops->room(t->kv, bytes, drain, err);
+	if (st != MQ_OK && st != MQ_RESOURCE_EXHAUSTED)
+		t->failed = true;
+	return st;
+}
+
+mq_status store_room_rewrite(store_txn *t, const rec_msg *m, store_err *err)
+{
+	size_t n = (size_t)m->payload_len + m->hdrs_len + m->dedup_len + m->type_len +
+	           m->error_len + m->reason_len + m->hist_len + 128;
+
+	return store_room(t, n, true, err);
+}
+
 uint8_t *store_scratch(store_txn *t, size_t n, store_err *err)
 {
 	store *s = t->s;

@@ -1445,56 +1445,179 @@ static void test_storage_map_growth(void **state)
 	}
 }
 
-static void test_storage_map_full(void **state)
+/* fill pushes payloads of len bytes ("m<seq>" then 'x') into q, per_txn
+ * per transaction, until a push is refused with RESOURCE_EXHAUSTED: a
+ * request error (the transaction goes on and commits what it pushed).
+ * Returns how many were stored; *seq numbers them on. */
+static int fill(fx *f, const char *q, size_t len, int per_txn, int *seq)
 {
-	fx *f = *state;
 	static char payload[64 << 10];
-	store_txn *t;
-	mq_status st = MQ_OK;
-	int n = 0;
-	got g1, g2;
+	int stored = 0;
+	bool full = false;
+
+	assert_true(len <= sizeof(payload) && len >= 16);
+	for (int round = 0; !full && round < 100000; round++) {
+		store_txn *t = begin(f);
+		int n = 0;
+
+		for (; n < per_txn; n++) {
+			store_push_msg m = {.payload = payload, .payload_len = len};
+			store_push_result r;
+			mq_status st;
+
+			memset(payload, 'x', len);
+			snprintf(payload, 16, "m%d", *seq);
+			st = store_push(t, q, true, &m, &r, &E);
+			if (st == MQ_RESOURCE_EXHAUSTED) {
+				assert_false(store_txn_failed(t));
+				assert_non_null(strstr(E.msg, "full"));
+				assert_non_null(strstr(E.msg, "maximum"));
+				full = true;
+				break;
+			}
+			OK(st);
+			(*seq)++;
+		}
+		commit(t);
+		stored += n;
+	}
+	assert_true(full);
+	return stored;
+}
+
+/* drain pulls and acks every message of q, up to per_txn per transaction,
+ * checks each payload and returns how many there were. At the size limit
+ * a pull leases what fits; one that fits nothing is RESOURCE_EXHAUSTED (a
+ * request error) and the next transaction but one has the pages the acks
+ * freed (LMDB reuses them from then on): that may happen, not twice in a
+ * row. */
+static int drain(fx *f, const char *q, uint32_t per_txn, size_t len)
+{
 	gots gs = {0};
+	int total = 0, refused = 0;
+
+	for (int round = 0; round < 100000; round++) {
+		store_txn *t = begin(f);
+		uint32_t n = 0;
+		mq_status st;
+
+		gs.n = 0;
+		st = store_pull(t, q, per_txn, 0, collect, &gs, &n, &E);
+		if (st == MQ_RESOURCE_EXHAUSTED) {
+			assert_false(store_txn_failed(t));
+			assert_non_null(strstr(E.msg, "full"));
+			assert_true(++refused < 2);
+			commit(t);
+			continue;
+		}
+		OK(st);
+		refused = 0;
+		assert_int_equal(n, gs.n);
+		for (uint32_t i = 0; i < n; i++) {
+			assert_int_equal(gs.g[i].payload_len, len);
+			assert_int_equal(gs.g[i].payload[0], 'm');
+			OK(store_ack(t, q, gs.g[i].id, gs.g[i].token, &E));
+		}
+		commit(t);
+		total += (int)n;
+		if (n == 0)
+			return total;
+	}
+	fail_msg("drain did not end");
+	return -1;
+}
+
+static void reopen(fx *f)
+{
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f);
+}
+
+/* At map_size_max, pushes are refused (a request error: the transaction
+ * goes on) while the rest of the map is kept free for draining: pulls,
+ * acks, nacks, purges and deletes all work, then pushes work again;
+ * nothing stored is damaged (checked after reopening). Big payloads
+ * (overflow pages) and small ones (many per leaf page). */
+static void map_full_case(fx *f, size_t len, int per_txn)
+{
+	store_txn *t;
+	got g1, g2, g3;
+	int seq = 0, n1, n2, drained;
+	uint64_t purged = 0, used, map;
 
 	store_close(f->s);
 	rmtree(f->dir);
 	f->cfg.map_size = 1 << 20;
-	f->cfg.map_size_max = 1 << 20;
+	f->cfg.map_size_max = 2 << 20;
 	fx_open(f);
 	t = begin(f);
 	for (int i = 0; i < 3; i++)
-		push(t, "q", "small");
-	g1 = pull1(t, "q", 0);
-	g2 = pull1(t, "q", 0);
+		push(t, "small", "small");
+	g1 = pull1(t, "small", 0);
+	g2 = pull1(t, "small", 0);
+	g3 = pull1(t, "small", 0);
 	commit(t);
 
+	n1 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n1 > 1);
+	store_usage(f->s, &used, &map);
+	assert_int_equal(map, 2 << 20);
+	/* reopened at the maximum: refused again (after the pages that the
+	 * last transactions freed), the contents intact */
+	reopen(f);
+	n1 += fill(f, "q", len, per_txn, &seq);
 	t = begin(f);
-	memset(payload, 'x', sizeof(payload));
-	while (st == MQ_OK && n < 100) {
-		store_push_msg m = {.payload = payload, .payload_len = sizeof(payload)};
-		store_push_result r;
-
-		st = store_push(t, "q", true, &m, &r, &E);
-		n++;
-	}
-	ST(st, MQ_RESOURCE_EXHAUSTED);
-	assert_true(n > 1);
-	assert_true(store_txn_failed(t));
-	assert_non_null(strstr(E.msg, "maximum"));
-	/* only abort is allowed now */
-	ST(store_ack(t, "q", g1.id, g1.token, &E), MQ_FAILED_PRECONDITION);
-	store_abort(t);
-
-	t = begin(f);
-	assert_gauges(t, "q", 1, 0, 2, 0);
-	OK(store_ack(t, "q", g1.id, g1.token, &E));
-	assert_int_equal(pull(t, "q", 10, 0, &gs), 1);
-	assert_string_equal(gs.g[0].payload, "small");
-	OK(store_ack(t, "q", g2.id, g2.token, &E));
+	assert_gauges(t, "q", (uint64_t)n1, 0, 0, 0);
+	assert_int_equal(stats(t, "q").pushed_total, (uint64_t)n1);
+	/* at the maximum: ack, nack, term, delete and extend all work */
+	OK(store_ack(t, "small", g1.id, g1.token, &E));
+	OK(store_nack(t, "small", g2.id, g2.token, 0, "again", &E));
+	OK(store_term(t, "small", g3.id, g3.token, "bad", &E));
 	commit(t);
 	t = begin(f);
-	assert_gauges(t, "q", 0, 0, 1, 0);
-	assert_int_equal(stats(t, "q").pushed_total, 3);
+	g2 = pull1(t, "small", 0);
+	OK(store_extend(t, "small", g2.id, g2.token, 60000, &g2.expiry, &E));
+	OK(store_message_delete(t, "small", g2.id, NULL, &E));
+	assert_gauges(t, "small", 0, 0, 0, 1);
 	commit(t);
+	/* pull and ack everything, a batch per transaction */
+	drained = drain(f, "q", 64, len);
+	assert_int_equal(drained, n1);
+	/* full again, then one purge of everything in one transaction */
+	n2 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n2 >= n1 / 2);
+	t = begin(f);
+	OK(store_queue_purge(t, "q", STORE_STATE_ALL, &purged, &E));
+	assert_int_equal(purged, (uint64_t)n2);
+	commit(t);
+	/* full again, then a queue delete */
+	assert_true(fill(f, "q2", len, per_txn, &seq) > 1);
+	t = begin(f);
+	OK(store_queue_delete(t, "q2", &E));
+	commit(t);
+	/* room again: pushes work; reopen and verify */
+	n2 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n2 >= n1 / 2);
+	reopen(f);
+	t = begin(f);
+	assert_gauges(t, "q", (uint64_t)n2, 0, 0, 0);
+	assert_gauges(t, "small", 0, 0, 0, 1);
+	commit(t);
+	assert_int_equal(drain(f, "q", 64, len), n2);
+	print_message("map full (%zu-byte payloads): %d stored at the maximum, drained, "
+	              "purged, refilled %d\n",
+	              len, n1, n2);
+}
+
+static void test_storage_map_full(void **state)
+{
+	map_full_case(*state, 64 << 10, 4);
+}
+
+static void test_storage_map_full_small(void **state)
+{
+	map_full_case(*state, 200, 500);
 }
 
 static void test_storage_failed_commit(void **state)
@@ -1506,8 +1629,8 @@ static void test_storage_failed_commit(void **state)
 
 	store_close(f->s);
 	rmtree(f->dir);
-	f->cfg.map_size = 1 << 20;
-	f->cfg.map_size_max = 1 << 20;
+	f->cfg.map_size = 1 << 20; /* the map grows only between transactions */
+	f->cfg.map_size_max = 16 << 20;
 	fx_open(f);
 	t = begin(f);
 	for (int i = 0; i < 100 && st == MQ_OK; i++) {
@@ -2261,6 +2384,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_relaxed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_map_growth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_map_full_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_failed_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_schema_newer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_semantics_reopen, setup, teardown),
