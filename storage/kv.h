@@ -44,6 +44,9 @@ typedef enum kv_db {
 	KV_TIMERS,
 	KV_DEDUP,
 	KV_DEAD,
+	KV_GROUPS,
+	KV_EXPIRY,
+	KV_DEDUPEXP,
 	KV_NDB
 } kv_db;
 
@@ -80,6 +83,21 @@ typedef struct kv_ops {
 	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
 	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);
+	/* room tells whether the transaction may write about `bytes` of new
+	 * data. LMDB writes copy-on-write, so any write needs free pages, and
+	 * the backend keeps a reserve at its size limit: a push (drain false)
+	 * may not use it, a write that drains queues (drain true: a pull or a
+	 * timer rewriting a record) may. MQ_OK counts the bytes against the
+	 * transaction; MQ_RESOURCE_EXHAUSTED (err says why) is a request
+	 * error: the transaction goes on. NULL = no limit. */
+	mq_status (*room)(kv_txn *t, size_t bytes, bool drain, store_err *err);
+	/* Savepoints, one level: savepoint marks the transaction's state;
+	 * rollback undoes every change made since and ends the savepoint;
+	 * release keeps them and ends it. Cursors are invalid after any of
+	 * the three (seek again). A failure is a transaction failure. */
+	mq_status (*savepoint)(kv_txn *t, store_err *err);
+	mq_status (*release)(kv_txn *t, store_err *err);
+	void (*rollback)(kv_txn *t);
 } kv_ops;
 
 extern const kv_ops store_kv_lmdb;

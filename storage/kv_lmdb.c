@@ -22,14 +22,21 @@
 
 /* lmdb_db_names are the names of the databases on disk, by kv_db. */
 static const char *const lmdb_db_names[KV_NDB] = {
-    "meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
+    "meta",  "queues", "qids",   "msgs",   "ready",    "timers",
+    "dedup", "dead",   "groups", "expiry", "dedupexp",
 };
 
 struct kv_txn {
 	kv_env *env;
 	MDB_txn *txn;
-	MDB_cursor *cur[KV_NDB]; /* opened lazily; LMDB frees them at txn end */
+	MDB_cursor *cur[KV_NDB];  /* opened lazily; LMDB frees them at txn end */
+	MDB_txn *parent;          /* during a savepoint: the outer transaction */
+	MDB_cursor *pcur[KV_NDB]; /* and its cursors */
 	bool cur_valid[KV_NDB];
+	uint64_t free_pages; /* pages free at begin: below the limit or in the freelist */
+	uint64_t tail_pages; /* of which below the limit, past the last page used */
+	uint64_t room_bytes; /* what room() granted to this transaction */
+	uint64_t room_big;   /* of which to values on overflow pages */
 };
 
 struct kv_env {
@@ -44,6 +51,10 @@ struct kv_env {
 	bool grow; /* the last transaction hit MDB_MAP_FULL */
 	bool in_txn;
 	struct kv_txn txn;
+	size_t *fl; /* reusable freelist page numbers, sorted (scratch) */
+	size_t fl_cap;
+	uint32_t *runs; /* lengths of the runs of consecutive pages in fl */
+	size_t n_runs, runs_cap;
 };
 
 /* lmdb_status maps an LMDB or errno code to mq_status and explains it in
@@ -147,6 +158,8 @@ static void lmdb_close(kv_env *e)
 		mdb_env_close(e->env);
 	if (e->lock_fd >= 0)
 		close(e->lock_fd);
+	free(e->fl);
+	free(e->runs);
 	free(e->path);
 	free(e);
 }
@@ -302,6 +315,223 @@ static mq_status lmdb_maybe_grow(kv_env *e, store_err *err)
 	return MQ_OK;
 }
 
+/* ---- Room at the size limit -------------------------------------------
+ *
+ * LMDB writes copy-on-write: even a pull (which rewrites the message's
+ * record) or a delete needs free pages for the copies of the pages it
+ * touches, and pages freed by a transaction are reusable only by later
+ * ones. So a map filled to map_size_max by pushes could not even be
+ * drained. lmdb_room keeps a reserve: a push is refused (a request error,
+ * the transaction goes on) when the pages free at the start of the
+ * transaction (up to the maximum map size, plus LMDB's freelist), minus
+ * what this transaction's writes took, would fall below the reserve.
+ * Draining writes may use the reserve, down to a small margin for the
+ * tree pages every transaction copies; a pull stops early there. */
+
+#define LMDB_DRAIN_MARGIN_PAGES 32u
+
+/* lmdb_reserve_pages: 1/8 of the maximum, at least 128 pages (512 KiB with
+ * 4 KiB pages), at most 64 MiB. */
+static uint64_t lmdb_reserve_pages(const kv_env *e)
+{
+	uint64_t max_pages = e->map_max / e->psize, r = max_pages / 8;
+	uint64_t cap = (64ull << 20) / e->psize;
+
+	if (r < 128)
+		r = 128;
+	return r > cap ? cap : r;
+}
+
+static int pgno_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* lmdb_freelist_pages counts the pages in LMDB's freelist (database 0:
+ * each value is a list of page numbers whose first word is the count) that
+ * the next write transaction may reuse: those freed by transactions before
+ * the last committed one (LMDB reuses pages freed by transaction N from
+ * N+2 on; mqd has no readers that hold older ones). It also notes the runs
+ * of consecutive pages (a value on overflow pages needs a run). LMDB
+ * allows cursors on the freelist only in read transactions: this runs
+ * before the write transaction begins. */
+static uint64_t lmdb_freelist_pages(kv_env *e, uint64_t last_txnid)
+{
+	MDB_txn *rt;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = 0;
+
+	e->n_runs = 0;
+	if (mdb_txn_begin(e->env, NULL, MDB_RDONLY, &rt) != 0)
+		return 0;
+	if (mdb_cursor_open(rt, 0, &c) == 0) {
+		while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+			size_t id = 0, cnt = 0;
+
+			if (k.mv_size == sizeof(id))
+				memcpy(&id, k.mv_data, sizeof(id));
+			if (id >= last_txnid)
+				break;
+			if (v.mv_size >= sizeof(cnt))
+				memcpy(&cnt, v.mv_data, sizeof(cnt));
+			if (cnt > v.mv_size / sizeof(size_t) - 1)
+				cnt = v.mv_size / sizeof(size_t) - 1;
+			if (n + cnt > e->fl_cap) {
+				size_t cap = (n + cnt) * 2;
+				size_t *fl = realloc(e->fl, cap * sizeof(*fl));
+
+				if (!fl)
+					break;
+				e->fl = fl;
+				e->fl_cap = cap;
+			}
+			memcpy(e->fl + n, (const size_t *)v.mv_data + 1, cnt * sizeof(size_t));
+			n += cnt;
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(rt);
+	if (n == 0)
+		return 0;
+	qsort(e->fl, n, sizeof(size_t), pgno_cmp);
+	if (e->runs_cap < n) {
+		uint32_t *r = realloc(e->runs, n * sizeof(*r));
+
+		if (!r)
+			return n;
+		e->runs = r;
+		e->runs_cap = n;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && e->fl[j] == e->fl[j - 1] + 1)
+			j++;
+		e->runs[e->n_runs++] = (uint32_t)(j - i);
+		i = j;
+	}
+	return n;
+}
+
+/* lmdb_run_pages is how many free pages could hold values of k pages
+ * each: the tail, and the runs of the freelist in whole k-page pieces. */
+static uint64_t lmdb_run_pages(const kv_txn *t, uint64_t k)
+{
+	uint64_t n = t->tail_pages;
+
+	for (size_t i = 0; i < t->env->n_runs; i++)
+		n += t->env->runs[i] / k * k;
+	return n;
+}
+
+/* lmdb_room_begin computes the pages free for the next write transaction;
+ * the freelist is read only near the limit. Before mdb_txn_begin. */
+static void lmdb_room_begin(kv_env *e)
+{
+	kv_txn *t = &e->txn;
+	MDB_envinfo info;
+	uint64_t max_pages = e->map_max / e->psize, used;
+
+	t->room_bytes = 0;
+	t->room_big = 0;
+	t->free_pages = UINT64_MAX;
+	e->n_runs = 0;
+	if (mdb_env_info(e->env, &info) != 0)
+		return;
+	used = (uint64_t)info.me_last_pgno + 1;
+	t->free_pages = max_pages > used ? max_pages - used : 0;
+	t->tail_pages = t->free_pages;
+	if (t->free_pages < 4 * lmdb_reserve_pages(e))
+		t->free_pages += lmdb_freelist_pages(e, info.me_last_txnid);
+	else
+		t->free_pages = UINT64_MAX; /* far from the limit */
+}
+
+/* lmdb_settle runs after a commit near the limit: one more transaction
+ * that rewrites the first record of the meta database as it is. LMDB
+ * reuses the pages freed by transaction N only from N+2 on, so without it
+ * the transaction after an ack or a purge could not use what they freed:
+ * a push right after a purge would be refused. Its failure costs nothing
+ * (it carries no data), so it is not reported. */
+static void lmdb_settle(kv_env *e)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t kb[512], vb[512];
+	MDB_val kc = {0, kb}, vc = {0, vb};
+	int rc;
+
+	if (mdb_txn_begin(e->env, NULL, 0, &txn) != 0)
+		return;
+	rc = mdb_cursor_open(txn, e->dbi[KV_META], &c);
+	if (rc == 0) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		if (rc == 0 && k.mv_size <= sizeof(kb) && v.mv_size <= sizeof(vb)) {
+			kc.mv_size = k.mv_size;
+			vc.mv_size = v.mv_size;
+			memcpy(kb, k.mv_data, k.mv_size);
+			memcpy(vb, v.mv_data, v.mv_size);
+		} else {
+			rc = -1;
+		}
+		mdb_cursor_close(c);
+	}
+	if (rc == 0 && mdb_put(txn, e->dbi[KV_META], &kc, &vc, 0) == 0)
+		mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+}
+
+static mq_status lmdb_room(kv_txn *t, size_t bytes, bool drain, store_err *err)
+{
+	kv_env *e = t->env;
+	uint64_t reserve = lmdb_reserve_pages(e), keep = drain ? LMDB_DRAIN_MARGIN_PAGES : reserve;
+	uint64_t need;
+	bool full = false;
+
+	if (t->free_pages == UINT64_MAX)
+		return MQ_OK;
+	/* A value above half a page goes to overflow pages of its own; small
+	 * ones share leaf pages, counted twice for index entries and splits. */
+	if (bytes > e->psize / 2)
+		need = ((uint64_t)bytes + e->psize - 1) / e->psize * e->psize + e->psize;
+	else
+		need = 2 * (uint64_t)bytes;
+	if (bytes > e->psize / 2) { /* overflow pages: a run of them */
+		uint64_t runs = lmdb_run_pages(t, need / e->psize - 1);
+
+		if (runs < keep || t->room_big + need > (runs - keep) * (uint64_t)e->psize)
+			full = true;
+	}
+	if (t->free_pages < keep ||
+	    t->room_bytes + need > (t->free_pages - keep) * (uint64_t)e->psize)
+		full = true;
+	if (full) {
+		if (drain)
+			snprintf(err->msg, sizeof(err->msg),
+			         "storage is full: the data reached its maximum size (map_size_max "
+			         "%" PRIu64 " bytes) and this transaction has no room left; retry "
+			         "after acks or purges",
+			         e->map_max);
+		else
+			snprintf(err->msg, sizeof(err->msg),
+			         "storage is full: the data reached its maximum size (map_size_max "
+			         "%" PRIu64 " bytes) but for %" PRIu64 " bytes kept free so that "
+			         "queues can be drained; pushes are refused until messages are "
+			         "acked, purged or deleted",
+			         e->map_max, reserve * e->psize);
+		return MQ_RESOURCE_EXHAUSTED;
+	}
+	t->room_bytes += need;
+	if (bytes > e->psize / 2)
+		t->room_big += need;
+	return MQ_OK;
+}
+
 static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 {
 	mq_status s;
@@ -313,6 +543,7 @@ static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 	}
 	if ((s = lmdb_maybe_grow(e, err)) != MQ_OK)
 		return s;
+	lmdb_room_begin(e);
 	rc = mdb_txn_begin(e->env, NULL, 0, &e->txn.txn);
 	if (rc == MDB_MAP_RESIZED) {
 		mdb_env_set_mapsize(e->env, 0);
@@ -334,12 +565,17 @@ static mq_status lmdb_commit(kv_txn *t, store_err *err)
 
 	t->txn = NULL;
 	t->env->in_txn = false;
-	return rc ? lmdb_status(t->env, rc, "commit", err) : MQ_OK;
+	if (rc)
+		return lmdb_status(t->env, rc, "commit", err);
+	if (t->free_pages != UINT64_MAX) /* near the size limit */
+		lmdb_settle(t->env);
+	return MQ_OK;
 }
 
 static void lmdb_abort(kv_txn *t)
 {
-	mdb_txn_abort(t->txn);
+	mdb_txn_abort(t->parent ? t->parent : t->txn); /* a parent aborts its child */
+	t->parent = NULL;
 	t->txn = NULL;
 	t->env->in_txn = false;
 }
@@ -425,6 +661,45 @@ static mq_status lmdb_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_
 	return lmdb_cursor_get(t, db, &mk, MDB_NEXT, key, val, err);
 }
 
+/* Savepoints are LMDB nested transactions: the child takes the parent's
+ * place until released (committed into the parent) or rolled back. */
+static mq_status lmdb_savepoint(kv_txn *t, store_err *err)
+{
+	MDB_txn *child;
+	int rc = mdb_txn_begin(t->env->env, t->txn, 0, &child);
+
+	if (rc)
+		return lmdb_status(t->env, rc, "begin savepoint", err);
+	t->parent = t->txn;
+	t->txn = child;
+	memcpy(t->pcur, t->cur, sizeof(t->cur));
+	memset(t->cur, 0, sizeof(t->cur));
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+	return MQ_OK;
+}
+
+static void lmdb_sp_end(kv_txn *t)
+{
+	t->txn = t->parent;
+	t->parent = NULL;
+	memcpy(t->cur, t->pcur, sizeof(t->cur));
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+}
+
+static mq_status lmdb_release(kv_txn *t, store_err *err)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	lmdb_sp_end(t);
+	return rc ? lmdb_status(t->env, rc, "release savepoint", err) : MQ_OK;
+}
+
+static void lmdb_rollback(kv_txn *t)
+{
+	mdb_txn_abort(t->txn);
+	lmdb_sp_end(t);
+}
+
 const kv_ops store_kv_lmdb = {
     .engine = "lmdb",
     .open = lmdb_open,
@@ -440,4 +715,8 @@ const kv_ops store_kv_lmdb = {
     .del = lmdb_del,
     .seek = lmdb_seek,
     .next = lmdb_next,
+    .room = lmdb_room,
+    .savepoint = lmdb_savepoint,
+    .release = lmdb_release,
+    .rollback = lmdb_rollback,
 };

@@ -71,24 +71,52 @@ static int log_has_ready(const char *log, off_t *seen)
 
 static void dump_log(const mqtest_broker *b)
 {
-	char buf[4096];
+	char buf[8192];
 	int fd = open(b->log, O_RDONLY);
+	off_t end;
 	ssize_t n;
 
 	if (fd < 0)
 		return;
+	end = lseek(fd, 0, SEEK_END); /* the end: a wrapper's report is last */
+	lseek(fd, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n > 0) {
 		buf[n] = '\0';
-		fprintf(stderr, "---- mqd log (%s) ----\n%s\n----\n", b->log, buf);
+		fprintf(stderr, "---- mqd log (%s, the end) ----\n%s\n----\n", b->log, buf);
 	}
+}
+
+int mqtest_time_mult(void)
+{
+	const char *v = getenv("MQTEST_TIME_MULT");
+	int m = v ? atoi(v) : 1;
+
+	return m < 1 ? 1 : m;
+}
+
+/* wrapper_argv puts the words of $MQD_WRAPPER (e.g. "valgrind
+ * --error-exitcode=99 ...") first in argv; returns how many. */
+static int wrapper_argv(const char **argv, char *buf, size_t len)
+{
+	const char *w = getenv("MQD_WRAPPER");
+	int n = 0;
+
+	if (w == NULL || !*w)
+		return 0;
+	snprintf(buf, len, "%s", w);
+	for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && n < 32;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	return n;
 }
 
 static void broker_spawn(mqtest_broker *b, va_list ap)
 {
 	const char *mqd = getenv("MQD");
 	const char *argv[64];
+	char wrap[1024];
 	int argc = 0;
 	const char *a;
 	off_t seen = 0;
@@ -101,6 +129,7 @@ static void broker_spawn(mqtest_broker *b, va_list ap)
 		seen = st.st_size; /* a restart: look for the new ready line only */
 	snprintf(listen, sizeof(listen), "--listen=%s", b->url);
 	snprintf(data, sizeof(data), "--data-dir=%s", b->data);
+	argc = wrapper_argv(argv, wrap, sizeof(wrap));
 	argv[argc++] = mqd;
 	argv[argc++] = listen;
 	argv[argc++] = data;
@@ -117,11 +146,11 @@ static void broker_spawn(mqtest_broker *b, va_list ap)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execv(mqd, (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", mqd, strerror(errno));
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 * mqtest_time_mult(); i++) {
 		int status;
 		if (log_has_ready(b->log, &seen))
 			return;
@@ -133,7 +162,7 @@ static void broker_spawn(mqtest_broker *b, va_list ap)
 		usleep(10000);
 	}
 	dump_log(b);
-	fail_msg("mqd did not become ready within 10 s");
+	fail_msg("mqd did not become ready within %d s", 10 * mqtest_time_mult());
 }
 
 void mqtest_broker_start(mqtest_broker *b, ...)
@@ -169,12 +198,15 @@ int mqtest_broker_stop(mqtest_broker *b)
 	if (b->pid <= 0)
 		return -1;
 	kill(b->pid, SIGTERM);
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 * mqtest_time_mult(); i++) {
 		pid_t r = waitpid(b->pid, &status, WNOHANG);
 		if (r == b->pid) {
 			b->pid = 0;
-			if (WIFEXITED(status))
+			if (WIFEXITED(status)) {
+				if (WEXITSTATUS(status) != 0)
+					dump_log(b);
 				return WEXITSTATUS(status);
+			}
 			dump_log(b);
 			return -1;
 		}
@@ -200,6 +232,18 @@ void mqtest_broker_kill(mqtest_broker *b)
 
 void mqtest_broker_cleanup(mqtest_broker *b)
 {
+	/* Under a wrapper (valgrind) mqd is stopped cleanly, so that the
+	 * wrapper's report runs; a non-zero exit fails the test. */
+	if (b->pid > 0 && getenv("MQD_WRAPPER") != NULL && *getenv("MQD_WRAPPER")) {
+		int rc = mqtest_broker_stop(b);
+
+		if (rc != 0) {
+			if (b->own_dir && getenv("MQTEST_KEEP") == NULL)
+				mqtest_rmtree(b->dir);
+			b->own_dir = false;
+			fail_msg("mqd under $MQD_WRAPPER exited with %d (see its log above)", rc);
+		}
+	}
 	if (b->pid > 0)
 		mqtest_broker_kill(b);
 	if (b->own_dir && getenv("MQTEST_KEEP") == NULL)

@@ -41,6 +41,13 @@ void mqtest_rmtree(const char *path);
 /* mqtest_now_ms returns CLOCK_MONOTONIC in ms. */
 uint64_t mqtest_now_ms(void);
 
+/* mqtest_time_mult is $MQTEST_TIME_MULT (default 1): waits for mqd are
+ * that many times longer (mqd under valgrind). $MQD_WRAPPER, when set, is
+ * a command line mqd is started under (e.g. "valgrind --error-exitcode=99
+ * ..."); mqtest_broker_cleanup then stops mqd with SIGTERM and fails the
+ * test if it does not exit 0. */
+int mqtest_time_mult(void);
+
 /* mqtest_broker is one running mqd process. */
 typedef struct mqtest_broker {
 	pid_t pid;

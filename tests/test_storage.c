@@ -1445,56 +1445,179 @@ static void test_storage_map_growth(void **state)
 	}
 }
 
-static void test_storage_map_full(void **state)
+/* fill pushes payloads of len bytes ("m<seq>" then 'x') into q, per_txn
+ * per transaction, until a push is refused with RESOURCE_EXHAUSTED: a
+ * request error (the transaction goes on and commits what it pushed).
+ * Returns how many were stored; *seq numbers them on. */
+static int fill(fx *f, const char *q, size_t len, int per_txn, int *seq)
 {
-	fx *f = *state;
 	static char payload[64 << 10];
-	store_txn *t;
-	mq_status st = MQ_OK;
-	int n = 0;
-	got g1, g2;
+	int stored = 0;
+	bool full = false;
+
+	assert_true(len <= sizeof(payload) && len >= 16);
+	for (int round = 0; !full && round < 100000; round++) {
+		store_txn *t = begin(f);
+		int n = 0;
+
+		for (; n < per_txn; n++) {
+			store_push_msg m = {.payload = payload, .payload_len = len};
+			store_push_result r;
+			mq_status st;
+
+			memset(payload, 'x', len);
+			snprintf(payload, 16, "m%d", *seq);
+			st = store_push(t, q, true, &m, &r, &E);
+			if (st == MQ_RESOURCE_EXHAUSTED) {
+				assert_false(store_txn_failed(t));
+				assert_non_null(strstr(E.msg, "full"));
+				assert_non_null(strstr(E.msg, "maximum"));
+				full = true;
+				break;
+			}
+			OK(st);
+			(*seq)++;
+		}
+		commit(t);
+		stored += n;
+	}
+	assert_true(full);
+	return stored;
+}
+
+/* drain pulls and acks every message of q, up to per_txn per transaction,
+ * checks each payload and returns how many there were. At the size limit
+ * a pull leases what fits; one that fits nothing is RESOURCE_EXHAUSTED (a
+ * request error) and the next transaction but one has the pages the acks
+ * freed (LMDB reuses them from then on): that may happen, not twice in a
+ * row. */
+static int drain(fx *f, const char *q, uint32_t per_txn, size_t len)
+{
 	gots gs = {0};
+	int total = 0, refused = 0;
+
+	for (int round = 0; round < 100000; round++) {
+		store_txn *t = begin(f);
+		uint32_t n = 0;
+		mq_status st;
+
+		gs.n = 0;
+		st = store_pull(t, q, per_txn, 0, collect, &gs, &n, &E);
+		if (st == MQ_RESOURCE_EXHAUSTED) {
+			assert_false(store_txn_failed(t));
+			assert_non_null(strstr(E.msg, "full"));
+			assert_true(++refused < 2);
+			commit(t);
+			continue;
+		}
+		OK(st);
+		refused = 0;
+		assert_int_equal(n, gs.n);
+		for (uint32_t i = 0; i < n; i++) {
+			assert_int_equal(gs.g[i].payload_len, len);
+			assert_int_equal(gs.g[i].payload[0], 'm');
+			OK(store_ack(t, q, gs.g[i].id, gs.g[i].token, &E));
+		}
+		commit(t);
+		total += (int)n;
+		if (n == 0)
+			return total;
+	}
+	fail_msg("drain did not end");
+	return -1;
+}
+
+static void reopen(fx *f)
+{
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f);
+}
+
+/* At map_size_max, pushes are refused (a request error: the transaction
+ * goes on) while the rest of the map is kept free for draining: pulls,
+ * acks, nacks, purges and deletes all work, then pushes work again;
+ * nothing stored is damaged (checked after reopening). Big payloads
+ * (overflow pages) and small ones (many per leaf page). */
+static void map_full_case(fx *f, size_t len, int per_txn)
+{
+	store_txn *t;
+	got g1, g2, g3;
+	int seq = 0, n1, n2, drained;
+	uint64_t purged = 0, used, map;
 
 	store_close(f->s);
 	rmtree(f->dir);
 	f->cfg.map_size = 1 << 20;
-	f->cfg.map_size_max = 1 << 20;
+	f->cfg.map_size_max = 2 << 20;
 	fx_open(f);
 	t = begin(f);
 	for (int i = 0; i < 3; i++)
-		push(t, "q", "small");
-	g1 = pull1(t, "q", 0);
-	g2 = pull1(t, "q", 0);
+		push(t, "small", "small");
+	g1 = pull1(t, "small", 0);
+	g2 = pull1(t, "small", 0);
+	g3 = pull1(t, "small", 0);
 	commit(t);
 
+	n1 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n1 > 1);
+	store_usage(f->s, &used, &map);
+	assert_int_equal(map, 2 << 20);
+	/* reopened at the maximum: refused again (after the pages that the
+	 * last transactions freed), the contents intact */
+	reopen(f);
+	n1 += fill(f, "q", len, per_txn, &seq);
 	t = begin(f);
-	memset(payload, 'x', sizeof(payload));
-	while (st == MQ_OK && n < 100) {
-		store_push_msg m = {.payload = payload, .payload_len = sizeof(payload)};
-		store_push_result r;
-
-		st = store_push(t, "q", true, &m, &r, &E);
-		n++;
-	}
-	ST(st, MQ_RESOURCE_EXHAUSTED);
-	assert_true(n > 1);
-	assert_true(store_txn_failed(t));
-	assert_non_null(strstr(E.msg, "maximum"));
-	/* only abort is allowed now */
-	ST(store_ack(t, "q", g1.id, g1.token, &E), MQ_FAILED_PRECONDITION);
-	store_abort(t);
-
-	t = begin(f);
-	assert_gauges(t, "q", 1, 0, 2, 0);
-	OK(store_ack(t, "q", g1.id, g1.token, &E));
-	assert_int_equal(pull(t, "q", 10, 0, &gs), 1);
-	assert_string_equal(gs.g[0].payload, "small");
-	OK(store_ack(t, "q", g2.id, g2.token, &E));
+	assert_gauges(t, "q", (uint64_t)n1, 0, 0, 0);
+	assert_int_equal(stats(t, "q").pushed_total, (uint64_t)n1);
+	/* at the maximum: ack, nack, term, delete and extend all work */
+	OK(store_ack(t, "small", g1.id, g1.token, &E));
+	OK(store_nack(t, "small", g2.id, g2.token, 0, "again", &E));
+	OK(store_term(t, "small", g3.id, g3.token, "bad", &E));
 	commit(t);
 	t = begin(f);
-	assert_gauges(t, "q", 0, 0, 1, 0);
-	assert_int_equal(stats(t, "q").pushed_total, 3);
+	g2 = pull1(t, "small", 0);
+	OK(store_extend(t, "small", g2.id, g2.token, 60000, &g2.expiry, &E));
+	OK(store_message_delete(t, "small", g2.id, NULL, &E));
+	assert_gauges(t, "small", 0, 0, 0, 1);
 	commit(t);
+	/* pull and ack everything, a batch per transaction */
+	drained = drain(f, "q", 64, len);
+	assert_int_equal(drained, n1);
+	/* full again, then one purge of everything in one transaction */
+	n2 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n2 >= n1 / 2);
+	t = begin(f);
+	OK(store_queue_purge(t, "q", STORE_STATE_ALL, &purged, &E));
+	assert_int_equal(purged, (uint64_t)n2);
+	commit(t);
+	/* full again, then a queue delete */
+	assert_true(fill(f, "q2", len, per_txn, &seq) > 1);
+	t = begin(f);
+	OK(store_queue_delete(t, "q2", &E));
+	commit(t);
+	/* room again: pushes work; reopen and verify */
+	n2 = fill(f, "q", len, per_txn, &seq);
+	assert_true(n2 >= n1 / 2);
+	reopen(f);
+	t = begin(f);
+	assert_gauges(t, "q", (uint64_t)n2, 0, 0, 0);
+	assert_gauges(t, "small", 0, 0, 0, 1);
+	commit(t);
+	assert_int_equal(drain(f, "q", 64, len), n2);
+	print_message("map full (%zu-byte payloads): %d stored at the maximum, drained, "
+	              "purged, refilled %d\n",
+	              len, n1, n2);
+}
+
+static void test_storage_map_full(void **state)
+{
+	map_full_case(*state, 64 << 10, 4);
+}
+
+static void test_storage_map_full_small(void **state)
+{
+	map_full_case(*state, 200, 500);
 }
 
 static void test_storage_failed_commit(void **state)
@@ -1506,8 +1629,8 @@ static void test_storage_failed_commit(void **state)
 
 	store_close(f->s);
 	rmtree(f->dir);
-	f->cfg.map_size = 1 << 20;
-	f->cfg.map_size_max = 1 << 20;
+	f->cfg.map_size = 1 << 20; /* the map grows only between transactions */
+	f->cfg.map_size_max = 16 << 20;
 	fx_open(f);
 	t = begin(f);
 	for (int i = 0; i < 100 && st == MQ_OK; i++) {
@@ -1547,7 +1670,7 @@ static void test_storage_schema_newer(void **state)
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
 	assert_int_equal(v.mv_size, 4);
-	assert_int_equal(((uint8_t *)v.mv_data)[0], 2); /* STORE_SCHEMA_VERSION */
+	assert_int_equal(((uint8_t *)v.mv_data)[0], 3); /* STORE_SCHEMA_VERSION */
 	v.mv_data = ver;
 	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -2058,15 +2181,17 @@ static void test_storage_semantics_reopen(void **state)
 			const uint8_t *p = mv.mv_data;
 			size_t strs, n;
 
-			assert_true(mv.mv_size <= sizeof(out) && p[0] == 2);
+			assert_true(mv.mv_size <= sizeof(out) && p[0] == 3);
 			/* dedup, type, error with their NULs; then the reason's NUL */
 			strs = (size_t)(p[40] + p[44] + p[48]) + 3;
 			memcpy(out, p, 60);
 			out[0] = 1;
 			out[2] = 0;
-			memcpy(out + 60, p + 68, strs);
-			/* skip the reason and the history (their lengths at 60, 64) */
-			n = 68 + strs + 1 + p[60] + p[64];
+			out[3] = 0;
+			memcpy(out + 60, p + 88, strs);
+			/* skip the reason, the group and the history (their lengths
+			 * at 60, 68, 64) */
+			n = 88 + strs + 1 + p[60] + 1 + p[68] + p[64];
 			memcpy(out + 60 + strs, p + n, mv.mv_size - n);
 			v.mv_data = out;
 			v.mv_size = 60 + strs + (mv.mv_size - n);
@@ -2078,9 +2203,10 @@ static void test_storage_semantics_reopen(void **state)
 		assert_int_equal(mdb_cursor_open(txn, msgs, &cur), 0);
 		for (rc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
-			assert_int_equal(mv.mv_size, 112);
+			assert_true(mv.mv_size >= 152); /* version 3 */
 			memcpy(out, mv.mv_data, 104);
 			out[0] = 1;
+			out[1] = out[2] = out[3] = 0;
 			v.mv_data = out;
 			v.mv_size = 104;
 			assert_int_equal(mdb_cursor_put(cur, &mk, &v, MDB_CURRENT), 0);
@@ -2114,7 +2240,103 @@ static void test_storage_semantics_reopen(void **state)
 	commit(t);
 	store_close(f->s);
 	f->s = NULL;
-	fx_open(f); /* the schema is now 2 */
+	fx_open(f); /* the schema is now 3 */
+}
+
+/* Queue config v3: every field round-trips, updates by mask, pause stops
+ * pulls (and resume wakes), max_length refuses pushes; all after reopen. */
+static void test_storage_queue_config_v3(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_config c = {.lease_ms = 1000,
+	                        .max_attempts = 3,
+	                        .retry_base_ms = 10,
+	                        .retry_max_ms = 20,
+	                        .max_length = 2,
+	                        .max_age_ms = 60000,
+	                        .rate_limit = 7,
+	                        .dedup_scope = STORE_DEDUP_SCOPE_WINDOW,
+	                        .dedup_window_ms = 9000,
+	                        .dead_letter_queue = "dlq"};
+	store_queue_config u = {0};
+	store_queue_info info;
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_push_result r;
+	uint32_t n;
+	int calls;
+	gots gs = {0};
+
+	OK(store_queue_create(t, "q", &c, false, &info, NULL, &E));
+	assert_false(info.paused);
+	assert_int_equal(info.config.max_length, 2);
+	assert_int_equal(info.config.max_age_ms, 60000);
+	assert_int_equal(info.config.rate_limit, 7);
+	assert_int_equal(info.config.dedup_scope, STORE_DEDUP_SCOPE_WINDOW);
+	assert_int_equal(info.config.dedup_window_ms, 9000);
+	assert_string_equal(info.config.dead_letter_queue, "dlq");
+	/* max_length: 2 live messages, the third push is refused */
+	push(t, "q", "a");
+	push(t, "q", "b");
+	ST(store_push(t, "q", false, &m, &r, &E), MQ_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(E.msg, "max_length"));
+	assert_int_equal(stats(t, "q").pushed_total, 2);
+	/* pause: pulls get nothing, pushes still go in (under the limit) */
+	OK(store_queue_pause(t, "q", true, &info, &E));
+	assert_true(info.paused);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	commit(t);
+	if (is_lmdb()) {
+		store_close(f->s);
+		f->s = NULL;
+		fx_open(f);
+	}
+	t = begin(f);
+	OK(store_queue_get(t, "q", &info, &E));
+	if (is_lmdb()) {
+		assert_true(info.paused);
+		assert_string_equal(info.config.dead_letter_queue, "dlq");
+		assert_int_equal(info.config.dedup_window_ms, 9000);
+		assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	}
+	calls = f->ready_calls;
+	OK(store_queue_pause(t, "q", false, &info, &E));
+	assert_false(info.paused);
+	assert_true(f->ready_calls > calls); /* resume wakes consumers */
+	/* update by mask: only the named fields change */
+	u.max_length = 0;    /* back to unlimited */
+	u.lease_ms = 123456; /* not in the mask: kept */
+	u.rate_limit = 0;
+	OK(store_queue_update(t, "q", &u, STORE_QCFG_MAX_LENGTH | STORE_QCFG_RATE_LIMIT, &info,
+	                      &E));
+	assert_int_equal(info.config.max_length, 0);
+	assert_int_equal(info.config.rate_limit, 0);
+	assert_int_equal(info.config.lease_ms, 1000);
+	assert_string_equal(info.config.dead_letter_queue, "dlq");
+	OK(store_push(t, "q", false, &m, &r, &E));
+	n = pull(t, "q", 10, 0, &gs);
+	assert_true(n >= 1);
+	/* an update is checked whole: base above the stored max is refused */
+	u.retry_base_ms = 50;
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_RETRY_BASE_MS, NULL, &E), MQ_INVALID_ARGUMENT);
+	/* its own dead-letter queue, a bad name, an unknown scope, no mask */
+	strcpy(u.dead_letter_queue, "q");
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	strcpy(u.dead_letter_queue, "bad name");
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	u.dedup_scope = 9;
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEDUP_SCOPE, NULL, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_update(t, "q", &u, 0, NULL, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_update(t, "nope", &u, STORE_QCFG_LEASE_MS, NULL, &E), MQ_NOT_FOUND);
+	ST(store_queue_pause(t, "nope", true, NULL, &E), MQ_NOT_FOUND);
+	u.dead_letter_queue[0] = 0;
+	OK(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, &info, &E));
+	assert_string_equal(info.config.dead_letter_queue, "");
+	c.max_age_ms = STORE_MAX_AGE_MS + 1;
+	ST(store_queue_create(t, "q2", &c, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+	commit(t);
 }
 
 int main(int argc, char **argv)
@@ -2162,9 +2384,11 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_relaxed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_map_growth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_map_full_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_failed_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_schema_newer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_semantics_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_queue_config_v3, setup, teardown),
 	};
 	int failed;
 
