@@ -75,7 +75,7 @@ static const struct {
     {"CreateQueue", BRK_NEED_ADMIN},    {"GetQueue", BRK_NEED_ANY},
     {"ListQueues", BRK_NEED_TOKEN}, /* the reply shows only visible queues */
     {"PurgeQueue", BRK_NEED_ADMIN},     {"DeleteQueue", BRK_NEED_ADMIN},
-    {"Ping", BRK_NEED_TOKEN},           {"ServerInfo", BRK_NEED_TOKEN},
+    {"Ping", BRK_NEED_NONE}, /* liveness (the listener watchdog too); tells only the clock */           {"ServerInfo", BRK_NEED_TOKEN},
 };
 
 brk_need brk_auth_method_need(const char *method)
@@ -516,6 +516,10 @@ static bool token_may(const brk_token *t, unsigned perms, const char *name)
 	return false;
 }
 
+/* anonymous is the caller of a method that needs no token: it may see
+ * nothing. */
+static const brk_token anonymous = {.name = (char *)"(none)"};
+
 bool brk_auth_check(const brk_auth *a, struct brk_call *c)
 {
 	const char *names[MAX_RESOURCES];
@@ -528,6 +532,12 @@ bool brk_auth_check(const brk_auth *a, struct brk_call *c)
 	c->token = NULL;
 	if (a == NULL)
 		return true;
+	need = brk_auth_method_need(method);
+	if ((c->env->auth_token == NULL || c->env->auth_token[0] == '\0') &&
+	    need == BRK_NEED_NONE) {
+		c->token = &anonymous;
+		return true;
+	}
 	if (c->env->auth_token == NULL || c->env->auth_token[0] == '\0') {
 		brk_call_set_error(c, MQ_UNAUTHENTICATED,
 		                   "authentication required: this broker needs an auth token");
@@ -540,7 +550,6 @@ bool brk_auth_check(const brk_auth *a, struct brk_call *c)
 		return false;
 	}
 	c->token = t;
-	need = brk_auth_method_need(method);
 	if (need == BRK_NEED_DENY) {
 		brk_call_set_error(c, MQ_PERMISSION_DENIED,
 		                   "method %s has no entry in the broker's permission table",
@@ -548,7 +557,7 @@ bool brk_auth_check(const brk_auth *a, struct brk_call *c)
 		brk_err("method %s has no entry in auth.c's permission table: denied", method);
 		return false;
 	}
-	if (need == BRK_NEED_TOKEN)
+	if (need == BRK_NEED_TOKEN || need == BRK_NEED_NONE)
 		return true;
 	perms = need == BRK_NEED_ANY ? (BRK_PERM_PRODUCE | BRK_PERM_CONSUME | BRK_PERM_ADMIN)
 	                             : (unsigned)need;

@@ -38,7 +38,8 @@ enum {
 /* What a method needs (the table in auth.c). */
 typedef enum brk_need {
 	BRK_NEED_DENY = -1, /* not in the table: always denied */
-	BRK_NEED_TOKEN = 0, /* any valid token (Ping, ServerInfo, ListQueues) */
+	BRK_NEED_NONE = 16, /* no token needed (Ping); a token given must be valid */
+	BRK_NEED_TOKEN = 0, /* any valid token (ServerInfo, ListQueues) */
 	BRK_NEED_PRODUCE = BRK_PERM_PRODUCE,
 	BRK_NEED_CONSUME = BRK_PERM_CONSUME,
 	BRK_NEED_ADMIN = BRK_PERM_ADMIN,

@@ -61,6 +61,7 @@ struct brk_call {
 	uint64_t deadline_ms;     /* long-poll deadline, monotonic ms */
 	RB_ENTRY(brk_call) tnode; /* in the writer's deadline tree */
 	bool done;                /* a result is set */
+	bool waking;              /* being served from its wait list (serve_marked) */
 	bool emit_failed;         /* a pull could not grow its reply (out of memory) */
 	size_t reply_budget;      /* a pull's reply stops growing past this */
 

@@ -482,7 +482,7 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 	store_err err;
 	int rv;
 
-	if (c->wq == NULL && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
+	if (c->wq == NULL && !c->waking && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
 	    brk_mono_ms() < c->deadline_ms) {
 		/* First come, first served: queue up behind the parked pulls; the
 		 * writer serves them in order before this transaction commits. */

@@ -253,7 +253,10 @@ static void serve_marked(brk_writer *w, store_txn *t)
 
 			wq_remove(w, c);
 			brk_call_reset_result(c);
+			/* Its turn: apply must not queue it up behind the others again. */
+			c->waking = true;
 			c->apply(w, t, c);
+			c->waking = false;
 			if (c->wq != NULL) {
 				/* Nothing left: parked again, back at the head. */
 				wq_tail_to_head(c->wq);
