@@ -67,15 +67,32 @@ static const struct {
 	const char *method;
 	brk_need need;
 } method_table[] = {
-    {"Push", BRK_NEED_PRODUCE},         {"Pull", BRK_NEED_CONSUME},
-    {"Ack", BRK_NEED_CONSUME},          {"Nack", BRK_NEED_CONSUME},
-    {"ExtendLease", BRK_NEED_CONSUME},  {"Term", BRK_NEED_CONSUME},
-    {"ListMessages", BRK_NEED_CONSUME}, {"GetMessage", BRK_NEED_CONSUME},
-    {"DeleteMessage", BRK_NEED_ADMIN},  {"Redrive", BRK_NEED_ADMIN},
-    {"CreateQueue", BRK_NEED_ADMIN},    {"GetQueue", BRK_NEED_ANY},
-    {"ListQueues", BRK_NEED_TOKEN}, /* the reply shows only visible queues */
-    {"PurgeQueue", BRK_NEED_ADMIN},     {"DeleteQueue", BRK_NEED_ADMIN},
-    {"Ping", BRK_NEED_NONE}, /* liveness (the listener watchdog too); tells only the clock */           {"ServerInfo", BRK_NEED_TOKEN},
+    /* clang-format off */
+    {"Push",          BRK_NEED_PRODUCE},
+    {"Pull",          BRK_NEED_CONSUME},
+    {"Ack",           BRK_NEED_CONSUME},
+    {"Nack",          BRK_NEED_CONSUME},
+    {"ExtendLease",   BRK_NEED_CONSUME},
+    {"AckBatch",      BRK_NEED_CONSUME},
+    {"NackBatch",     BRK_NEED_CONSUME},
+    {"ExtendBatch",   BRK_NEED_CONSUME},
+    {"Term",          BRK_NEED_CONSUME},
+    {"Snooze",        BRK_NEED_CONSUME},
+    {"ListMessages",  BRK_NEED_CONSUME},
+    {"GetMessage",    BRK_NEED_CONSUME},
+    {"DeleteMessage", BRK_NEED_ADMIN},
+    {"Redrive",       BRK_NEED_ADMIN},
+    {"CreateQueue",   BRK_NEED_ADMIN},
+    {"GetQueue",      BRK_NEED_ANY},
+    {"ListQueues",    BRK_NEED_TOKEN}, /* the reply lists only the queues it may see */
+    {"UpdateQueue",   BRK_NEED_ADMIN},
+    {"PauseQueue",    BRK_NEED_ADMIN},
+    {"ResumeQueue",   BRK_NEED_ADMIN},
+    {"PurgeQueue",    BRK_NEED_ADMIN},
+    {"DeleteQueue",   BRK_NEED_ADMIN},
+    {"Ping",          BRK_NEED_NONE},  /* liveness (the listener watchdog too): only the clock */
+    {"ServerInfo",    BRK_NEED_TOKEN},
+    /* clang-format on */
 };
 
 brk_need brk_auth_method_need(const char *method)

@@ -169,6 +169,15 @@ static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq_
 	cfg->max_attempts = in->config.max_attempts;
 	cfg->retry_base_ms = in->config.retry_base_ms;
 	cfg->retry_max_ms = in->config.retry_max_ms;
+	cfg->max_length = in->config.max_length;
+	cfg->max_age_ms = in->config.max_age_ms;
+	cfg->rate_limit = in->config.rate_limit;
+	cfg->dedup_scope = (Mq__DedupScope)in->config.dedup_scope;
+	cfg->dedup_window_ms = in->config.dedup_window_ms;
+	cfg->dead_letter_queue = (char *)in->config.dead_letter_queue;
+	out->paused = in->paused;
+	st->redriven_total = in->stats.redriven_total;
+	st->oldest_ready_age_ms = in->stats.oldest_ready_age_ms;
 	st->ready = in->stats.ready;
 	st->delayed = in->stats.delayed;
 	st->in_flight = in->stats.in_flight;
@@ -229,6 +238,40 @@ static Mq__MessageState state_to_pb(uint32_t state)
 
 /* ---- Push ---------------------------------------------------------- */
 
+/* push_atomic_end ends an atomic push's savepoint: kept when every message
+ * was stored, else rolled back, with ABORTED for the messages that had
+ * succeeded (their ids are void). */
+static void push_atomic_end(store_txn *t, brk_call *c, size_t n, Mq__PushResult *res, size_t *n_ok)
+{
+	store_err err;
+	size_t first = n;
+
+	for (size_t i = 0; i < n && first == n; i++)
+		if (res[i].status != MQ_OK)
+			first = i;
+	if (first == n) {
+		int rv = store_release(t, &err);
+		if (rv != MQ_OK)
+			c->status = rv; /* the transaction failed: replayed */
+		return;
+	}
+	store_rollback(t);
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].status != MQ_OK)
+			continue;
+		res[i].status = MQ_ABORTED;
+		res[i].id = 0;
+		res[i].duplicate = false;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "not stored: message %zu of this atomic push failed (%s)", first,
+		         res[first].message ? res[first].message
+		                            : mq_status_name((int)res[first].status));
+		res[i].message = strdup(c->errmsg);
+	}
+	c->errmsg[0] = '\0';
+	*n_ok = 0;
+}
+
 static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PushRequest *in = (const Mq__PushRequest *)c->input;
@@ -245,6 +288,17 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		free(resp);
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
 		return;
+	}
+	if (in->atomic) {
+		store_err err;
+		int rv = store_savepoint(t, &err);
+
+		if (rv != MQ_OK) {
+			free(res);
+			free(resp);
+			set_store_error(c, t, rv, &err);
+			return;
+		}
 	}
 	for (size_t i = 0; i < in->n_messages; i++) {
 		const Mq__PushMessage *pm = in->messages[i];
@@ -282,7 +336,12 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		m.payload_len = pm->payload.len;
 		m.dedup_key = pm->dedup_key;
 		m.dedup_mode = pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_REPLACE ? STORE_DEDUP_REPLACE
-		                                                               : STORE_DEDUP_IGNORE;
+		               : pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_DEBOUNCE
+		                   ? STORE_DEDUP_DEBOUNCE
+		                   : STORE_DEDUP_IGNORE;
+		m.group = pm->group;
+		m.not_before_ms = pm->not_before_ms;
+		m.ttl_ms = pm->ttl_ms;
 		m.delay_ms = pm->delay_ms;
 		m.priority = pm->priority;
 		m.type = pm->type;
@@ -304,8 +363,15 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		res[i].duplicate = r.duplicate;
 		n_ok++;
 	}
+	if (in->atomic && !store_txn_failed(t))
+		push_atomic_end(t, c, in->n_messages, res, &n_ok);
 	if (!store_txn_failed(t)) {
-		if (n_ok == 0 && in->n_messages > 0) {
+		if (in->atomic && n_ok < in->n_messages) {
+			/* Every result says why: the reply carries them all. */
+			reply.n_results = in->n_messages;
+			reply.results = resp;
+			brk_call_set_reply(c, &reply.base);
+		} else if (n_ok == 0 && in->n_messages > 0) {
 			brk_call_set_error(c, (int)res[0].status, "%s",
 			                   res[0].message ? res[0].message : "push failed");
 		} else {
@@ -399,6 +465,8 @@ static int emit_message(brk_call *c, const store_msg *sm, bool inspect)
 	m.enqueued_ms = sm->enqueued_ms;
 	m.priority = sm->priority;
 	m.dedup_key = (char *)sm->dedup_key;
+	m.group = (char *)sm->group;
+	m.expires_ms = sm->expire_ms;
 	m.type = (char *)sm->type;
 	m.n_headers = sm->n_headers;
 	m.headers = hps;
@@ -478,28 +546,46 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PullRequest *in = (const Mq__PullRequest *)c->input;
 	uint32_t max = in->max_messages ? in->max_messages : 1;
-	uint32_t n = 0;
+	uint32_t n = 0, rate = 0;
+	bool limited = false;
 	store_err err;
 	int rv;
 
-	if (c->wq == NULL && !c->waking && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
-	    brk_mono_ms() < c->deadline_ms) {
+	/* (A parked pull being served is not a newcomer: it must not queue up
+	 * behind the others again, or a wait list of two never gets served.) */
+	if (c->wq == NULL && !c->serving && in->wait_ms > 0 &&
+	    brk_writer_has_parked(w, in->queue) && brk_mono_ms() < c->deadline_ms) {
 		/* First come, first served: queue up behind the parked pulls; the
 		 * writer serves them in order before this transaction commits. */
 		brk_writer_park(w, c, in->queue);
 		brk_writer_mark(w, in->queue);
 		return;
 	}
+	if (c->serve_cap && max > c->serve_cap)
+		max = c->serve_cap; /* a parked pull takes its fair share */
 	c->body_len = 0;
 	c->emit_failed = false;
 	c->reply_budget = brk_writer_reply_budget(w);
-	rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
+	rv = store_queue_rate_limit(t, in->queue, &rate, &err);
+	if (rv == MQ_OK && rate != 0) {
+		uint32_t avail = brk_writer_rate_avail(w, in->queue, rate);
+		if (avail < max) {
+			max = avail;
+			limited = true;
+		}
+	}
+	if (rv == MQ_OK && max > 0)
+		rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
 	if (rv == MQ_NOT_FOUND && brk_writer_config(w)->auto_create)
 		rv = MQ_OK; /* a queue made by its first push: wait for it */
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	if (rate != 0)
+		brk_writer_rate_used(w, in->queue, n);
+	if (n == 0 && limited)
+		brk_writer_rate_wait(w, in->queue); /* served again at the next token */
 	if (n == 0 && c->emit_failed) {
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
 		return;
@@ -579,6 +665,128 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 SUBMIT_ONLY(extend_lease, Mq__ExtendLeaseRequest, Mq__ExtendLeaseReply_Closure, apply_extend)
+
+/* ---- AckBatch, NackBatch, ExtendBatch ----------------------------------- */
+
+enum batch_kind { BATCH_ACK, BATCH_NACK, BATCH_EXTEND };
+
+/* apply_lease_batch runs one store call per (id, token) pair; each gets
+ * its own result, as Push's messages do. */
+static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, const char *queue,
+                              size_t n, Mq__LeaseRef **items, uint64_t delay_ms, const char *error,
+                              uint32_t lease_ms)
+{
+	Mq__ItemResult *res = calloc(n ? n : 1, sizeof(*res));
+	Mq__ItemResult **resp = calloc(n ? n : 1, sizeof(*resp));
+	Mq__AckBatchReply reply = MQ__ACK_BATCH_REPLY__INIT; /* the three replies are alike */
+
+	if (res == NULL || resp == NULL) {
+		free(res);
+		free(resp);
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		store_err err;
+		int rv;
+
+		mq__item_result__init(&res[i]);
+		res[i].message = NULL;
+		resp[i] = &res[i];
+		switch (kind) {
+		case BATCH_ACK:
+			rv = store_ack(t, queue, items[i]->id, items[i]->lease_token, &err);
+			break;
+		case BATCH_NACK:
+			rv = store_nack(t, queue, items[i]->id, items[i]->lease_token, delay_ms,
+			                error, &err);
+			break;
+		default:
+			rv = store_extend(t, queue, items[i]->id, items[i]->lease_token, lease_ms,
+			                  &res[i].lease_expiry_ms, &err);
+			break;
+		}
+		if (store_txn_failed(t)) {
+			c->status = rv;
+			c->done = false; /* the writer replays the batch */
+			goto out;
+		}
+		res[i].status = (uint32_t)rv;
+		if (rv != MQ_OK)
+			res[i].message = strdup(err.msg);
+	}
+	/* The reply always carries every item's result, even when all failed
+	 * (unlike Push, whose one-message form reads like a plain call). */
+	reply.n_results = n;
+	reply.results = resp;
+	brk_call_set_reply(c, &reply.base);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(res[i].message);
+	free(res);
+	free(resp);
+}
+
+static void apply_ack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__AckBatchRequest *in = (const Mq__AckBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_ACK, in->queue, in->n_items, in->items, 0, NULL, 0);
+}
+
+static void apply_nack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__NackBatchRequest *in = (const Mq__NackBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_NACK, in->queue, in->n_items, in->items, in->delay_ms,
+	                  in->error, 0);
+}
+
+static void apply_extend_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ExtendBatchRequest *in = (const Mq__ExtendBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_EXTEND, in->queue, in->n_items, in->items, 0, NULL,
+	                  in->lease_ms);
+}
+
+/* check_lease_batch checks what every batch request shares. */
+static bool check_lease_batch(brk_call *c, const char *queue, size_t n)
+{
+	if (!mq_name_valid(queue)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+		                   queue, MQ_NAME_MAX);
+		return false;
+	}
+	if (n > BRK_MAX_BATCH) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "a batch names at most %u messages; this one names %zu",
+		                   BRK_MAX_BATCH, n);
+		return false;
+	}
+	return true;
+}
+
+#define SUBMIT_LEASE_BATCH(name, Req, Closure, apply)                                              \
+	static void svc_##name(Mq__Broker_Service *base, const Req *in, Closure closure,           \
+	                       void *data)                                                         \
+	{                                                                                          \
+		brk_call *c = data;                                                                \
+		if (!check_lease_batch(c, in->queue, in->n_items)) {                               \
+			closure(NULL, c);                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		submit((brk_service *)base, c, apply);                                             \
+	}
+
+SUBMIT_LEASE_BATCH(ack_batch, Mq__AckBatchRequest, Mq__AckBatchReply_Closure, apply_ack_batch)
+SUBMIT_LEASE_BATCH(nack_batch, Mq__NackBatchRequest, Mq__NackBatchReply_Closure, apply_nack_batch)
+SUBMIT_LEASE_BATCH(extend_batch, Mq__ExtendBatchRequest, Mq__ExtendBatchReply_Closure,
+                   apply_extend_batch)
 
 static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -753,6 +961,22 @@ static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
 SUBMIT_NAMED(delete_message, Mq__DeleteMessageRequest, Mq__DeleteMessageReply_Closure,
              apply_delete_message)
 
+/* ---- Snooze ------------------------------------------------------------ */
+
+static void apply_snooze(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__SnoozeRequest *in = (const Mq__SnoozeRequest *)c->input;
+	Mq__SnoozeReply reply = MQ__SNOOZE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_snooze(t, in->queue, in->id, in->lease_token, in->delay_ms, &err);
+	store_result(c, t, rv, &err, &reply.base);
+}
+
+SUBMIT_NAMED(snooze, Mq__SnoozeRequest, Mq__SnoozeReply_Closure, apply_snooze)
+
 /* ---- Redrive ------------------------------------------------------------ */
 
 static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
@@ -763,13 +987,27 @@ static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
 	bool more = false;
 	int rv;
 
-	rv = store_redrive(t, in->queue, in->ids, in->n_ids, in->to_queue,
-	                   brk_writer_config(w)->auto_create, STORE_REDRIVE_MAX, &reply.redriven,
-	                   &more, &err);
+	store_redrive_opts o = {
+	    .ids = in->ids,
+	    .n_ids = in->n_ids,
+	    .to_queue = in->to_queue,
+	    .auto_create = brk_writer_config(w)->auto_create,
+	    .max = in->max,
+	    .after_id = in->after_id,
+	    .reason_prefix = in->reason_prefix,
+	    .type = in->type,
+	    .dead_since_ms = in->dead_since_ms,
+	};
+	store_redrive_result r;
+
+	rv = store_redrive_ex(t, in->queue, &o, &r, &err);
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	reply.redriven = r.moved;
+	more = r.more;
+	reply.next_after_id = r.next_after;
 	reply.more = more;
 	brk_call_set_reply(c, &reply.base);
 }
@@ -796,75 +1034,279 @@ static void svc_redrive(Mq__Broker_Service *base, const Mq__RedriveRequest *in,
 
 /* ---- Queues -------------------------------------------------------- */
 
+/* config_copy converts a request's queue config (in may be NULL: all 0);
+ * false (and c's error set) when the dead-letter queue name is too long
+ * to be one. */
+static bool config_copy(brk_call *c, const Mq__QueueConfig *in, store_queue_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (in == NULL)
+		return true;
+	if (strlen(in->dead_letter_queue) > MQ_NAME_MAX) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid dead-letter queue name: longer than %d characters",
+		                   MQ_NAME_MAX);
+		return false;
+	}
+	cfg->lease_ms = in->lease_ms;
+	cfg->max_attempts = in->max_attempts;
+	cfg->retry_base_ms = in->retry_base_ms;
+	cfg->retry_max_ms = in->retry_max_ms;
+	cfg->max_length = in->max_length;
+	cfg->max_age_ms = in->max_age_ms;
+	cfg->rate_limit = in->rate_limit;
+	cfg->dedup_scope = (uint32_t)in->dedup_scope;
+	cfg->dedup_window_ms = in->dedup_window_ms;
+	strcpy(cfg->dead_letter_queue, in->dead_letter_queue);
+	return true;
+}
+
+/* config_from_pb converts and checks a new queue's config; false (and c's
+ * error set) when it cannot be stored as given. */
+static bool config_from_pb(brk_call *c, const char *name, const Mq__QueueConfig *in,
+                           store_queue_config *cfg)
+{
+	store_err err;
+	mq_status st;
+
+	if (!config_copy(c, in, cfg))
+		return false;
+	if ((st = store_queue_config_check(name, cfg, &err)) != MQ_OK) {
+		brk_call_set_error(c, st, "%s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* reply_queue_info answers c with a reply whose only field is a QueueInfo
+ * (field `queue`), the shape of Update, Pause and Resume replies. */
+static void reply_queue_info(brk_call *c, ProtobufCMessage *reply, Mq__QueueInfo **slot,
+                             const store_queue_info *info)
+{
+	Mq__QueueInfo qi;
+	Mq__QueueConfig qc;
+	Mq__QueueStats qs;
+
+	queue_info_to_pb(info, &qi, &qc, &qs);
+	*slot = &qi;
+	brk_call_set_reply(c, reply);
+}
+
+/* ensure_dlq makes sure the dead-letter queue that cfg names (for queue
+ * name) exists: created with the defaults when the broker creates queues
+ * on push, else NOT_FOUND. Run inside a savepoint, so that a later request
+ * error of the call undoes a creation. */
+static int ensure_dlq(brk_writer *w, store_txn *t, const char *name, const store_queue_config *cfg,
+                      store_err *err)
+{
+	store_queue_info info;
+	int rv;
+
+	if (!cfg->dead_letter_queue[0] || strcmp(cfg->dead_letter_queue, name) == 0)
+		return MQ_OK; /* none, or refused by the config check */
+	rv = store_queue_get(t, cfg->dead_letter_queue, &info, err);
+	if (rv != MQ_NOT_FOUND)
+		return rv;
+	if (!brk_writer_config(w)->auto_create) {
+		snprintf(err->msg, sizeof(err->msg),
+		         "dead-letter queue %s does not exist (create it first)",
+		         cfg->dead_letter_queue);
+		return MQ_NOT_FOUND;
+	}
+	return store_queue_create(t, cfg->dead_letter_queue, NULL, true, NULL, NULL, err);
+}
+
+/* with_dlq runs a queue create or update after ensure_dlq, all or nothing. */
+static int with_dlq(brk_writer *w, store_txn *t, const char *name, const store_queue_config *cfg,
+                    bool check, store_err *err, int (*op)(store_txn *, void *), void *arg)
+{
+	int rv;
+
+	if (!check)
+		return op(t, arg);
+	if ((rv = store_savepoint(t, err)) != MQ_OK)
+		return rv;
+	rv = ensure_dlq(w, t, name, cfg, err);
+	if (rv == MQ_OK)
+		rv = op(t, arg);
+	if (rv != MQ_OK) {
+		if (!store_txn_failed(t))
+			store_rollback(t);
+		return rv;
+	}
+	return store_release(t, err);
+}
+
+struct create_op {
+	const char *name;
+	const store_queue_config *cfg;
+	bool if_not_exists;
+	store_queue_info *info;
+	bool *created;
+	store_err *err;
+	uint32_t mask; /* update */
+};
+
+static int create_op(store_txn *t, void *arg)
+{
+	struct create_op *o = arg;
+
+	return store_queue_create(t, o->name, o->cfg, o->if_not_exists, o->info, o->created,
+	                          o->err);
+}
+
+static int update_op(store_txn *t, void *arg)
+{
+	struct create_op *o = arg;
+
+	return store_queue_update(t, o->name, o->cfg, o->mask, o->info, o->err);
+}
+
 static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__CreateQueueRequest *in = (const Mq__CreateQueueRequest *)c->input;
 	Mq__CreateQueueReply reply = MQ__CREATE_QUEUE_REPLY__INIT;
-	Mq__QueueInfo qi;
-	Mq__QueueConfig qc;
-	Mq__QueueStats qs;
-	store_queue_config cfg = {0};
+	store_queue_config cfg;
 	store_queue_info info;
 	store_err err;
 	bool created = false;
 	int rv;
 
-	(void)w;
-	if (in->config != NULL) {
-		cfg.lease_ms = in->config->lease_ms;
-		cfg.max_attempts = in->config->max_attempts;
-		cfg.retry_base_ms = in->config->retry_base_ms;
-		cfg.retry_max_ms = in->config->retry_max_ms;
+	if (!config_from_pb(c, in->name, in->config, &cfg))
+		return;
+	{
+		struct create_op o = {in->name, &cfg, in->if_not_exists, &info, &created, &err, 0};
+		rv = with_dlq(w, t, in->name, &cfg, cfg.dead_letter_queue[0] != '\0', &err,
+		              create_op, &o);
 	}
-	rv = store_queue_create(t, in->name, &cfg, in->if_not_exists, &info, &created, &err);
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
-	queue_info_to_pb(&info, &qi, &qc, &qs);
-	reply.queue = &qi;
 	reply.created = created;
-	brk_call_set_reply(c, &reply.base);
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
 }
 
 static void svc_create_queue(Mq__Broker_Service *base, const Mq__CreateQueueRequest *in,
                              Mq__CreateQueueReply_Closure closure, void *data)
 {
 	brk_call *c = data;
+	store_queue_config cfg;
 
-	if (in->config != NULL && in->config->lease_ms > STORE_MAX_LEASE_MS) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "lease_ms %u is above the limit of %u ms (12 h)",
-		                   in->config->lease_ms, STORE_MAX_LEASE_MS);
-		closure(NULL, c);
-		return;
-	}
-	if (in->config != NULL && (in->config->retry_base_ms > STORE_MAX_RETRY_MS ||
-	                           in->config->retry_max_ms > STORE_MAX_RETRY_MS)) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
-		                   STORE_MAX_RETRY_MS);
-		closure(NULL, c);
-		return;
-	}
-	if (in->config != NULL && in->config->retry_max_ms != 0 &&
-	    in->config->retry_max_ms < in->config->retry_base_ms) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "retry_max_ms %u is below retry_base_ms %u",
-		                   in->config->retry_max_ms, in->config->retry_base_ms);
+	if (!config_from_pb(c, in->name, in->config, &cfg)) {
 		closure(NULL, c);
 		return;
 	}
 	submit((brk_service *)base, c, apply_create_queue);
 }
 
+/* fields_to_mask maps QueueConfig field names to STORE_QCFG_* bits, which
+ * follow the field numbers (bit n-1 for field n); 0 and c's error set when
+ * a name is unknown or none is given. */
+static uint32_t fields_to_mask(brk_call *c, size_t n, char **fields)
+{
+	uint32_t mask = 0;
+
+	if (n == 0) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "UpdateQueue names no field to change (fields is empty)");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+		    &mq__queue_config__descriptor, fields[i]);
+
+		if (f == NULL || f->id < 1 || f->id > 10) {
+			brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+			                   "UpdateQueue: '%.64s' is not a field of QueueConfig",
+			                   fields[i]);
+			return 0;
+		}
+		mask |= 1u << (f->id - 1);
+	}
+	return mask;
+}
+
+static void apply_update_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__UpdateQueueRequest *in = (const Mq__UpdateQueueRequest *)c->input;
+	Mq__UpdateQueueReply reply = MQ__UPDATE_QUEUE_REPLY__INIT;
+	store_queue_config cfg;
+	store_queue_info info;
+	store_err err;
+	uint32_t mask;
+	int rv;
+
+	/* The named fields are checked with the stored ones, in the store. */
+	if ((mask = fields_to_mask(c, in->n_fields, in->fields)) == 0 ||
+	    !config_copy(c, in->config, &cfg))
+		return;
+	{
+		struct create_op o = {in->name, &cfg, false, &info, NULL, &err, mask};
+		rv = with_dlq(w, t, in->name, &cfg,
+		              (mask & STORE_QCFG_DEAD_LETTER_QUEUE) &&
+		                  cfg.dead_letter_queue[0] != '\0',
+		              &err, update_op, &o);
+	}
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
+}
+
+static void svc_update_queue(Mq__Broker_Service *base, const Mq__UpdateQueueRequest *in,
+                             Mq__UpdateQueueReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (fields_to_mask(c, in->n_fields, in->fields) == 0) {
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_update_queue);
+}
+
+static void apply_pause(store_txn *t, brk_call *c, const char *name, bool paused,
+                        ProtobufCMessage *reply, Mq__QueueInfo **slot)
+{
+	store_queue_info info;
+	store_err err;
+	int rv = store_queue_pause(t, name, paused, &info, &err);
+
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply_queue_info(c, reply, slot, &info);
+}
+
+static void apply_pause_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__PauseQueueRequest *in = (const Mq__PauseQueueRequest *)c->input;
+	Mq__PauseQueueReply reply = MQ__PAUSE_QUEUE_REPLY__INIT;
+
+	(void)w;
+	apply_pause(t, c, in->name, true, &reply.base, &reply.queue);
+}
+
+SUBMIT_ONLY(pause_queue, Mq__PauseQueueRequest, Mq__PauseQueueReply_Closure, apply_pause_queue)
+
+static void apply_resume_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ResumeQueueRequest *in = (const Mq__ResumeQueueRequest *)c->input;
+	Mq__ResumeQueueReply reply = MQ__RESUME_QUEUE_REPLY__INIT;
+
+	(void)w;
+	apply_pause(t, c, in->name, false, &reply.base, &reply.queue);
+}
+
+SUBMIT_ONLY(resume_queue, Mq__ResumeQueueRequest, Mq__ResumeQueueReply_Closure, apply_resume_queue)
+
 static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__GetQueueRequest *in = (const Mq__GetQueueRequest *)c->input;
 	Mq__GetQueueReply reply = MQ__GET_QUEUE_REPLY__INIT;
-	Mq__QueueInfo qi;
-	Mq__QueueConfig qc;
-	Mq__QueueStats qs;
 	store_queue_info info;
 	store_err err;
 	int rv;
@@ -875,9 +1317,7 @@ static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 		set_store_error(c, t, rv, &err);
 		return;
 	}
-	queue_info_to_pb(&info, &qi, &qc, &qs);
-	reply.queue = &qi;
-	brk_call_set_reply(c, &reply.base);
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
 }
 
 SUBMIT_ONLY(get_queue, Mq__GetQueueRequest, Mq__GetQueueReply_Closure, apply_get_queue)

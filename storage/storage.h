@@ -149,6 +149,16 @@ void store_abort(store_txn *t);
  * then only store_abort is allowed. */
 bool store_txn_failed(const store_txn *t);
 
+/* Savepoints (one level): store_savepoint marks the transaction's state;
+ * store_rollback undoes every change made since (records, indexes, queue
+ * counters, queues created, ids handed out) and ends the savepoint;
+ * store_release keeps the changes and ends it. A transaction failure
+ * inside a savepoint still fails the whole transaction. Used for
+ * all-or-nothing requests (an atomic push) inside a group commit. */
+mq_status store_savepoint(store_txn *t, store_err *err);
+mq_status store_release(store_txn *t, store_err *err);
+void store_rollback(store_txn *t);
+
 /* ---- Queues ------------------------------------------------------------ */
 
 #define STORE_MAX_RETRY_MS (24u * 3600u * 1000u) /* longest backoff, 24 h */
@@ -163,12 +173,37 @@ typedef struct store_queue_config {
 	 * retry_max_ms >= retry_base_ms when both are set. */
 	uint32_t retry_base_ms;
 	uint32_t retry_max_ms;
+	/* Messages (ready + delayed + leased) beyond which a push is
+	 * RESOURCE_EXHAUSTED; 0 = unlimited. Dead messages do not count. */
+	uint64_t max_length;
+	/* Message TTL: a message older than this goes DEAD with reason
+	 * "expired"; 0 = none. */
+	uint64_t max_age_ms;
+	/* At most this many messages handed out per second; 0 = no limit. */
+	uint32_t rate_limit;
+	/* How long a dedup key is held (STORE_DEDUP_SCOPE_*). */
+	uint32_t dedup_scope;
+	/* STORE_DEDUP_SCOPE_WINDOW: how long after the ack; 0 = 5 min. */
+	uint64_t dedup_window_ms;
+	/* Queue that receives this queue's dead messages; "" = they stay. */
+	char dead_letter_queue[MQ_NAME_MAX + 1];
 } store_queue_config;
+
+/* Dedup scopes: while a key is held, a push with it is a duplicate. */
+#define STORE_DEDUP_SCOPE_ACKED       0u /* while waiting or leased (default) */
+#define STORE_DEDUP_SCOPE_WAITING     1u /* while ready or delayed only */
+#define STORE_DEDUP_SCOPE_WINDOW      2u /* until acked, then dedup_window_ms more */
+#define STORE_DEDUP_WINDOW_DEFAULT_MS (5u * 60u * 1000u)
+#define STORE_MAX_AGE_MS              (366ull * 24 * 3600 * 1000) /* longest TTL */
 
 typedef struct store_queue_stats {
 	uint64_t ready, delayed, in_flight, dead;
 	uint64_t pushed_total, acked_total, nacked_total, expired_total;
 	uint64_t deduplicated_total, dead_total;
+	uint64_t redriven_total; /* dead messages moved back by redrive */
+	/* Computed when read, not stored: now - enqueue time of the oldest
+	 * ready message; 0 when none is ready. */
+	uint64_t oldest_ready_age_ms;
 } store_queue_stats;
 
 typedef struct store_queue_info {
@@ -176,6 +211,7 @@ typedef struct store_queue_info {
 	store_queue_config config; /* as stored: 0 means "the default" */
 	store_queue_stats stats;
 	uint64_t created_ms;
+	bool paused; /* pushes are accepted; nothing is handed out */
 } store_queue_info;
 
 /* State bits for purge masks. */
@@ -191,8 +227,45 @@ mq_status store_queue_create(store_txn *t, const char *name, const store_queue_c
                              bool if_not_exists, store_queue_info *info, bool *created,
                              store_err *err);
 
+/* Fields of store_queue_config for store_queue_update's mask. */
+#define STORE_QCFG_LEASE_MS          (1u << 0)
+#define STORE_QCFG_MAX_ATTEMPTS      (1u << 1)
+#define STORE_QCFG_RETRY_BASE_MS     (1u << 2)
+#define STORE_QCFG_RETRY_MAX_MS      (1u << 3)
+#define STORE_QCFG_MAX_LENGTH        (1u << 4)
+#define STORE_QCFG_MAX_AGE_MS        (1u << 5)
+#define STORE_QCFG_RATE_LIMIT        (1u << 6)
+#define STORE_QCFG_DEDUP_SCOPE       (1u << 7)
+#define STORE_QCFG_DEDUP_WINDOW_MS   (1u << 8)
+#define STORE_QCFG_DEAD_LETTER_QUEUE (1u << 9)
+#define STORE_QCFG_ALL               0x3ffu
+
+/* store_queue_config_check validates a config (limits, the dead-letter
+ * queue's name, not the queue itself): INVALID_ARGUMENT with a reason.
+ * name is the queue's own name. */
+mq_status store_queue_config_check(const char *name, const store_queue_config *cfg, store_err *err);
+
+/* store_queue_update changes the fields of the queue's config named by
+ * mask (STORE_QCFG_*) to those of cfg; the others are kept. The result
+ * is checked as at creation. Messages already stored keep what was
+ * decided for them (a not-before time, a lease); the new values apply to
+ * later transitions. info (may be NULL) gets the queue after the change. */
+mq_status store_queue_update(store_txn *t, const char *name, const store_queue_config *cfg,
+                             uint32_t mask, store_queue_info *info, store_err *err);
+
+/* store_queue_pause pauses (paused = true) or resumes a queue. A paused
+ * queue accepts pushes, acks, nacks and the rest, but store_pull hands
+ * nothing out; resuming wakes parked consumers (store_ready_fn). Pausing
+ * a paused queue is OK. info may be NULL. */
+mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_queue_info *info,
+                            store_err *err);
+
 /* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err);
+
+/* store_queue_rate_limit reads a queue's rate_limit (0 = none) without the
+ * computed stats: cheap enough for every pull. NOT_FOUND if none. */
+mq_status store_queue_rate_limit(store_txn *t, const char *name, uint32_t *rate, store_err *err);
 
 /* store_queue_cb receives one queue; return non-zero to stop early. */
 typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
@@ -217,7 +290,13 @@ mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
 typedef enum store_dedup_mode {
 	STORE_DEDUP_IGNORE = 0,  /* keep the existing job; report it */
 	STORE_DEDUP_REPLACE = 1, /* swap the waiting job's payload and options */
+	/* REPLACE, and the not-before time becomes the later of the holder's
+	 * and the push's: a burst of pushes runs once, after the last one's
+	 * delay (BullMQ debounce). */
+	STORE_DEDUP_DEBOUNCE = 2,
 } store_dedup_mode;
+
+#define STORE_GROUP_MAX 128u /* longest group key, bytes */
 
 typedef struct store_header {
 	const char *key;
@@ -234,6 +313,16 @@ typedef struct store_push_msg {
 	const char *type;  /* NULL or "" = none */
 	const store_header *headers;
 	size_t n_headers;
+	/* Ordering group (NULL or "" = none): at most one message of a group
+	 * is leased at a time, and a group's messages are delivered in push
+	 * order, whatever their priorities. */
+	const char *group;
+	/* Absolute not-before time, unix ms (0 = none; with delay_ms set too
+	 * the push is INVALID_ARGUMENT; a time past is ready now). */
+	uint64_t not_before_ms;
+	/* Time to live, ms from the push (0 = the queue's max age only). The
+	 * message expires at the earlier of the two. */
+	uint64_t ttl_ms;
 } store_push_msg;
 
 typedef struct store_push_result {
@@ -242,7 +331,9 @@ typedef struct store_push_result {
 } store_push_result;
 
 /* store_push stores one message in queue. A missing queue is created with
- * the default config when auto_create, else NOT_FOUND.
+ * the default config when auto_create, else NOT_FOUND. A queue holding
+ * max_length messages (ready, delayed, leased) refuses it with
+ * RESOURCE_EXHAUSTED (a duplicate of a held dedup key is still answered).
  *
  * Dedup: a key is held by a job from its push until it is acked, purged,
  * deleted or goes dead. While held, a push with the same key returns the
@@ -288,6 +379,8 @@ typedef struct store_msg {
 	const char *type;
 	const store_header *headers;
 	size_t n_headers;
+	const char *group;       /* ordering group, "" if none */
+	uint64_t expire_ms;      /* when it expires (TTL), unix ms; 0 = never */
 	const char *error;       /* the last nack's error, "" if none */
 	const char *dead_reason; /* why it went DEAD, "" unless DEAD */
 	size_t n_history;        /* oldest first, at most STORE_HISTORY_MAX */
@@ -304,8 +397,8 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
  * before it is leased, as it will be once leased (state LEASED, its token,
  * attempts and lease expiry); when cb returns non-zero the pull stops and
  * that message is not leased, so a caller can refuse a message it cannot
- * deliver (a full reply). An empty queue is OK with *n = 0; a missing queue
- * is NOT_FOUND. */
+ * deliver (a full reply). An empty or paused queue is OK with *n = 0; a
+ * missing queue is NOT_FOUND. */
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
                      store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
 
@@ -321,6 +414,14 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
  * error (may be NULL) is the consumer's reason. Errors as store_ack. */
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                      uint64_t delay_ms, const char *error, store_err *err);
+
+/* store_snooze ends a lease without spending an attempt: the message goes
+ * back to DELAYED for delay_ms (READY when 0), its attempts as before the
+ * pull, no history entry and no nack counted. A group's head stays its
+ * head. A message past its expiry goes DEAD ("expired") instead. Errors
+ * as store_ack. */
+mq_status store_snooze(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms, store_err *err);
 
 /* store_term ends a lease by failing the message for good: it goes DEAD
  * at once whatever its attempts, with dead reason "termed: <reason>"
@@ -382,14 +483,60 @@ mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, si
                         const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
                         bool *more, store_err *err);
 
+/* STORE_ORIGIN_HEADER is the reserved header that a dead-lettered message
+ * carries in its dead-letter queue: the name of the queue it died in, so
+ * that a redrive without a target sends it back there. The message record
+ * format is unchanged (it is an ordinary header). Pushes may not set it;
+ * redrive removes it. */
+#define STORE_ORIGIN_HEADER "x-mq-origin-queue"
+
+/* store_redrive_opts selects what store_redrive_ex moves. Without ids it
+ * walks the queue's DEAD messages in id order (above after_id) and moves
+ * those matching every criterion given; it reads at most
+ * STORE_LIST_SCAN_MAX of them per call. */
+typedef struct store_redrive_opts {
+	const uint64_t *ids; /* exactly these (as store_redrive), or NULL */
+	size_t n_ids;
+	/* Where: to_queue when given; else the message's origin queue
+	 * (STORE_ORIGIN_HEADER) when it has one; else the same queue. A
+	 * missing target is created when auto_create, else NOT_FOUND. */
+	const char *to_queue;
+	bool auto_create;
+	uint32_t max;              /* moved per call; 0 or above STORE_REDRIVE_MAX = that */
+	uint64_t after_id;         /* only ids above this */
+	const char *reason_prefix; /* NULL or "" = any dead reason */
+	const char *type;          /* NULL or "" = any type */
+	uint64_t dead_since_ms;    /* 0 = any; else went dead at or after (see
+	                            * store_dead_time) */
+} store_redrive_opts;
+
+typedef struct store_redrive_result {
+	uint64_t moved;
+	bool more;           /* DEAD messages above next_after may match: call again */
+	uint64_t next_after; /* the after_id of the next call */
+} store_redrive_result;
+
+/* store_redrive_ex is store_redrive with filters, origin routing and
+ * paging. It is all or nothing: a request error (a missing target...)
+ * moves none. redriven_total of queue counts the messages moved out. */
+mq_status store_redrive_ex(store_txn *t, const char *queue, const store_redrive_opts *o,
+                           store_redrive_result *r, store_err *err);
+
+/* store_dead_time is when a DEAD message went dead: the time of its last
+ * failed attempt (history), else its enqueue time. */
+uint64_t store_dead_time(const store_msg *m);
+
 /* store_tick applies due timers: leases that ended (back to READY, or DEAD
- * at max_attempts; expired_total counts them) and delayed messages whose
- * time came (to READY). It handles at most max_items (0 = no limit) so a
+ * at max_attempts; expired_total counts them), delayed messages whose
+ * time came (to READY), messages past their expiry (TTL: DEAD with reason
+ * "expired", counted in dead_total; a LEASED one is left to finish and
+ * expires when it comes back), and completed dedup keys whose window
+ * ended (freed). It handles at most max_items (0 = no limit) so a
  * transaction stays bounded. */
 mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_err *err);
 
-/* store_next_due returns the earliest pending timer (lease end or
- * not-before time), unix ms, or UINT64_MAX when there is none. */
+/* store_next_due returns the earliest pending timer (lease end,
+ * not-before time, expiry, end of a dedup window), unix ms, or UINT64_MAX when there is none. */
 mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err);
 
 #endif

@@ -309,25 +309,67 @@ mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err)
 mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg, qent **out,
                          store_err *err)
 {
-	uint8_t k[4], v[REC_QUEUE_SIZE];
-	size_t len = strlen(name);
+	uint8_t k[4], v[REC_QUEUE_SIZE_MAX];
+	size_t len = strlen(name), vlen;
 	rec_queue rec = {0};
 	mq_status st;
 
 	if (t->next_qid == UINT32_MAX)
 		return store_seterr(err, MQ_RESOURCE_EXHAUSTED, "out of queue ids");
 	rec.qid = t->next_qid++;
-	rec.lease_ms = cfg ? cfg->lease_ms : 0;
-	rec.max_attempts = cfg ? cfg->max_attempts : 0;
-	rec.retry_base_ms = cfg ? cfg->retry_base_ms : 0;
-	rec.retry_max_ms = cfg ? cfg->retry_max_ms : 0;
+	if (cfg)
+		store_q_set_config(&rec, cfg, STORE_QCFG_ALL);
 	rec.created_ms = t->now;
 	be32_put(k, rec.qid);
-	store_rec_queue_encode(v, &rec);
+	vlen = store_rec_queue_encode(v, &rec);
 	if ((st = tx_put(t, KV_QIDS, k, sizeof(k), name, len, err)) != MQ_OK ||
-	    (st = tx_put(t, KV_QUEUES, name, len, v, sizeof(v), err)) != MQ_OK)
+	    (st = tx_put(t, KV_QUEUES, name, len, v, vlen, err)) != MQ_OK)
 		return st;
 	return qc_add(t, name, len, &rec, out, err);
+}
+
+void store_q_set_config(rec_queue *r, const store_queue_config *c, uint32_t mask)
+{
+	if (mask & STORE_QCFG_LEASE_MS)
+		r->lease_ms = c->lease_ms;
+	if (mask & STORE_QCFG_MAX_ATTEMPTS)
+		r->max_attempts = c->max_attempts;
+	if (mask & STORE_QCFG_RETRY_BASE_MS)
+		r->retry_base_ms = c->retry_base_ms;
+	if (mask & STORE_QCFG_RETRY_MAX_MS)
+		r->retry_max_ms = c->retry_max_ms;
+	if (mask & STORE_QCFG_MAX_LENGTH)
+		r->max_length = c->max_length;
+	if (mask & STORE_QCFG_MAX_AGE_MS)
+		r->max_age_ms = c->max_age_ms;
+	if (mask & STORE_QCFG_RATE_LIMIT)
+		r->rate_limit = c->rate_limit;
+	if (mask & STORE_QCFG_DEDUP_SCOPE)
+		r->dedup_scope = (uint8_t)c->dedup_scope;
+	if (mask & STORE_QCFG_DEDUP_WINDOW_MS)
+		r->dedup_window_ms = c->dedup_window_ms;
+	if (mask & STORE_QCFG_DEAD_LETTER_QUEUE) {
+		size_t n = strnlen(c->dead_letter_queue, MQ_NAME_MAX);
+
+		memcpy(r->dlq, c->dead_letter_queue, n);
+		r->dlq[n] = 0;
+		r->dlq_len = (uint8_t)n;
+	}
+}
+
+void store_q_get_config(const rec_queue *r, store_queue_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->lease_ms = r->lease_ms;
+	c->max_attempts = r->max_attempts;
+	c->retry_base_ms = r->retry_base_ms;
+	c->retry_max_ms = r->retry_max_ms;
+	c->max_length = r->max_length;
+	c->max_age_ms = r->max_age_ms;
+	c->rate_limit = r->rate_limit;
+	c->dedup_scope = r->dedup_scope;
+	c->dedup_window_ms = r->dedup_window_ms;
+	memcpy(c->dead_letter_queue, r->dlq, (size_t)r->dlq_len + 1);
 }
 
 uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms)
@@ -347,12 +389,11 @@ void store_q_info(const qent *q, store_queue_info *info)
 	if (!info)
 		return;
 	memcpy(info->name, q->name, (size_t)q->name_len + 1);
-	info->config.lease_ms = q->rec.lease_ms;
-	info->config.max_attempts = q->rec.max_attempts;
-	info->config.retry_base_ms = q->rec.retry_base_ms;
-	info->config.retry_max_ms = q->rec.retry_max_ms;
+	store_q_get_config(&q->rec, &info->config);
 	info->stats = q->rec.stats;
+	info->stats.oldest_ready_age_ms = 0;
 	info->created_ms = q->rec.created_ms;
+	info->paused = q->rec.paused;
 }
 
 void store_notify_ready(store_txn *t, const qent *q)
@@ -424,8 +465,9 @@ static mq_status schema_check(store *s, store_err *err)
 	} else if (st == MQ_OK && ver == 0) {
 		st = store_fail(t, err, MQ_DATA_LOSS, "the store's schema version is 0");
 	} else if (st == MQ_OK && ver < STORE_SCHEMA_VERSION) {
-		/* 1 -> 2: version 1 message records still decode; new writes are
-		 * version 2, which a schema-1 binary would refuse. */
+		/* 1 -> 2 -> 3: older message and queue records still decode;
+		 * new writes use the new versions, which an older binary would
+		 * refuse. */
 		st = meta_put(t, META_SCHEMA, STORE_SCHEMA_VERSION, 4, err);
 	}
 	if (st == MQ_OK) {
@@ -537,6 +579,7 @@ void store_close(store *s)
 	free(t->name_gen);
 	free(t->qid_slot);
 	free(t->qid_gen);
+	free(t->sp_ents);
 	free(s->buf);
 	free(s->hdrs);
 	free(s);
@@ -603,16 +646,17 @@ mq_status store_begin(store *s, store_txn **out, store_err *err)
 static mq_status txn_flush(store_txn *t, store_err *err)
 {
 	store *s = t->s;
-	uint8_t v[REC_QUEUE_SIZE];
+	uint8_t v[REC_QUEUE_SIZE_MAX];
 	mq_status st;
 
 	for (uint32_t i = 0; i < t->n_ents; i++) {
 		qent *q = t->ents[i];
+		size_t vlen;
 
 		if (!q->dirty || q->deleted)
 			continue;
-		store_rec_queue_encode(v, &q->rec);
-		if ((st = tx_put(t, KV_QUEUES, q->name, q->name_len, v, sizeof(v), err)) != MQ_OK)
+		vlen = store_rec_queue_encode(v, &q->rec);
+		if ((st = tx_put(t, KV_QUEUES, q->name, q->name_len, v, vlen, err)) != MQ_OK)
 			return st;
 		q->dirty = false;
 	}
@@ -644,6 +688,10 @@ mq_status store_commit(store_txn *t, store_err *err)
 		return store_seterr(err, MQ_ABORTED,
 		                    "the transaction had failed; nothing of it was kept");
 	}
+	if (t->sp_active && (st = store_release(t, err)) != MQ_OK) {
+		store_abort(t);
+		return st;
+	}
 	if ((st = txn_flush(t, err)) != MQ_OK) {
 		store_abort(t);
 		return st;
@@ -662,7 +710,78 @@ void store_abort(store_txn *t)
 	if (!t || !t->s->txn_open)
 		return;
 	t->s->ops->abort(t->kv);
+	t->sp_active = false;
 	t->s->txn_open = false;
+}
+
+mq_status store_savepoint(store_txn *t, store_err *err)
+{
+	store_err local;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (t->sp_active)
+		return store_seterr(err, MQ_FAILED_PRECONDITION, "a savepoint is already active");
+	if (t->n_ents > t->sp_cap) {
+		qent *p = realloc(t->sp_ents, t->n_ents * sizeof(*p));
+
+		if (!p)
+			return store_fail(t, err, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		t->sp_ents = p;
+		t->sp_cap = t->n_ents;
+	}
+	if ((st = t->s->ops->savepoint(t->kv, err)) != MQ_OK) {
+		t->failed = true;
+		return st;
+	}
+	for (uint32_t i = 0; i < t->n_ents; i++)
+		t->sp_ents[i] = *t->ents[i];
+	t->sp_n_ents = t->n_ents;
+	t->sp_next_id = t->next_id;
+	t->sp_next_token = t->next_token;
+	t->sp_next_qid = t->next_qid;
+	t->sp_active = true;
+	return MQ_OK;
+}
+
+mq_status store_release(store_txn *t, store_err *err)
+{
+	store_err local;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (!t || !t->sp_active)
+		return store_seterr(err, MQ_FAILED_PRECONDITION, "no savepoint is active");
+	t->sp_active = false;
+	if ((st = t->s->ops->release(t->kv, err)) != MQ_OK)
+		t->failed = true;
+	return st;
+}
+
+void store_rollback(store_txn *t)
+{
+	if (!t || !t->sp_active)
+		return;
+	t->sp_active = false;
+	t->s->ops->rollback(t->kv);
+	for (uint32_t i = 0; i < t->sp_n_ents; i++)
+		*t->ents[i] = t->sp_ents[i];
+	t->n_ents = t->sp_n_ents;
+	t->next_id = t->sp_next_id;
+	t->next_token = t->sp_next_token;
+	t->next_qid = t->sp_next_qid;
+	/* Queues cached since the savepoint leave the lookup tables. */
+	if (++t->gen == 0) {
+		memset(t->name_gen, 0, t->hcap * sizeof(uint32_t));
+		memset(t->qid_gen, 0, t->hcap * sizeof(uint32_t));
+		t->gen = 1;
+	}
+	for (uint32_t i = 0; i < t->n_ents; i++)
+		qc_index(t, i);
 }
 
 bool store_txn_failed(const store_txn *t)
