@@ -44,6 +44,12 @@ typedef enum kv_db {
 	KV_TIMERS,
 	KV_DEDUP,
 	KV_DEAD,
+	/* Schedules and topics (record_pubsub.h). */
+	KV_SCHEDULES,
+	KV_SCHED_DUE,
+	KV_TOPICS,
+	KV_SUBS,
+	KV_SUB_TOPIC,
 	KV_NDB
 } kv_db;
 

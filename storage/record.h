@@ -20,6 +20,7 @@
  *   timers    due_ms u64 | qid u32 | id u64               empty
  *   dedup     qid u32 | dedup key bytes                   id u64
  *   dead      qid u32 | id u64                            empty
+ *   schedules, sched_due, topics, subs, sub_topic: record_pubsub.h (schema 3)
  *
  * Why: messages are keyed by queue first, so a queue's messages are one
  * key range (purge and delete never touch other queues) and ack/nack,
@@ -88,7 +89,7 @@
 
 #include "storage.h"
 
-#define STORE_SCHEMA_VERSION 2u /* 2: message and queue records version 2 */
+#define STORE_SCHEMA_VERSION 3u /* 3: schedules and topics (record_pubsub.h) */
 #define REC_QUEUE_VERSION    2u
 #define REC_QUEUE_VERSION_1  1u
 #define REC_MSG_VERSION      2u

@@ -425,7 +425,9 @@ static mq_status schema_check(store *s, store_err *err)
 		st = store_fail(t, err, MQ_DATA_LOSS, "the store's schema version is 0");
 	} else if (st == MQ_OK && ver < STORE_SCHEMA_VERSION) {
 		/* 1 -> 2: version 1 message records still decode; new writes are
-		 * version 2, which a schema-1 binary would refuse. */
+		 * version 2, which a schema-1 binary would refuse.
+		 * 2 -> 3: the schedule and topic databases (record_pubsub.h) are
+		 * created empty at open; nothing to rewrite. */
 		st = meta_put(t, META_SCHEMA, STORE_SCHEMA_VERSION, 4, err);
 	}
 	if (st == MQ_OK) {

@@ -1547,7 +1547,7 @@ static void test_storage_schema_newer(void **state)
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
 	assert_int_equal(v.mv_size, 4);
-	assert_int_equal(((uint8_t *)v.mv_data)[0], 2); /* STORE_SCHEMA_VERSION */
+	assert_int_equal(((uint8_t *)v.mv_data)[0], 3); /* STORE_SCHEMA_VERSION */
 	v.mv_data = ver;
 	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -2114,7 +2114,7 @@ static void test_storage_semantics_reopen(void **state)
 	commit(t);
 	store_close(f->s);
 	f->s = NULL;
-	fx_open(f); /* the schema is now 2 */
+	fx_open(f); /* the schema is now 3 */
 }
 
 int main(int argc, char **argv)
