@@ -35,10 +35,8 @@ typedef struct field_def {
 } field_def;
 
 static const field_def fields[5] = {
-    {"minute", 0, 59, NULL, 0},
-    {"hour", 0, 23, NULL, 0},
-    {"day of month", 1, 31, NULL, 0},
-    {"month", 1, 12, month_names, 12},
+    {"minute", 0, 59, NULL, 0},          {"hour", 0, 23, NULL, 0},
+    {"day of month", 1, 31, NULL, 0},    {"month", 1, 12, month_names, 12},
     {"day of week", 0, 7, dow_names, 7},
 };
 
@@ -83,6 +81,10 @@ static bool parse_field(const char *s, size_t len, const field_def *f, uint64_t 
 	}
 	memcpy(buf, s, len);
 	buf[len] = 0;
+	if (buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,")) {
+		snprintf(err, errlen, "%s: empty list item in '%s'", f->name, buf);
+		return false;
+	}
 	*bits = 0;
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		const char *p = item;

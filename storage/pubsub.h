@@ -42,9 +42,9 @@
 
 /* ---- Schedules ------------------------------------------------------- */
 
-#define STORE_CRON_MAX        128u /* longest cron expression, bytes */
-#define STORE_TZ_MAX          64u  /* longest time zone name, bytes */
-#define STORE_SCHED_MIN_MS    10u  /* the shortest interval, ms */
+#define STORE_CRON_MAX        128u                        /* longest cron expression, bytes */
+#define STORE_TZ_MAX          64u                         /* longest time zone name, bytes */
+#define STORE_SCHED_MIN_MS    10u                         /* the shortest interval, ms */
 #define STORE_SCHED_MAX_MS    (366ull * 24 * 3600 * 1000) /* the longest, ms */
 #define STORE_SCHED_NAME_HDR  "mq-schedule"
 #define STORE_SCHED_SLOT_HDR  "mq-schedule-slot"
@@ -53,11 +53,11 @@
 
 typedef struct store_schedule_spec {
 	const char *queue;
-	const char *cron;        /* NULL or "" for an interval schedule */
-	const char *time_zone;   /* IANA name for cron; NULL or "" = UTC */
-	uint64_t interval_ms;    /* 0 for a cron schedule */
-	bool paused;             /* created paused */
-	store_push_msg msg;      /* the template */
+	const char *cron;      /* NULL or "" for an interval schedule */
+	const char *time_zone; /* IANA name for cron; NULL or "" = UTC */
+	uint64_t interval_ms;  /* 0 for a cron schedule */
+	bool paused;           /* created paused */
+	store_push_msg msg;    /* the template */
 } store_schedule_spec;
 
 /* store_schedule_info is a borrowed view of a schedule, valid only during
@@ -102,8 +102,8 @@ mq_status store_schedule_get(store_txn *t, const char *name, store_schedule_cb c
 /* store_schedule_list calls cb for up to limit (0 = all) schedules in name
  * order after the name `after` (NULL or "" = from the first); *more tells
  * whether more follow. */
-mq_status store_schedule_list(store_txn *t, const char *after, uint32_t limit,
-                              store_schedule_cb cb, void *arg, bool *more, store_err *err);
+mq_status store_schedule_list(store_txn *t, const char *after, uint32_t limit, store_schedule_cb cb,
+                              void *arg, bool *more, store_err *err);
 
 /* store_schedule_pause and _resume set the paused state (idempotent); cb
  * (may be NULL) sees the result. NOT_FOUND if none. */
@@ -119,13 +119,13 @@ mq_status store_schedule_delete(store_txn *t, const char *name, store_err *err);
 typedef struct store_schedule_fire {
 	const char *name;
 	const char *queue;
-	uint64_t slot_ms;   /* the slot it fired for */
-	uint64_t missed;    /* slots skipped before it (catch-up) */
-	uint64_t id;        /* the message pushed (the holder's for a duplicate) */
-	bool duplicate;     /* the dedup key was held */
-	mq_status status;   /* the push's result (not OK: a request error) */
-	const char *error;  /* its message, "" when OK */
-	uint64_t next_ms;   /* the next slot (UINT64_MAX: none) */
+	uint64_t slot_ms;  /* the slot it fired for */
+	uint64_t missed;   /* slots skipped before it (catch-up) */
+	uint64_t id;       /* the message pushed (the holder's for a duplicate) */
+	bool duplicate;    /* the dedup key was held */
+	mq_status status;  /* the push's result (not OK: a request error) */
+	const char *error; /* its message, "" when OK */
+	uint64_t next_ms;  /* the next slot (UINT64_MAX: none) */
 } store_schedule_fire;
 
 typedef void (*store_schedule_fire_fn)(void *arg, const store_schedule_fire *f);

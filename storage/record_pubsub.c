@@ -16,8 +16,8 @@ static uint64_t hdrs_size(const store_header *h, size_t nh)
 
 size_t store_rec_sched_size(const rec_sched *s, const store_header *h, size_t nh)
 {
-	uint64_t n = REC_SCHED_FIXED + 6ull + s->queue_len + s->cron_len + s->tz_len +
-	             s->type_len + s->dedup_len + s->error_len + s->payload_len;
+	uint64_t n = REC_SCHED_FIXED + 6ull + s->queue_len + s->cron_len + s->tz_len + s->type_len +
+	             s->dedup_len + s->error_len + s->payload_len;
 
 	n += h ? hdrs_size(h, nh) : s->hdrs_len;
 	return n > UINT32_MAX ? 0 : (size_t)n;

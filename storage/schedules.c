@@ -182,9 +182,8 @@ static mq_status template_check(const store_push_msg *m, store_err *err)
 	if (m->dedup_mode != STORE_DEDUP_IGNORE && m->dedup_mode != STORE_DEDUP_REPLACE)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "schedule: unknown dedup mode %d",
 		                    (int)m->dedup_mode);
-	if (dl > STORE_DEDUP_MAX ||
-	    (m->dedup_key && strstr(m->dedup_key, STORE_SCHED_SLOT_TAG) &&
-	     dl - strlen(STORE_SCHED_SLOT_TAG) + 20 > STORE_DEDUP_MAX))
+	if (dl > STORE_DEDUP_MAX || (m->dedup_key && strstr(m->dedup_key, STORE_SCHED_SLOT_TAG) &&
+	                             dl - strlen(STORE_SCHED_SLOT_TAG) + 20 > STORE_DEDUP_MAX))
 		return store_seterr(err, MQ_INVALID_ARGUMENT,
 		                    "schedule: the dedup key is longer than %u bytes (with {slot} "
 		                    "replaced by up to 20 digits)",
@@ -244,7 +243,8 @@ mq_status store_schedule_create(store_txn *t, const char *name, const store_sche
 		if (tz[0])
 			return store_seterr(err, MQ_INVALID_ARGUMENT,
 			                    "schedule: a time zone applies to cron schedules only");
-		if (spec->interval_ms < STORE_SCHED_MIN_MS || spec->interval_ms > STORE_SCHED_MAX_MS)
+		if (spec->interval_ms < STORE_SCHED_MIN_MS ||
+		    spec->interval_ms > STORE_SCHED_MAX_MS)
 			return store_seterr(err, MQ_INVALID_ARGUMENT,
 			                    "schedule: interval_ms %" PRIu64
 			                    " is out of range (%u ms to 366 days)",
@@ -296,8 +296,7 @@ mq_status store_schedule_create(store_txn *t, const char *name, const store_sche
 			                    "schedule: the cron expression \"%.64s\" never fires",
 			                    cron);
 	}
-	if ((st = sched_write(t, name, &r, spec->msg.headers, spec->msg.n_headers, err)) !=
-	        MQ_OK ||
+	if ((st = sched_write(t, name, &r, spec->msg.headers, spec->msg.n_headers, err)) != MQ_OK ||
 	    (!spec->paused && (st = due_put(t, name, r.next_ms, err)) != MQ_OK))
 		return st;
 	if (created)
@@ -330,8 +329,8 @@ mq_status store_schedule_get(store_txn *t, const char *name, store_schedule_cb c
 	return st;
 }
 
-mq_status store_schedule_list(store_txn *t, const char *after, uint32_t limit,
-                              store_schedule_cb cb, void *arg, bool *more, store_err *err)
+mq_status store_schedule_list(store_txn *t, const char *after, uint32_t limit, store_schedule_cb cb,
+                              void *arg, bool *more, store_err *err)
 {
 	store_err local;
 	char key[MQ_NAME_MAX + 2], name[MQ_NAME_MAX + 1];
@@ -596,12 +595,12 @@ mq_status store_schedule_tick(store_txn *t, uint32_t max_items, store_schedule_f
 		memcpy(name, (const uint8_t *)k.data + 8, k.len - 8);
 		name[k.len - 8] = 0;
 		st = sched_read(t, name, &b, err);
-		if (st == MQ_NOT_FOUND || (st == MQ_OK && (b.r.next_ms != due ||
-		                                           (b.r.flags & REC_SCHED_PAUSED)))) {
+		if (st == MQ_NOT_FOUND ||
+		    (st == MQ_OK && (b.r.next_ms != due || (b.r.flags & REC_SCHED_PAUSED)))) {
 			free(b.data);
-			return store_fail(t, err, MQ_DATA_LOSS,
-			                  "the due index names a missing or rescheduled schedule %s",
-			                  name);
+			return store_fail(
+			    t, err, MQ_DATA_LOSS,
+			    "the due index names a missing or rescheduled schedule %s", name);
 		}
 		if (st != MQ_OK)
 			return st;

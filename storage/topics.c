@@ -134,7 +134,8 @@ mq_status store_topic_create(store_txn *t, const char *name, bool if_not_exists,
 	st = topic_read(t, name, &r, err);
 	if (st == MQ_OK) {
 		if (!if_not_exists)
-			return store_seterr(err, MQ_ALREADY_EXISTS, "topic %s already exists", name);
+			return store_seterr(err, MQ_ALREADY_EXISTS, "topic %s already exists",
+			                    name);
 		if (created)
 			*created = false;
 		return MQ_OK;
@@ -159,7 +160,8 @@ mq_status store_topic_delete(store_txn *t, const char *name, uint32_t *detached,
 
 	if (!err)
 		err = &local;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = topic_name_check(name, err)) != MQ_OK ||
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = topic_name_check(name, err)) != MQ_OK ||
 	    (st = topic_read(t, name, &r, err)) != MQ_OK)
 		return st;
 	while ((st = sub_next(t, name, "", sub, NULL, err)) == MQ_OK) {
@@ -177,8 +179,8 @@ mq_status store_topic_delete(store_txn *t, const char *name, uint32_t *detached,
 }
 
 /* topic_view collects the subscriptions of topic and passes it to cb. */
-static mq_status topic_view(store_txn *t, const char *name, const rec_topic *r,
-                            store_topic_cb cb, void *arg, int *stop, store_err *err)
+static mq_status topic_view(store_txn *t, const char *name, const rec_topic *r, store_topic_cb cb,
+                            void *arg, int *stop, store_err *err)
 {
 	store_sub_info *subs = NULL;
 	size_t n = 0, cap = 0;
@@ -247,7 +249,8 @@ mq_status store_topic_get(store_txn *t, const char *name, store_topic_cb cb, voi
 
 	if (!err)
 		err = &local;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = topic_name_check(name, err)) != MQ_OK ||
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = topic_name_check(name, err)) != MQ_OK ||
 	    (st = topic_read(t, name, &r, err)) != MQ_OK)
 		return st;
 	if (!cb)
@@ -300,7 +303,8 @@ mq_status store_topic_list(store_txn *t, const char *after, uint32_t limit, stor
 		memcpy(name, k.data, k.len);
 		name[k.len] = 0;
 		if (!store_rec_topic_decode(&r, v.data, v.len))
-			return store_fail(t, err, MQ_DATA_LOSS, "topic %s record is corrupted", name);
+			return store_fail(t, err, MQ_DATA_LOSS, "topic %s record is corrupted",
+			                  name);
 		if ((st = topic_view(t, name, &r, cb, arg, &stop, err)) != MQ_OK)
 			return st;
 		count++;
@@ -326,8 +330,10 @@ mq_status store_sub_create(store_txn *t, const char *topic, const char *name,
 
 	if (!err)
 		err = &local;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = topic_name_check(topic, err)) != MQ_OK ||
-	    (st = store_name_check(name, err)) != MQ_OK || (st = topic_read(t, topic, &r, err)) != MQ_OK)
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = topic_name_check(topic, err)) != MQ_OK ||
+	    (st = store_name_check(name, err)) != MQ_OK ||
+	    (st = topic_read(t, topic, &r, err)) != MQ_OK)
 		return st;
 	kl = key_sub(k, topic, strlen(topic), name, strlen(name));
 	st = tx_get(t, KV_SUBS, k, kl, &v, err);
@@ -372,7 +378,8 @@ done:
 		info->stats = qi.stats;
 		st = tx_get(t, KV_SUBS, k, kl, &v, err);
 		if (st != MQ_OK || v.len != 8)
-			return store_fail(t, err, MQ_DATA_LOSS, "subscription %s is corrupted", name);
+			return store_fail(t, err, MQ_DATA_LOSS, "subscription %s is corrupted",
+			                  name);
 		info->created_ms = le64_get(v.data);
 	}
 	return MQ_OK;
@@ -389,8 +396,10 @@ mq_status store_sub_delete(store_txn *t, const char *topic, const char *name, st
 
 	if (!err)
 		err = &local;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = topic_name_check(topic, err)) != MQ_OK ||
-	    (st = store_name_check(name, err)) != MQ_OK || (st = topic_read(t, topic, &r, err)) != MQ_OK)
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = topic_name_check(topic, err)) != MQ_OK ||
+	    (st = store_name_check(name, err)) != MQ_OK ||
+	    (st = topic_read(t, topic, &r, err)) != MQ_OK)
 		return st;
 	kl = key_sub(k, topic, strlen(topic), name, strlen(name));
 	st = tx_get(t, KV_SUBS, k, kl, &v, err);
@@ -432,8 +441,8 @@ static mq_status publish_undo(store_txn *t, const pub_copy *done, uint32_t n, co
 		if (done[i].res.duplicate) {
 			q->rec.stats.deduplicated_total--;
 		} else {
-			if ((s2 = store_message_delete(t, done[i].queue, done[i].res.id, NULL, &e2)) !=
-			    MQ_OK) {
+			if ((s2 = store_message_delete(t, done[i].queue, done[i].res.id, NULL,
+			                               &e2)) != MQ_OK) {
 				*err = e2;
 				return store_fail(t, err, s2, "publish: cannot undo: %s", e2.msg);
 			}
@@ -460,7 +469,8 @@ mq_status store_publish(store_txn *t, const char *topic, const store_push_msg *m
 		err = &local;
 	if (copies)
 		*copies = 0;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = topic_name_check(topic, err)) != MQ_OK ||
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = topic_name_check(topic, err)) != MQ_OK ||
 	    (st = topic_read(t, topic, &r, err)) != MQ_OK)
 		return st;
 	/* Check the message the way store_push will, before the first copy:
