@@ -1686,6 +1686,10 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+/* ---- Commands: schedules, topics, subscriptions ------------------------------ */
+
+#include "mqctl_pubsub.c"
+
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
@@ -1775,6 +1779,7 @@ static const struct cmd cmds[] = {
      "  --to QUEUE   put them in this queue instead (created if the broker\n"
      "               creates queues on push)\n",
      cmd_dead_redrive},
+    MQCTL_PUBSUB_CMDS,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1844,6 +1849,9 @@ int main(int argc, char **argv)
 		static const char *const groups[][2] = {
 		    {"message", "get or delete"},
 		    {"dead", "list or redrive"},
+		    {"schedule", "create, list, get, pause, resume or delete"},
+		    {"topic", "create, list, get, delete or publish"},
+		    {"sub", "create or delete"},
 		};
 
 		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
