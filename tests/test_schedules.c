@@ -115,8 +115,8 @@ static void create_tick(fx *f, const char *name, const char *queue, uint64_t eve
 	mq_schedule_spec sp = {.interval_ms = every, .paused = paused};
 	bool created = false;
 
-	assert_mq_ok(mq_schedule_create(f->c, name, queue, &sp, "hello", 5, &po, false, si,
-	                                &created));
+	assert_mq_ok(
+	    mq_schedule_create(f->c, name, queue, &sp, "hello", 5, &po, false, si, &created));
 	assert_true(created);
 }
 
@@ -179,12 +179,14 @@ static void test_schedule_fires_and_survives_restart(void **state)
 
 	/* mqctl shows the counter */
 	if (f->mqctl != NULL) {
-		assert_int_equal(mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' schedule get tick",
-		                            f->mqctl, f->b.url),
+		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
+		                            "'%s' --url '%s' schedule get tick", f->mqctl,
+		                            f->b.url),
 		                 0);
 		assert_non_null(strstr(f->out, "missed:"));
 		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
-		                            "'%s' --url '%s' --json schedule list", f->mqctl, f->b.url),
+		                            "'%s' --url '%s' --json schedule list", f->mqctl,
+		                            f->b.url),
 		                 0);
 		assert_non_null(strstr(f->out, "\"missed_total\""));
 		assert_non_null(strstr(f->out, "\"tick\""));
@@ -244,16 +246,16 @@ static void test_schedule_cron_and_errors(void **state)
 	bool created = true;
 
 	assert_mq_ok(mq_ping(f->c, &now));
-	assert_mq_ok(mq_schedule_create(f->c, "minutely", "cq", &sp, "x", 1, NULL, false, &si,
-	                                NULL));
+	assert_mq_ok(
+	    mq_schedule_create(f->c, "minutely", "cq", &sp, "x", 1, NULL, false, &si, NULL));
 	assert_string_equal(si.cron, "* * * * *");
 	assert_string_equal(si.time_zone, "Europe/Paris");
 	assert_true(si.next_fire_ms > now && si.next_fire_ms <= now + 61000);
 	assert_int_equal(si.next_fire_ms % 60000, 0);
 	/* if_not_exists keeps the existing one */
 	sp.cron = "0 9 * * MON-FRI";
-	assert_mq_ok(mq_schedule_create(f->c, "minutely", "cq", &sp, "x", 1, NULL, true, &si,
-	                                &created));
+	assert_mq_ok(
+	    mq_schedule_create(f->c, "minutely", "cq", &sp, "x", 1, NULL, true, &si, &created));
 	assert_false(created);
 	assert_string_equal(si.cron, "* * * * *");
 	assert_mq_status(
@@ -281,21 +283,22 @@ static void test_schedule_cron_and_errors(void **state)
 	    MQ_INVALID_ARGUMENT);
 	/* mqctl: a bad zone is an error (exit 1), a good cron schedule lists */
 	if (f->mqctl != NULL) {
-		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
-		                            "'%s' --url '%s' schedule create s3 cq --cron '0 9 * * 1-5' "
-		                            "--tz Nowhere/Nope x 2>&1",
-		                            f->mqctl, f->b.url),
-		                 1);
+		assert_int_equal(
+		    mqtest_run(f->out, sizeof(f->out),
+		               "'%s' --url '%s' schedule create s3 cq --cron '0 9 * * 1-5' "
+		               "--tz Nowhere/Nope x 2>&1",
+		               f->mqctl, f->b.url),
+		    1);
 		assert_non_null(strstr(f->out, "INVALID_ARGUMENT"));
-		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
-		                            "'%s' --url '%s' schedule create s3 cq --cron '0 9 * * 1-5' "
-		                            "--tz America/New_York --type report x",
+		assert_int_equal(
+		    mqtest_run(f->out, sizeof(f->out),
+		               "'%s' --url '%s' schedule create s3 cq --cron '0 9 * * 1-5' "
+		               "--tz America/New_York --type report x",
+		               f->mqctl, f->b.url),
+		    0);
+		assert_int_equal(mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' schedule list",
 		                            f->mqctl, f->b.url),
 		                 0);
-		assert_int_equal(
-		    mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' schedule list", f->mqctl,
-		               f->b.url),
-		    0);
 		assert_non_null(strstr(f->out, "America/New_York"));
 		assert_non_null(strstr(f->out, "minutely"));
 		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
@@ -304,10 +307,12 @@ static void test_schedule_cron_and_errors(void **state)
 		                 0);
 		assert_non_null(strstr(f->out, "\"paused\": true"));
 		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
-		                            "'%s' --url '%s' schedule resume s3", f->mqctl, f->b.url),
+		                            "'%s' --url '%s' schedule resume s3", f->mqctl,
+		                            f->b.url),
 		                 0);
 		assert_int_equal(mqtest_run(f->out, sizeof(f->out),
-		                            "'%s' --url '%s' schedule delete s3", f->mqctl, f->b.url),
+		                            "'%s' --url '%s' schedule delete s3", f->mqctl,
+		                            f->b.url),
 		                 0);
 		assert_mq_status(mq_schedule_get(f->c, "s3", &si), MQ_NOT_FOUND);
 	}

@@ -31,7 +31,8 @@ static int sched_opt(const struct cmd *cmd, int opt, void *arg)
 		a->spec.time_zone = optarg;
 		return -1;
 	case OPT_EVERY_MS:
-		if (!parse_u64(optarg, UINT64_MAX, &a->spec.interval_ms) || a->spec.interval_ms == 0)
+		if (!parse_u64(optarg, UINT64_MAX, &a->spec.interval_ms) ||
+		    a->spec.interval_ms == 0)
 			return usage_error(cmd, "--every-ms: want a positive number, not '%s'",
 			                   optarg);
 		return -1;
@@ -47,19 +48,18 @@ static int sched_opt(const struct cmd *cmd, int opt, void *arg)
 
 static json_t *schedule_json(const mq_schedule_info *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, "
-	                 "s:{s:s, s:s, s:i, s:o, s:o, s:o}}",
-	                 "name", s->name, "queue", s->queue, "cron", s->cron, "time_zone",
-	                 s->time_zone, "interval_ms", json_u64(s->interval_ms), "paused", s->paused,
-	                 "created_ms", json_u64(s->created_ms), "next_fire_ms",
-	                 json_u64(s->next_fire_ms), "last_slot_ms", json_u64(s->last_slot_ms),
-	                 "last_fired_ms", json_u64(s->last_fired_ms), "fired_total",
-	                 json_u64(s->fired_total), "missed_total", json_u64(s->missed_total),
-	                 "last_message_id", json_u64(s->last_message_id), "last_error",
-	                 s->last_error, "message", "type", s->type, "dedup_key", s->dedup_key,
-	                 "priority", (int)s->priority, "delay_ms", json_u64(s->delay_ms),
-	                 "payload_size", json_u64(s->payload_len), "headers",
-	                 json_u64(s->n_headers));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, "
+	    "s:{s:s, s:s, s:i, s:o, s:o, s:o}}",
+	    "name", s->name, "queue", s->queue, "cron", s->cron, "time_zone", s->time_zone,
+	    "interval_ms", json_u64(s->interval_ms), "paused", s->paused, "created_ms",
+	    json_u64(s->created_ms), "next_fire_ms", json_u64(s->next_fire_ms), "last_slot_ms",
+	    json_u64(s->last_slot_ms), "last_fired_ms", json_u64(s->last_fired_ms), "fired_total",
+	    json_u64(s->fired_total), "missed_total", json_u64(s->missed_total), "last_message_id",
+	    json_u64(s->last_message_id), "last_error", s->last_error, "message", "type", s->type,
+	    "dedup_key", s->dedup_key, "priority", (int)s->priority, "delay_ms",
+	    json_u64(s->delay_ms), "payload_size", json_u64(s->payload_len), "headers",
+	    json_u64(s->n_headers));
 }
 
 /* fmt_when writes a schedule's spec: "cron EXPR (ZONE)" or "every N". */
@@ -83,14 +83,13 @@ static void schedule_print(const mq_schedule_info *s)
 	printf("when:          %s\n", fmt_when(w, sizeof(w), s));
 	printf("state:         %s\n", s->paused ? "paused" : "active");
 	if (s->next_fire_ms != 0)
-		printf("next fire:     in %s (%" PRIu64 ")\n", fmt_until(b, sizeof(b), s->next_fire_ms),
-		       s->next_fire_ms);
+		printf("next fire:     in %s (%" PRIu64 ")\n",
+		       fmt_until(b, sizeof(b), s->next_fire_ms), s->next_fire_ms);
 	else
 		printf("next fire:     none\n");
 	if (s->last_slot_ms != 0)
 		printf("last slot:     %s ago (%" PRIu64 "), message %" PRIu64 "\n",
-		       fmt_age(b, sizeof(b), s->last_slot_ms), s->last_slot_ms,
-		       s->last_message_id);
+		       fmt_age(b, sizeof(b), s->last_slot_ms), s->last_slot_ms, s->last_message_id);
 	else
 		printf("last slot:     never fired\n");
 	printf("fired:         %" PRIu64 "\n", s->fired_total);
@@ -98,8 +97,8 @@ static void schedule_print(const mq_schedule_info *s)
 	if (s->last_error[0] != '\0')
 		printf("last error:    %s\n", s->last_error);
 	printf("message:       type \"%s\", %zu bytes, %zu headers, priority %d%s%s\n", s->type,
-	       s->payload_len, s->n_headers, (int)s->priority, s->dedup_key[0] ? ", dedup key " : "",
-	       s->dedup_key);
+	       s->payload_len, s->n_headers, (int)s->priority,
+	       s->dedup_key[0] ? ", dedup key " : "", s->dedup_key);
 	printf("created:       %s ago\n", fmt_age(b, sizeof(b), s->created_ms));
 }
 
@@ -158,8 +157,8 @@ static int cmd_schedule_create(const struct cmd *cmd, int argc, char **argv)
 		owned = true;
 	}
 	if ((rv = check_name(pos[1])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		st = mq_schedule_create(ctl.client, pos[0], pos[1], &a.spec, data, len, &a.push.opts,
-		                        a.if_not_exists, &si, &created);
+		st = mq_schedule_create(ctl.client, pos[0], pos[1], &a.spec, data, len,
+		                        &a.push.opts, a.if_not_exists, &si, &created);
 		if (st != MQ_OK) {
 			rv = fail(st);
 		} else if (ctl.json) {
@@ -184,10 +183,10 @@ static int cmd_schedule_create(const struct cmd *cmd, int argc, char **argv)
 static int cmd_schedule_list(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
-	struct table t = {.ncols = 8,
-	                  .head = {"NAME", "QUEUE", "STATE", "NEXT", "FIRED", "MISSED", "LAST",
-	                           "WHEN"},
-	                  .right = {false, false, false, true, true, true, true, false}};
+	struct table t = {
+	    .ncols = 8,
+	    .head = {"NAME", "QUEUE", "STATE", "NEXT", "FIRED", "MISSED", "LAST", "WHEN"},
+	    .right = {false, false, false, true, true, true, true, false}};
 	mq_schedule_info *ss;
 	char **pos;
 	int npos, rv;
@@ -306,14 +305,14 @@ static json_t *topic_json(const mq_topic_info *t)
 		const mq_subscription_info *s = &t->subscriptions[i];
 
 		json_array_append_new(
-		    subs, json_pack("{s:s, s:{s:i, s:i, s:o, s:o}, s:o, s:o, s:o, s:o, s:o}", "name",
-		                    s->name, "config", "lease_ms", (int)s->config.lease_ms,
-		                    "max_attempts", (int)s->config.max_attempts, "retry_base_ms",
-		                    json_u64(s->config.retry_base_ms), "retry_max_ms",
-		                    json_u64(s->config.retry_max_ms), "ready", json_u64(s->ready),
-		                    "delayed", json_u64(s->delayed), "in_flight",
-		                    json_u64(s->in_flight), "dead", json_u64(s->dead), "created_ms",
-		                    json_u64(s->created_ms)));
+		    subs,
+		    json_pack("{s:s, s:{s:i, s:i, s:o, s:o}, s:o, s:o, s:o, s:o, s:o}", "name",
+		              s->name, "config", "lease_ms", (int)s->config.lease_ms,
+		              "max_attempts", (int)s->config.max_attempts, "retry_base_ms",
+		              json_u64(s->config.retry_base_ms), "retry_max_ms",
+		              json_u64(s->config.retry_max_ms), "ready", json_u64(s->ready),
+		              "delayed", json_u64(s->delayed), "in_flight", json_u64(s->in_flight),
+		              "dead", json_u64(s->dead), "created_ms", json_u64(s->created_ms)));
 	}
 	return json_pack("{s:s, s:o, s:o, s:o, s:o}", "name", t->name, "created_ms",
 	                 json_u64(t->created_ms), "published_total", json_u64(t->published_total),
@@ -338,7 +337,8 @@ static int cmd_topic_create(const struct cmd *cmd, int argc, char **argv)
 		if ((st = mq_topic_create(ctl.client, pos[0], a.if_not_exists, &created)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:b}", "name", pos[0], "created", created));
+			rv =
+			    json_print(json_pack("{s:s, s:b}", "name", pos[0], "created", created));
 		else
 			printf("%s topic %s\n", created ? "created" : "kept existing", pos[0]);
 	}
@@ -349,10 +349,10 @@ static int cmd_topic_create(const struct cmd *cmd, int argc, char **argv)
 static int cmd_topic_list(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
-	struct table t = {.ncols = 7,
-	                  .head = {"TOPIC", "SUBSCRIPTION", "READY", "INFLIGHT", "DEAD",
-	                           "PUBLISHED", "AGE"},
-	                  .right = {false, false, true, true, true, true, true}};
+	struct table t = {
+	    .ncols = 7,
+	    .head = {"TOPIC", "SUBSCRIPTION", "READY", "INFLIGHT", "DEAD", "PUBLISHED", "AGE"},
+	    .right = {false, false, true, true, true, true, true}};
 	mq_topic_info *ts;
 	char **pos;
 	int npos, rv;
@@ -387,7 +387,8 @@ static int cmd_topic_list(const struct cmd *cmd, int argc, char **argv)
 			snprintf(r, sizeof(r), "%" PRIu64, s->ready);
 			snprintf(f, sizeof(f), "%" PRIu64, s->in_flight);
 			snprintf(d, sizeof(d), "%" PRIu64, s->dead);
-			table_row(&t, "", s->name, r, f, d, "", fmt_age(age, sizeof(age), s->created_ms));
+			table_row(&t, "", s->name, r, f, d, "",
+			          fmt_age(age, sizeof(age), s->created_ms));
 		}
 	}
 	mq_topic_list_free(ts, n);
@@ -542,8 +543,8 @@ static int cmd_sub_create(const struct cmd *cmd, int argc, char **argv)
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:s, s:b}", "topic", pos[0], "name", pos[1],
-			                          "created", created));
+			rv = json_print(json_pack("{s:s, s:s, s:b}", "topic", pos[0], "name",
+			                          pos[1], "created", created));
 		else
 			printf("%s subscription %s of topic %s (pull it as queue %s)\n",
 			       created ? "created" : "kept existing", pos[1], pos[0], pos[1]);
@@ -565,32 +566,33 @@ static int cmd_sub_delete(const struct cmd *cmd, int argc, char **argv)
 		if ((st = mq_topic_sub_delete(ctl.client, pos[0], pos[1])) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:s, s:b}", "topic", pos[0], "name", pos[1],
-			                          "deleted", 1));
+			rv = json_print(json_pack("{s:s, s:s, s:b}", "topic", pos[0], "name",
+			                          pos[1], "deleted", 1));
 		else
-			printf("deleted subscription %s of topic %s and its queue\n", pos[1], pos[0]);
+			printf("deleted subscription %s of topic %s and its queue\n", pos[1],
+			       pos[0]);
 	}
 	free(pos);
 	return rv;
 }
 
 #define PUSH_OPTS_HELP                                                                             \
-	"  --file F          read the payload from file F ('-' = stdin)\n"                             \
-	"  --type T          message type\n"                                                           \
-	"  --priority N      priority (default 0)\n"                                                   \
-	"  --header K=V      add a header; repeat for more\n"                                          \
-	"  --dedup-key K     dedup key\n"                                                              \
-	"  --dedup-mode M    ignore (default) or replace\n"                                            \
+	"  --file F          read the payload from file F ('-' = stdin)\n"                         \
+	"  --type T          message type\n"                                                       \
+	"  --priority N      priority (default 0)\n"                                               \
+	"  --header K=V      add a header; repeat for more\n"                                      \
+	"  --dedup-key K     dedup key\n"                                                          \
+	"  --dedup-mode M    ignore (default) or replace\n"                                        \
 	"  --delay-ms N      each message waits N ms before it is ready\n"
 
 #define MQCTL_PUBSUB_CMDS                                                                          \
 	{"schedule create",                                                                        \
 	 "NAME QUEUE (--cron EXPR [--tz ZONE] | --every-ms N) [DATA] [--file F] [--type T] "       \
 	 "[--priority N] [--header K=V]... [--dedup-key K] [--paused] [--if-not-exists]",          \
-	 "Create a recurring schedule that pushes a message into QUEUE.",                         \
+	 "Create a recurring schedule that pushes a message into QUEUE.",                          \
 	 "Options:\n"                                                                              \
 	 "  --cron EXPR       5-field cron: MIN HOUR DOM MON DOW (e.g. '0 9 * * 1-5',\n"           \
-	 "                    '*/15 * * * *', JAN-DEC, SUN-SAT, @daily, @hourly)\n"                 \
+	 "                    '*/15 * * * *', JAN-DEC, SUN-SAT, @daily, @hourly)\n"                \
 	 "  --tz ZONE         IANA time zone of --cron (default UTC), e.g. Europe/Paris\n"         \
 	 "  --every-ms N      fire every N ms from now instead (at least 10)\n"                    \
 	 "  --paused          create it paused\n"                                                  \
@@ -599,26 +601,27 @@ static int cmd_sub_delete(const struct cmd *cmd, int argc, char **argv)
 	 "becomes the slot's time (unix ms). Each message carries the headers\n"                   \
 	 "mq-schedule and mq-schedule-slot.\n",                                                    \
 	 cmd_schedule_create},                                                                     \
-	    {"schedule list", "", "List schedules: state, next fire, fired and missed counts.", "",   \
-	     cmd_schedule_list},                                                                   \
-	    {"schedule get", "NAME", "Show one schedule.", "", cmd_schedule_get},                     \
-	    {"schedule pause", "NAME", "Stop a schedule firing (idempotent).", "",                    \
+	    {"schedule list", "", "List schedules: state, next fire, fired and missed counts.",    \
+	     "", cmd_schedule_list},                                                               \
+	    {"schedule get", "NAME", "Show one schedule.", "", cmd_schedule_get},                  \
+	    {"schedule pause", "NAME", "Stop a schedule firing (idempotent).", "",                 \
 	     cmd_schedule_pause},                                                                  \
-	    {"schedule resume", "NAME",                                                            \
-	     "Resume a paused schedule from its next slot after now.", "", cmd_schedule_resume},  \
-	    {"schedule delete", "NAME", "Delete a schedule (messages it pushed stay).", "",         \
+	    {"schedule resume", "NAME", "Resume a paused schedule from its next slot after now.",  \
+	     "", cmd_schedule_resume},                                                             \
+	    {"schedule delete", "NAME", "Delete a schedule (messages it pushed stay).", "",        \
 	     cmd_schedule_delete},                                                                 \
-	    {"topic create", "NAME [--if-not-exists]", "Create a topic (publish/subscribe).",        \
+	    {"topic create", "NAME [--if-not-exists]", "Create a topic (publish/subscribe).",      \
 	     "Options:\n  --if-not-exists   succeed when it exists\n", cmd_topic_create},          \
-	    {"topic list", "", "List topics with their subscriptions and depths.", "",              \
+	    {"topic list", "", "List topics with their subscriptions and depths.", "",             \
 	     cmd_topic_list},                                                                      \
-	    {"topic get", "NAME", "Show a topic and its subscriptions' counts.", "", cmd_topic_get}, \
+	    {"topic get", "NAME", "Show a topic and its subscriptions' counts.", "",               \
+	     cmd_topic_get},                                                                       \
 	    {"topic delete", "NAME",                                                               \
 	     "Delete a topic; its subscription queues stay as plain queues.", "",                  \
 	     cmd_topic_delete},                                                                    \
 	    {"topic publish", "TOPIC [DATA] [--file F] [--type T] [--header K=V]... ...",          \
 	     "Publish one message: a copy goes to every subscription.",                            \
-	     "Options:\n" PUSH_OPTS_HELP "The payload is DATA, else --file, else stdin.\n",         \
+	     "Options:\n" PUSH_OPTS_HELP "The payload is DATA, else --file, else stdin.\n",        \
 	     cmd_topic_publish},                                                                   \
 	    {"sub create",                                                                         \
 	     "TOPIC NAME [--lease-ms N] [--max-attempts N] [--retry-base-ms N] "                   \
