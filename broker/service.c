@@ -168,6 +168,15 @@ static void queue_info_to_pb(const store_queue_info *in, Mq__QueueInfo *out, Mq_
 	cfg->max_attempts = in->config.max_attempts;
 	cfg->retry_base_ms = in->config.retry_base_ms;
 	cfg->retry_max_ms = in->config.retry_max_ms;
+	cfg->max_length = in->config.max_length;
+	cfg->max_age_ms = in->config.max_age_ms;
+	cfg->rate_limit = in->config.rate_limit;
+	cfg->dedup_scope = (Mq__DedupScope)in->config.dedup_scope;
+	cfg->dedup_window_ms = in->config.dedup_window_ms;
+	cfg->dead_letter_queue = (char *)in->config.dead_letter_queue;
+	out->paused = in->paused;
+	st->redriven_total = in->stats.redriven_total;
+	st->oldest_ready_age_ms = in->stats.oldest_ready_age_ms;
 	st->ready = in->stats.ready;
 	st->delayed = in->stats.delayed;
 	st->in_flight = in->stats.in_flight;
@@ -795,75 +804,201 @@ static void svc_redrive(Mq__Broker_Service *base, const Mq__RedriveRequest *in,
 
 /* ---- Queues -------------------------------------------------------- */
 
+/* config_copy converts a request's queue config (in may be NULL: all 0);
+ * false (and c's error set) when the dead-letter queue name is too long
+ * to be one. */
+static bool config_copy(brk_call *c, const Mq__QueueConfig *in, store_queue_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (in == NULL)
+		return true;
+	if (strlen(in->dead_letter_queue) > MQ_NAME_MAX) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid dead-letter queue name: longer than %d characters",
+		                   MQ_NAME_MAX);
+		return false;
+	}
+	cfg->lease_ms = in->lease_ms;
+	cfg->max_attempts = in->max_attempts;
+	cfg->retry_base_ms = in->retry_base_ms;
+	cfg->retry_max_ms = in->retry_max_ms;
+	cfg->max_length = in->max_length;
+	cfg->max_age_ms = in->max_age_ms;
+	cfg->rate_limit = in->rate_limit;
+	cfg->dedup_scope = (uint32_t)in->dedup_scope;
+	cfg->dedup_window_ms = in->dedup_window_ms;
+	strcpy(cfg->dead_letter_queue, in->dead_letter_queue);
+	return true;
+}
+
+/* config_from_pb converts and checks a new queue's config; false (and c's
+ * error set) when it cannot be stored as given. */
+static bool config_from_pb(brk_call *c, const char *name, const Mq__QueueConfig *in,
+                           store_queue_config *cfg)
+{
+	store_err err;
+	mq_status st;
+
+	if (!config_copy(c, in, cfg))
+		return false;
+	if ((st = store_queue_config_check(name, cfg, &err)) != MQ_OK) {
+		brk_call_set_error(c, st, "%s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* reply_queue_info answers c with a reply whose only field is a QueueInfo
+ * (field `queue`), the shape of Update, Pause and Resume replies. */
+static void reply_queue_info(brk_call *c, ProtobufCMessage *reply, Mq__QueueInfo **slot,
+                             const store_queue_info *info)
+{
+	Mq__QueueInfo qi;
+	Mq__QueueConfig qc;
+	Mq__QueueStats qs;
+
+	queue_info_to_pb(info, &qi, &qc, &qs);
+	*slot = &qi;
+	brk_call_set_reply(c, reply);
+}
+
 static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__CreateQueueRequest *in = (const Mq__CreateQueueRequest *)c->input;
 	Mq__CreateQueueReply reply = MQ__CREATE_QUEUE_REPLY__INIT;
-	Mq__QueueInfo qi;
-	Mq__QueueConfig qc;
-	Mq__QueueStats qs;
-	store_queue_config cfg = {0};
+	store_queue_config cfg;
 	store_queue_info info;
 	store_err err;
 	bool created = false;
 	int rv;
 
 	(void)w;
-	if (in->config != NULL) {
-		cfg.lease_ms = in->config->lease_ms;
-		cfg.max_attempts = in->config->max_attempts;
-		cfg.retry_base_ms = in->config->retry_base_ms;
-		cfg.retry_max_ms = in->config->retry_max_ms;
-	}
+	if (!config_from_pb(c, in->name, in->config, &cfg))
+		return;
 	rv = store_queue_create(t, in->name, &cfg, in->if_not_exists, &info, &created, &err);
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
-	queue_info_to_pb(&info, &qi, &qc, &qs);
-	reply.queue = &qi;
 	reply.created = created;
-	brk_call_set_reply(c, &reply.base);
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
 }
 
 static void svc_create_queue(Mq__Broker_Service *base, const Mq__CreateQueueRequest *in,
                              Mq__CreateQueueReply_Closure closure, void *data)
 {
 	brk_call *c = data;
+	store_queue_config cfg;
 
-	if (in->config != NULL && in->config->lease_ms > STORE_MAX_LEASE_MS) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "lease_ms %u is above the limit of %u ms (12 h)",
-		                   in->config->lease_ms, STORE_MAX_LEASE_MS);
-		closure(NULL, c);
-		return;
-	}
-	if (in->config != NULL && (in->config->retry_base_ms > STORE_MAX_RETRY_MS ||
-	                           in->config->retry_max_ms > STORE_MAX_RETRY_MS)) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
-		                   STORE_MAX_RETRY_MS);
-		closure(NULL, c);
-		return;
-	}
-	if (in->config != NULL && in->config->retry_max_ms != 0 &&
-	    in->config->retry_max_ms < in->config->retry_base_ms) {
-		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
-		                   "retry_max_ms %u is below retry_base_ms %u",
-		                   in->config->retry_max_ms, in->config->retry_base_ms);
+	if (!config_from_pb(c, in->name, in->config, &cfg)) {
 		closure(NULL, c);
 		return;
 	}
 	submit((brk_service *)base, c, apply_create_queue);
 }
 
+/* fields_to_mask maps QueueConfig field names to STORE_QCFG_* bits, which
+ * follow the field numbers (bit n-1 for field n); 0 and c's error set when
+ * a name is unknown or none is given. */
+static uint32_t fields_to_mask(brk_call *c, size_t n, char **fields)
+{
+	uint32_t mask = 0;
+
+	if (n == 0) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "UpdateQueue names no field to change (fields is empty)");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+		    &mq__queue_config__descriptor, fields[i]);
+
+		if (f == NULL || f->id < 1 || f->id > 10) {
+			brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+			                   "UpdateQueue: '%.64s' is not a field of QueueConfig",
+			                   fields[i]);
+			return 0;
+		}
+		mask |= 1u << (f->id - 1);
+	}
+	return mask;
+}
+
+static void apply_update_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__UpdateQueueRequest *in = (const Mq__UpdateQueueRequest *)c->input;
+	Mq__UpdateQueueReply reply = MQ__UPDATE_QUEUE_REPLY__INIT;
+	store_queue_config cfg;
+	store_queue_info info;
+	store_err err;
+	uint32_t mask;
+	int rv;
+
+	(void)w;
+	/* The named fields are checked with the stored ones, in the store. */
+	if ((mask = fields_to_mask(c, in->n_fields, in->fields)) == 0 ||
+	    !config_copy(c, in->config, &cfg))
+		return;
+	rv = store_queue_update(t, in->name, &cfg, mask, &info, &err);
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
+}
+
+static void svc_update_queue(Mq__Broker_Service *base, const Mq__UpdateQueueRequest *in,
+                             Mq__UpdateQueueReply_Closure closure, void *data)
+{
+	brk_call *c = data;
+
+	if (fields_to_mask(c, in->n_fields, in->fields) == 0) {
+		closure(NULL, c);
+		return;
+	}
+	submit((brk_service *)base, c, apply_update_queue);
+}
+
+static void apply_pause(store_txn *t, brk_call *c, const char *name, bool paused,
+                        ProtobufCMessage *reply, Mq__QueueInfo **slot)
+{
+	store_queue_info info;
+	store_err err;
+	int rv = store_queue_pause(t, name, paused, &info, &err);
+
+	if (rv != MQ_OK) {
+		set_store_error(c, t, rv, &err);
+		return;
+	}
+	reply_queue_info(c, reply, slot, &info);
+}
+
+static void apply_pause_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__PauseQueueRequest *in = (const Mq__PauseQueueRequest *)c->input;
+	Mq__PauseQueueReply reply = MQ__PAUSE_QUEUE_REPLY__INIT;
+
+	(void)w;
+	apply_pause(t, c, in->name, true, &reply.base, &reply.queue);
+}
+
+SUBMIT_ONLY(pause_queue, Mq__PauseQueueRequest, Mq__PauseQueueReply_Closure, apply_pause_queue)
+
+static void apply_resume_queue(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ResumeQueueRequest *in = (const Mq__ResumeQueueRequest *)c->input;
+	Mq__ResumeQueueReply reply = MQ__RESUME_QUEUE_REPLY__INIT;
+
+	(void)w;
+	apply_pause(t, c, in->name, false, &reply.base, &reply.queue);
+}
+
+SUBMIT_ONLY(resume_queue, Mq__ResumeQueueRequest, Mq__ResumeQueueReply_Closure, apply_resume_queue)
+
 static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__GetQueueRequest *in = (const Mq__GetQueueRequest *)c->input;
 	Mq__GetQueueReply reply = MQ__GET_QUEUE_REPLY__INIT;
-	Mq__QueueInfo qi;
-	Mq__QueueConfig qc;
-	Mq__QueueStats qs;
 	store_queue_info info;
 	store_err err;
 	int rv;
@@ -874,9 +1009,7 @@ static void apply_get_queue(brk_writer *w, store_txn *t, brk_call *c)
 		set_store_error(c, t, rv, &err);
 		return;
 	}
-	queue_info_to_pb(&info, &qi, &qc, &qs);
-	reply.queue = &qi;
-	brk_call_set_reply(c, &reply.base);
+	reply_queue_info(c, &reply.base, &reply.queue, &info);
 }
 
 SUBMIT_ONLY(get_queue, Mq__GetQueueRequest, Mq__GetQueueReply_Closure, apply_get_queue)

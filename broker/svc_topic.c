@@ -24,6 +24,12 @@ static void sub_to_pb(const store_sub_info *s, Mq__SubscriptionInfo *o, Mq__Queu
 	qc->max_attempts = s->config.max_attempts;
 	qc->retry_base_ms = s->config.retry_base_ms;
 	qc->retry_max_ms = s->config.retry_max_ms;
+	qc->max_length = s->config.max_length;
+	qc->max_age_ms = s->config.max_age_ms;
+	qc->rate_limit = s->config.rate_limit;
+	qc->dedup_scope = (Mq__DedupScope)s->config.dedup_scope;
+	qc->dedup_window_ms = s->config.dedup_window_ms;
+	qc->dead_letter_queue = (char *)s->config.dead_letter_queue;
 	o->name = (char *)s->name;
 	o->config = qc;
 	o->ready = s->stats.ready;
@@ -188,6 +194,13 @@ static void apply_create_subscription(brk_writer *w, store_txn *t, brk_call *c)
 		cfg.max_attempts = in->config->max_attempts;
 		cfg.retry_base_ms = in->config->retry_base_ms;
 		cfg.retry_max_ms = in->config->retry_max_ms;
+		cfg.max_length = in->config->max_length;
+		cfg.max_age_ms = in->config->max_age_ms;
+		cfg.rate_limit = in->config->rate_limit;
+		cfg.dedup_scope = (uint32_t)in->config->dedup_scope;
+		cfg.dedup_window_ms = in->config->dedup_window_ms;
+		snprintf(cfg.dead_letter_queue, sizeof(cfg.dead_letter_queue), "%s",
+		         in->config->dead_letter_queue);
 	}
 	rv = store_sub_create(t, in->topic, in->name, &cfg, in->if_not_exists, &info, &created,
 	                      &err);
@@ -204,11 +217,17 @@ static void apply_create_subscription(brk_writer *w, store_txn *t, brk_call *c)
 void svc_create_subscription(Mq__Broker_Service *base, const Mq__CreateSubscriptionRequest *in,
                              Mq__CreateSubscriptionReply_Closure closure, void *data)
 {
+	brk_call *c = data;
+
 	(void)base;
 	(void)closure;
-	if (svc_ps_check_name(data, "topic", in->topic) &&
-	    svc_ps_check_name(data, "subscription", in->name))
-		svc_ps_submit(data, apply_create_subscription);
+	if (!svc_ps_check_name(c, "topic", in->topic) ||
+	    !svc_ps_check_name(c, "subscription", in->name))
+		return;
+	if (in->config != NULL && in->config->dead_letter_queue[0] != '\0' &&
+	    !svc_ps_check_name(c, "dead-letter queue", in->config->dead_letter_queue))
+		return;
+	svc_ps_submit(c, apply_create_subscription);
 }
 
 static void apply_delete_subscription(brk_writer *w, store_txn *t, brk_call *c)

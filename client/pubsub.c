@@ -223,6 +223,13 @@ static void sub_from(mq_subscription_info *d, const Mq__SubscriptionInfo *w)
 		d->config.max_attempts = w->config->max_attempts;
 		d->config.retry_base_ms = w->config->retry_base_ms;
 		d->config.retry_max_ms = w->config->retry_max_ms;
+		d->config.max_length = w->config->max_length;
+		d->config.max_age_ms = w->config->max_age_ms;
+		d->config.rate_limit = w->config->rate_limit;
+		d->config.dedup_scope = (uint32_t)w->config->dedup_scope;
+		d->config.dedup_window_ms = w->config->dedup_window_ms;
+		snprintf(d->config.dead_letter_queue, sizeof(d->config.dead_letter_queue), "%s",
+		         w->config->dead_letter_queue);
 	}
 	d->ready = w->ready;
 	d->delayed = w->delayed;
@@ -387,10 +394,19 @@ mq_status mq_topic_sub_create(mq_client *c, const char *topic, const char *name,
 	    (st = mqc_check_name("subscription name", name)) != MQ_OK)
 		return st;
 	if (cfg != NULL) {
+		if (memchr(cfg->dead_letter_queue, 0, sizeof(cfg->dead_letter_queue)) == NULL)
+			return mqc_fail(MQ_INVALID_ARGUMENT,
+			                "dead_letter_queue is not NUL-terminated");
 		qc.lease_ms = cfg->lease_ms;
 		qc.max_attempts = cfg->max_attempts;
 		qc.retry_base_ms = cfg->retry_base_ms;
 		qc.retry_max_ms = cfg->retry_max_ms;
+		qc.max_length = cfg->max_length;
+		qc.max_age_ms = cfg->max_age_ms;
+		qc.rate_limit = cfg->rate_limit;
+		qc.dedup_scope = (Mq__DedupScope)cfg->dedup_scope;
+		qc.dedup_window_ms = cfg->dedup_window_ms;
+		qc.dead_letter_queue = (char *)cfg->dead_letter_queue;
 	}
 	req.topic = (char *)topic;
 	req.name = (char *)name;

@@ -19,7 +19,15 @@ static void mqc_queue_info_from(mq_queue_info *dst, const Mq__QueueInfo *w)
 		dst->config.max_attempts = w->config->max_attempts;
 		dst->config.retry_base_ms = w->config->retry_base_ms;
 		dst->config.retry_max_ms = w->config->retry_max_ms;
+		dst->config.max_length = w->config->max_length;
+		dst->config.max_age_ms = w->config->max_age_ms;
+		dst->config.rate_limit = w->config->rate_limit;
+		dst->config.dedup_scope = (uint32_t)w->config->dedup_scope;
+		dst->config.dedup_window_ms = w->config->dedup_window_ms;
+		snprintf(dst->config.dead_letter_queue, sizeof(dst->config.dead_letter_queue), "%s",
+		         w->config->dead_letter_queue);
 	}
+	dst->paused = w->paused;
 	if (w->stats != NULL) {
 		const Mq__QueueStats *s = w->stats;
 
@@ -33,7 +41,115 @@ static void mqc_queue_info_from(mq_queue_info *dst, const Mq__QueueInfo *w)
 		dst->stats.expired_total = s->expired_total;
 		dst->stats.deduplicated_total = s->deduplicated_total;
 		dst->stats.dead_total = s->dead_total;
+		dst->stats.redriven_total = s->redriven_total;
+		dst->stats.oldest_ready_age_ms = s->oldest_ready_age_ms;
 	}
+}
+
+/* mqc_queue_config_to fills a wire config from @p cfg; it points into cfg. */
+static void mqc_queue_config_to(Mq__QueueConfig *qc, const mq_queue_config *cfg)
+{
+	qc->lease_ms = cfg->lease_ms;
+	qc->max_attempts = cfg->max_attempts;
+	qc->retry_base_ms = cfg->retry_base_ms;
+	qc->retry_max_ms = cfg->retry_max_ms;
+	qc->max_length = cfg->max_length;
+	qc->max_age_ms = cfg->max_age_ms;
+	qc->rate_limit = cfg->rate_limit;
+	qc->dedup_scope = (Mq__DedupScope)cfg->dedup_scope;
+	qc->dedup_window_ms = cfg->dedup_window_ms;
+	qc->dead_letter_queue = (char *)cfg->dead_letter_queue;
+}
+
+/* mqc_dlq_check refuses a dead-letter queue name that is not one. */
+static mq_status mqc_dlq_check(const mq_queue_config *cfg)
+{
+	if (memchr(cfg->dead_letter_queue, 0, sizeof(cfg->dead_letter_queue)) == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "dead_letter_queue is not NUL-terminated");
+	if (cfg->dead_letter_queue[0] != '\0')
+		return mqc_check_name("dead-letter queue name", cfg->dead_letter_queue);
+	return MQ_OK;
+}
+
+/* Replies whose only field is the queue: Update, Pause, Resume. */
+static mq_status mqc_queue_reply(mq_client *c, const ProtobufCMessage *req, mq_queue_info *info)
+{
+	ProtobufCMessage *rep;
+	const ProtobufCFieldDescriptor *f;
+	Mq__QueueInfo *qi;
+	mq_status st;
+
+	if ((st = mqc_rpc(c, req, 0, &rep)) != MQ_OK)
+		return st;
+	f = protobuf_c_message_descriptor_get_field_by_name(rep->descriptor, "queue");
+	qi = f ? *(Mq__QueueInfo **)((char *)rep + f->offset) : NULL;
+	if (qi == NULL) {
+		protobuf_c_message_free_unpacked(rep, NULL);
+		return mqc_fail(MQ_INTERNAL, "%s: reply without a queue", req->descriptor->name);
+	}
+	if (info != NULL)
+		mqc_queue_info_from(info, qi);
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return mqc_ok();
+}
+
+mq_status mq_queue_update(mq_client *c, const char *name, const mq_queue_config *cfg,
+                          uint32_t fields, mq_queue_info *info)
+{
+	static const char *const names[] = {
+	    "lease_ms",   "max_attempts", "retry_base_ms", "retry_max_ms",    "max_length",
+	    "max_age_ms", "rate_limit",   "dedup_scope",   "dedup_window_ms", "dead_letter_queue"};
+	Mq__UpdateQueueRequest req = MQ__UPDATE_QUEUE_REQUEST__INIT;
+	Mq__QueueConfig qc = MQ__QUEUE_CONFIG__INIT;
+	char *list[sizeof(names) / sizeof(names[0])];
+	size_t n = 0;
+	mq_status st;
+
+	if (c == NULL || cfg == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_queue_update: client and cfg are required");
+	if ((st = mqc_check_name("queue name", name)) != MQ_OK ||
+	    (st = mqc_dlq_check(cfg)) != MQ_OK)
+		return st;
+	if (fields == 0 || (fields >> (sizeof(names) / sizeof(names[0]))) != 0)
+		return mqc_fail(MQ_INVALID_ARGUMENT,
+		                "mq_queue_update: fields must name at least one MQ_QCFG_* field "
+		                "and nothing else");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (fields & (1u << i))
+			list[n++] = (char *)names[i];
+	mqc_queue_config_to(&qc, cfg);
+	req.name = (char *)name;
+	req.config = &qc;
+	req.fields = list;
+	req.n_fields = n;
+	return mqc_queue_reply(c, &req.base, info);
+}
+
+mq_status mq_queue_pause(mq_client *c, const char *name, mq_queue_info *info)
+{
+	Mq__PauseQueueRequest req = MQ__PAUSE_QUEUE_REQUEST__INIT;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_queue_pause: client is NULL");
+	if ((st = mqc_check_name("queue name", name)) != MQ_OK)
+		return st;
+	req.name = (char *)name;
+	return mqc_queue_reply(c, &req.base, info);
+}
+
+mq_status mq_queue_resume(mq_client *c, const char *name, mq_queue_info *info)
+{
+	Mq__ResumeQueueRequest req = MQ__RESUME_QUEUE_REQUEST__INIT;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_queue_resume: client is NULL");
+	if ((st = mqc_check_name("queue name", name)) != MQ_OK)
+		return st;
+	req.name = (char *)name;
+	return mqc_queue_reply(c, &req.base, info);
 }
 
 mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config *cfg,
@@ -49,10 +165,9 @@ mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config 
 	if ((st = mqc_check_name("queue name", name)) != MQ_OK)
 		return st;
 	if (cfg != NULL) {
-		qc.lease_ms = cfg->lease_ms;
-		qc.max_attempts = cfg->max_attempts;
-		qc.retry_base_ms = cfg->retry_base_ms;
-		qc.retry_max_ms = cfg->retry_max_ms;
+		if ((st = mqc_dlq_check(cfg)) != MQ_OK)
+			return st;
+		mqc_queue_config_to(&qc, cfg);
 	}
 	req.name = (char *)name;
 	req.config = &qc;

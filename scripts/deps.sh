@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(gcc libc6-dev meson ninja-build pkg-config python3
       libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev
-      libcmocka-dev libbsd-dev libjansson-dev tzdata)
+      libcmocka-dev libbsd-dev libjansson-dev bsdutils tzdata)
 [ "${MQ_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MQ_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
 missing=()

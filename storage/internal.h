@@ -86,6 +86,10 @@ mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err)
 mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg, qent **out,
                          store_err *err);
 mq_status store_name_check(const char *name, store_err *err);
+/* store_q_set_config copies the fields of c named by mask into r;
+ * store_q_get_config reads r's config into c. */
+void store_q_set_config(rec_queue *r, const store_queue_config *c, uint32_t mask);
+void store_q_get_config(const rec_queue *r, store_queue_config *c);
 uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms);
 uint32_t store_q_max_attempts(const store_txn *t, const qent *q);
 void store_q_info(const qent *q, store_queue_info *info);

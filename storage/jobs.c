@@ -208,6 +208,20 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	return MQ_OK;
 }
 
+/* push_limit_check refuses a push into a queue at its max_length. */
+static mq_status push_limit_check(const qent *q, store_err *err)
+{
+	const store_queue_stats *s = &q->rec.stats;
+	uint64_t live = s->ready + s->delayed + s->in_flight;
+
+	if (q->rec.max_length && live >= q->rec.max_length)
+		return store_seterr(err, MQ_RESOURCE_EXHAUSTED,
+		                    "queue %s is full: it holds %" PRIu64
+		                    " messages, its max_length is %" PRIu64,
+		                    q->name, live, q->rec.max_length);
+	return MQ_OK;
+}
+
 mq_status store_push(store_txn *t, const char *queue, bool auto_create, const store_push_msg *m,
                      store_push_result *r, store_err *err)
 {
@@ -269,6 +283,8 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 		if (st != MQ_NOT_FOUND)
 			return st;
 	}
+	if ((st = push_limit_check(q, err)) != MQ_OK)
+		return st;
 	id = t->next_id++;
 	if ((st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
 	    (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK)
@@ -306,6 +322,8 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 	if ((st = store_txn_check(t, err)) != MQ_OK ||
 	    (st = store_q_get(t, queue, &q, err)) != MQ_OK)
 		return st;
+	if (q->rec.paused)
+		return MQ_OK; /* nothing is handed out; resume wakes the waiters */
 	lease = store_q_lease_ms(t, q, lease_ms);
 	be32_put(pfx, q->qid);
 	while (count < max) {
@@ -741,6 +759,7 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 			return st;
 	}
 	q->rec.stats.dead--;
+	q->rec.stats.redriven_total++;
 	to->rec.stats.ready++;
 	q->dirty = to->dirty = true;
 	return MQ_OK;

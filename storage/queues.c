@@ -9,6 +9,47 @@
 #include "internal.h"
 #include "topics.h"
 
+mq_status store_queue_config_check(const char *name, const store_queue_config *cfg, store_err *err)
+{
+	store_err local;
+
+	if (!err)
+		err = &local;
+	if (!cfg)
+		return MQ_OK;
+	if (cfg->lease_ms > STORE_MAX_LEASE_MS)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "lease_ms %" PRIu32 " is above the maximum of %u ms",
+		                    cfg->lease_ms, STORE_MAX_LEASE_MS);
+	if (cfg->retry_base_ms > STORE_MAX_RETRY_MS || cfg->retry_max_ms > STORE_MAX_RETRY_MS)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
+		                    STORE_MAX_RETRY_MS);
+	if (cfg->retry_max_ms && cfg->retry_max_ms < cfg->retry_base_ms)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "retry_max_ms %" PRIu32 " is below retry_base_ms %" PRIu32,
+		                    cfg->retry_max_ms, cfg->retry_base_ms);
+	if (cfg->max_age_ms > STORE_MAX_AGE_MS || cfg->dedup_window_ms > STORE_MAX_AGE_MS)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "max_age_ms and dedup_window_ms are at most %llu ms (366 days)",
+		                    (unsigned long long)STORE_MAX_AGE_MS);
+	if (cfg->dedup_scope > STORE_DEDUP_SCOPE_WINDOW)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "unknown dedup scope %" PRIu32,
+		                    cfg->dedup_scope);
+	if (cfg->dead_letter_queue[0]) {
+		if (memchr(cfg->dead_letter_queue, 0, sizeof(cfg->dead_letter_queue)) == NULL ||
+		    !mq_name_valid(cfg->dead_letter_queue))
+			return store_seterr(err, MQ_INVALID_ARGUMENT,
+			                    "invalid dead-letter queue name: a name is 1 to %d "
+			                    "characters of [A-Za-z0-9._-]",
+			                    MQ_NAME_MAX);
+		if (name && strcmp(name, cfg->dead_letter_queue) == 0)
+			return store_seterr(err, MQ_INVALID_ARGUMENT,
+			                    "queue %s cannot be its own dead-letter queue", name);
+	}
+	return MQ_OK;
+}
+
 mq_status store_queue_create(store_txn *t, const char *name, const store_queue_config *cfg,
                              bool if_not_exists, store_queue_info *info, bool *created,
                              store_err *err)
@@ -19,21 +60,10 @@ mq_status store_queue_create(store_txn *t, const char *name, const store_queue_c
 
 	if (!err)
 		err = &local;
-	if ((st = store_txn_check(t, err)) != MQ_OK || (st = store_name_check(name, err)) != MQ_OK)
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_name_check(name, err)) != MQ_OK ||
+	    (st = store_queue_config_check(name, cfg, err)) != MQ_OK)
 		return st;
-	if (cfg && cfg->lease_ms > STORE_MAX_LEASE_MS)
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "lease_ms %" PRIu32 " is above the maximum of %u ms",
-		                    cfg->lease_ms, STORE_MAX_LEASE_MS);
-	if (cfg &&
-	    (cfg->retry_base_ms > STORE_MAX_RETRY_MS || cfg->retry_max_ms > STORE_MAX_RETRY_MS))
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "retry_base_ms and retry_max_ms are at most %u ms (24 h)",
-		                    STORE_MAX_RETRY_MS);
-	if (cfg && cfg->retry_max_ms && cfg->retry_max_ms < cfg->retry_base_ms)
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "retry_max_ms %" PRIu32 " is below retry_base_ms %" PRIu32,
-		                    cfg->retry_max_ms, cfg->retry_base_ms);
 	st = store_q_get(t, name, &q, err);
 	if (st == MQ_OK) {
 		if (!if_not_exists)
@@ -50,6 +80,63 @@ mq_status store_queue_create(store_txn *t, const char *name, const store_queue_c
 		return st;
 	if (created)
 		*created = true;
+	store_q_info(q, info);
+	return MQ_OK;
+}
+
+mq_status store_queue_update(store_txn *t, const char *name, const store_queue_config *cfg,
+                             uint32_t mask, store_queue_info *info, store_err *err)
+{
+	store_err local;
+	store_queue_config c;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (!cfg || !(mask & STORE_QCFG_ALL) || (mask & ~STORE_QCFG_ALL))
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "update: no config or no valid field to change");
+	if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	/* Check the config as it will be, whole: base <= max across fields. */
+	{
+		rec_queue r = q->rec;
+
+		store_q_set_config(&r, cfg, mask);
+		store_q_get_config(&r, &c);
+	}
+	if ((st = store_queue_config_check(name, &c, err)) != MQ_OK)
+		return st;
+	store_q_set_config(&q->rec, cfg, mask);
+	q->dirty = true;
+	store_q_info(q, info);
+	/* A looser limit can make messages deliverable. */
+	if (q->rec.stats.ready && !q->rec.paused)
+		store_notify_ready(t, q);
+	return MQ_OK;
+}
+
+mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_queue_info *info,
+                            store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	if (q->rec.paused != paused) {
+		q->rec.paused = paused;
+		q->dirty = true;
+		if (!paused && q->rec.stats.ready)
+			store_notify_ready(t, q);
+	}
 	store_q_info(q, info);
 	return MQ_OK;
 }

@@ -6,16 +6,20 @@
  */
 #include "record.h"
 
-void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q)
+size_t store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE_MAX], const rec_queue *q)
 {
 	const store_queue_stats *s = &q->stats;
 	const uint64_t st[10] = {s->ready,        s->delayed,       s->in_flight,
 	                         s->dead,         s->pushed_total,  s->acked_total,
 	                         s->nacked_total, s->expired_total, s->deduplicated_total,
 	                         s->dead_total};
+	size_t dlen = strnlen(q->dlq, MQ_NAME_MAX);
 
-	memset(out, 0, 4);
+	memset(out, 0, REC_QUEUE_FIXED);
 	out[0] = REC_QUEUE_VERSION;
+	out[1] = q->paused ? 1 : 0;
+	out[2] = q->dedup_scope;
+	out[3] = (uint8_t)dlen;
 	le32_put(out + 4, q->qid);
 	le32_put(out + 8, q->lease_ms);
 	le32_put(out + 12, q->max_attempts);
@@ -24,18 +28,32 @@ void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q)
 		le64_put(out + 24 + 8 * i, st[i]);
 	le32_put(out + 104, q->retry_base_ms);
 	le32_put(out + 108, q->retry_max_ms);
+	le64_put(out + 112, q->max_length);
+	le64_put(out + 120, q->max_age_ms);
+	le64_put(out + 128, q->dedup_window_ms);
+	le32_put(out + 136, q->rate_limit);
+	le64_put(out + 144, s->redriven_total);
+	memcpy(out + REC_QUEUE_FIXED, q->dlq, dlen);
+	return REC_QUEUE_FIXED + dlen;
 }
 
 bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	uint64_t st[10];
+	uint8_t ver = len ? p[0] : 0;
 
-	if (!(len == REC_QUEUE_SIZE && p[0] == REC_QUEUE_VERSION) &&
-	    !(len == REC_QUEUE_SIZE_1 && p[0] == REC_QUEUE_VERSION_1))
+	if (ver == REC_QUEUE_VERSION) {
+		if (len < REC_QUEUE_FIXED || len != REC_QUEUE_FIXED + (size_t)p[3] ||
+		    p[3] > MQ_NAME_MAX || p[1] > 1)
+			return false;
+	} else if (!(len == REC_QUEUE_SIZE_2 && ver == REC_QUEUE_VERSION_2) &&
+	           !(len == REC_QUEUE_SIZE_1 && ver == REC_QUEUE_VERSION_1)) {
 		return false;
-	q->retry_base_ms = len == REC_QUEUE_SIZE ? le32_get(p + 104) : 0;
-	q->retry_max_ms = len == REC_QUEUE_SIZE ? le32_get(p + 108) : 0;
+	}
+	memset(q, 0, sizeof(*q));
+	q->retry_base_ms = ver >= REC_QUEUE_VERSION_2 ? le32_get(p + 104) : 0;
+	q->retry_max_ms = ver >= REC_QUEUE_VERSION_2 ? le32_get(p + 108) : 0;
 	q->qid = le32_get(p + 4);
 	q->lease_ms = le32_get(p + 8);
 	q->max_attempts = le32_get(p + 12);
@@ -54,6 +72,18 @@ bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len)
 	    .deduplicated_total = st[8],
 	    .dead_total = st[9],
 	};
+	if (ver == REC_QUEUE_VERSION) {
+		q->paused = p[1] & 1;
+		q->dedup_scope = p[2];
+		q->dlq_len = p[3];
+		q->max_length = le64_get(p + 112);
+		q->max_age_ms = le64_get(p + 120);
+		q->dedup_window_ms = le64_get(p + 128);
+		q->rate_limit = le32_get(p + 136);
+		q->stats.redriven_total = le64_get(p + 144);
+		memcpy(q->dlq, p + REC_QUEUE_FIXED, q->dlq_len);
+		q->dlq[q->dlq_len] = 0;
+	}
 	return true;
 }
 

@@ -42,7 +42,14 @@
  *
  * Queue record, version 2 (112 bytes): version 1 with
  *   0 u8 version (2)  104 u32 retry_base_ms  108 u32 retry_max_ms
- * Version 1 records decode with both 0 (no backoff); writes are version 2.
+ * Version 1 records decode with both 0 (no backoff).
+ *
+ * Queue record, version 3 (152 bytes + dead-letter queue name): version 2 with
+ *   0 u8 version (3)  1 u8 flags (bit 0: paused)  2 u8 dedup_scope
+ *   3 u8 dlq_len  112 u64 max_length  120 u64 max_age_ms
+ *   128 u64 dedup_window_ms  136 u32 rate_limit  140 u32 zero
+ *   144 u64 redriven_total  152 dead-letter queue name (dlq_len bytes, no NUL)
+ * Versions 1 and 2 decode with every new field 0; writes are version 3.
  *
  * Message record, version 1 (60 bytes + variable part):
  *   0 u8 version (1)  1 u8 state (one STORE_STATE_* bit)  2 u16 zero
@@ -89,20 +96,23 @@
 
 #include "storage.h"
 
-#define STORE_SCHEMA_VERSION 3u /* 3: schedules and topics (record_pubsub.h) */
-#define REC_QUEUE_VERSION    2u
+#define STORE_SCHEMA_VERSION 3u /* 3: queue record version 3; schedules and topics */
+#define REC_QUEUE_VERSION    3u
+#define REC_QUEUE_VERSION_2  2u
 #define REC_QUEUE_VERSION_1  1u
 #define REC_MSG_VERSION      2u
 #define REC_MSG_VERSION_1    1u
 
-#define REC_QUEUE_SIZE   112u
-#define REC_QUEUE_SIZE_1 104u
-#define REC_MSG_FIXED    68u
-#define REC_MSG_FIXED_1  60u
-#define REC_HIST_FIXED   16u   /* time_ms, outcome, elen */
-#define STORE_DEDUP_MAX  256u  /* longest dedup key, bytes (LMDB keys <= 511) */
-#define STORE_TYPE_MAX   256u  /* longest type string, bytes */
-#define STORE_ERROR_MAX  1024u /* a nack's error is truncated to this */
+#define REC_QUEUE_FIXED    152u
+#define REC_QUEUE_SIZE_MAX (REC_QUEUE_FIXED + MQ_NAME_MAX)
+#define REC_QUEUE_SIZE_2   112u
+#define REC_QUEUE_SIZE_1   104u
+#define REC_MSG_FIXED      68u
+#define REC_MSG_FIXED_1    60u
+#define REC_HIST_FIXED     16u   /* time_ms, outcome, elen */
+#define STORE_DEDUP_MAX    256u  /* longest dedup key, bytes (LMDB keys <= 511) */
+#define STORE_TYPE_MAX     256u  /* longest type string, bytes */
+#define STORE_ERROR_MAX    1024u /* a nack's error is truncated to this */
 
 #define KEY_MSG_LEN   12u
 #define KEY_READY_LEN 16u
@@ -118,7 +128,16 @@ typedef struct rec_queue {
 	uint32_t retry_base_ms;
 	uint32_t retry_max_ms;
 	uint64_t created_ms;
-	store_queue_stats stats;
+	store_queue_stats stats; /* oldest_ready_age_ms is not stored */
+	/* Version 3: */
+	bool paused;
+	uint8_t dedup_scope;
+	uint8_t dlq_len;
+	uint64_t max_length;
+	uint64_t max_age_ms;
+	uint64_t dedup_window_ms;
+	uint32_t rate_limit;
+	char dlq[MQ_NAME_MAX + 1]; /* dead-letter queue, NUL-terminated; "" = none */
 } rec_queue;
 
 /* rec_msg is a decoded message record; pointers borrow the value. */
@@ -223,7 +242,8 @@ static inline size_t key_dedup(uint8_t k[KEY_DEDUP_MAX], uint32_t qid, const cha
 	return 4 + len;
 }
 
-void store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE], const rec_queue *q);
+/* store_rec_queue_encode writes q into out and returns its length. */
+size_t store_rec_queue_encode(uint8_t out[REC_QUEUE_SIZE_MAX], const rec_queue *q);
 bool store_rec_queue_decode(rec_queue *q, const void *data, size_t len);
 
 /* store_rec_msg_size is the encoded size of m, with headers h[0..nh) when

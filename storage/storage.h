@@ -163,12 +163,37 @@ typedef struct store_queue_config {
 	 * retry_max_ms >= retry_base_ms when both are set. */
 	uint32_t retry_base_ms;
 	uint32_t retry_max_ms;
+	/* Messages (ready + delayed + leased) beyond which a push is
+	 * RESOURCE_EXHAUSTED; 0 = unlimited. Dead messages do not count. */
+	uint64_t max_length;
+	/* Message TTL: a message older than this goes DEAD with reason
+	 * "expired"; 0 = none. */
+	uint64_t max_age_ms;
+	/* At most this many messages handed out per second; 0 = no limit. */
+	uint32_t rate_limit;
+	/* How long a dedup key is held (STORE_DEDUP_SCOPE_*). */
+	uint32_t dedup_scope;
+	/* STORE_DEDUP_SCOPE_WINDOW: how long after the ack; 0 = 5 min. */
+	uint64_t dedup_window_ms;
+	/* Queue that receives this queue's dead messages; "" = they stay. */
+	char dead_letter_queue[MQ_NAME_MAX + 1];
 } store_queue_config;
+
+/* Dedup scopes: while a key is held, a push with it is a duplicate. */
+#define STORE_DEDUP_SCOPE_ACKED       0u /* while waiting or leased (default) */
+#define STORE_DEDUP_SCOPE_WAITING     1u /* while ready or delayed only */
+#define STORE_DEDUP_SCOPE_WINDOW      2u /* until acked, then dedup_window_ms more */
+#define STORE_DEDUP_WINDOW_DEFAULT_MS (5u * 60u * 1000u)
+#define STORE_MAX_AGE_MS              (366ull * 24 * 3600 * 1000) /* longest TTL */
 
 typedef struct store_queue_stats {
 	uint64_t ready, delayed, in_flight, dead;
 	uint64_t pushed_total, acked_total, nacked_total, expired_total;
 	uint64_t deduplicated_total, dead_total;
+	uint64_t redriven_total; /* dead messages moved back by redrive */
+	/* Computed when read, not stored: now - enqueue time of the oldest
+	 * ready message; 0 when none is ready. */
+	uint64_t oldest_ready_age_ms;
 } store_queue_stats;
 
 typedef struct store_queue_info {
@@ -176,6 +201,7 @@ typedef struct store_queue_info {
 	store_queue_config config; /* as stored: 0 means "the default" */
 	store_queue_stats stats;
 	uint64_t created_ms;
+	bool paused; /* pushes are accepted; nothing is handed out */
 } store_queue_info;
 
 /* State bits for purge masks. */
@@ -190,6 +216,39 @@ typedef struct store_queue_info {
 mq_status store_queue_create(store_txn *t, const char *name, const store_queue_config *cfg,
                              bool if_not_exists, store_queue_info *info, bool *created,
                              store_err *err);
+
+/* Fields of store_queue_config for store_queue_update's mask. */
+#define STORE_QCFG_LEASE_MS          (1u << 0)
+#define STORE_QCFG_MAX_ATTEMPTS      (1u << 1)
+#define STORE_QCFG_RETRY_BASE_MS     (1u << 2)
+#define STORE_QCFG_RETRY_MAX_MS      (1u << 3)
+#define STORE_QCFG_MAX_LENGTH        (1u << 4)
+#define STORE_QCFG_MAX_AGE_MS        (1u << 5)
+#define STORE_QCFG_RATE_LIMIT        (1u << 6)
+#define STORE_QCFG_DEDUP_SCOPE       (1u << 7)
+#define STORE_QCFG_DEDUP_WINDOW_MS   (1u << 8)
+#define STORE_QCFG_DEAD_LETTER_QUEUE (1u << 9)
+#define STORE_QCFG_ALL               0x3ffu
+
+/* store_queue_config_check validates a config (limits, the dead-letter
+ * queue's name, not the queue itself): INVALID_ARGUMENT with a reason.
+ * name is the queue's own name. */
+mq_status store_queue_config_check(const char *name, const store_queue_config *cfg, store_err *err);
+
+/* store_queue_update changes the fields of the queue's config named by
+ * mask (STORE_QCFG_*) to those of cfg; the others are kept. The result
+ * is checked as at creation. Messages already stored keep what was
+ * decided for them (a not-before time, a lease); the new values apply to
+ * later transitions. info (may be NULL) gets the queue after the change. */
+mq_status store_queue_update(store_txn *t, const char *name, const store_queue_config *cfg,
+                             uint32_t mask, store_queue_info *info, store_err *err);
+
+/* store_queue_pause pauses (paused = true) or resumes a queue. A paused
+ * queue accepts pushes, acks, nacks and the rest, but store_pull hands
+ * nothing out; resuming wakes parked consumers (store_ready_fn). Pausing
+ * a paused queue is OK. info may be NULL. */
+mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_queue_info *info,
+                            store_err *err);
 
 /* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err);
@@ -242,7 +301,9 @@ typedef struct store_push_result {
 } store_push_result;
 
 /* store_push stores one message in queue. A missing queue is created with
- * the default config when auto_create, else NOT_FOUND.
+ * the default config when auto_create, else NOT_FOUND. A queue holding
+ * max_length messages (ready, delayed, leased) refuses it with
+ * RESOURCE_EXHAUSTED (a duplicate of a held dedup key is still answered).
  *
  * Dedup: a key is held by a job from its push until it is acked, purged,
  * deleted or goes dead. While held, a push with the same key returns the
@@ -304,8 +365,8 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
  * before it is leased, as it will be once leased (state LEASED, its token,
  * attempts and lease expiry); when cb returns non-zero the pull stops and
  * that message is not leased, so a caller can refuse a message it cannot
- * deliver (a full reply). An empty queue is OK with *n = 0; a missing queue
- * is NOT_FOUND. */
+ * deliver (a full reply). An empty or paused queue is OK with *n = 0; a
+ * missing queue is NOT_FOUND. */
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
                      store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
 

@@ -309,25 +309,67 @@ mq_status store_q_by_qid(store_txn *t, uint32_t qid, qent **out, store_err *err)
 mq_status store_q_create(store_txn *t, const char *name, const store_queue_config *cfg, qent **out,
                          store_err *err)
 {
-	uint8_t k[4], v[REC_QUEUE_SIZE];
-	size_t len = strlen(name);
+	uint8_t k[4], v[REC_QUEUE_SIZE_MAX];
+	size_t len = strlen(name), vlen;
 	rec_queue rec = {0};
 	mq_status st;
 
 	if (t->next_qid == UINT32_MAX)
 		return store_seterr(err, MQ_RESOURCE_EXHAUSTED, "out of queue ids");
 	rec.qid = t->next_qid++;
-	rec.lease_ms = cfg ? cfg->lease_ms : 0;
-	rec.max_attempts = cfg ? cfg->max_attempts : 0;
-	rec.retry_base_ms = cfg ? cfg->retry_base_ms : 0;
-	rec.retry_max_ms = cfg ? cfg->retry_max_ms : 0;
+	if (cfg)
+		store_q_set_config(&rec, cfg, STORE_QCFG_ALL);
 	rec.created_ms = t->now;
 	be32_put(k, rec.qid);
-	store_rec_queue_encode(v, &rec);
+	vlen = store_rec_queue_encode(v, &rec);
 	if ((st = tx_put(t, KV_QIDS, k, sizeof(k), name, len, err)) != MQ_OK ||
-	    (st = tx_put(t, KV_QUEUES, name, len, v, sizeof(v), err)) != MQ_OK)
+	    (st = tx_put(t, KV_QUEUES, name, len, v, vlen, err)) != MQ_OK)
 		return st;
 	return qc_add(t, name, len, &rec, out, err);
+}
+
+void store_q_set_config(rec_queue *r, const store_queue_config *c, uint32_t mask)
+{
+	if (mask & STORE_QCFG_LEASE_MS)
+		r->lease_ms = c->lease_ms;
+	if (mask & STORE_QCFG_MAX_ATTEMPTS)
+		r->max_attempts = c->max_attempts;
+	if (mask & STORE_QCFG_RETRY_BASE_MS)
+		r->retry_base_ms = c->retry_base_ms;
+	if (mask & STORE_QCFG_RETRY_MAX_MS)
+		r->retry_max_ms = c->retry_max_ms;
+	if (mask & STORE_QCFG_MAX_LENGTH)
+		r->max_length = c->max_length;
+	if (mask & STORE_QCFG_MAX_AGE_MS)
+		r->max_age_ms = c->max_age_ms;
+	if (mask & STORE_QCFG_RATE_LIMIT)
+		r->rate_limit = c->rate_limit;
+	if (mask & STORE_QCFG_DEDUP_SCOPE)
+		r->dedup_scope = (uint8_t)c->dedup_scope;
+	if (mask & STORE_QCFG_DEDUP_WINDOW_MS)
+		r->dedup_window_ms = c->dedup_window_ms;
+	if (mask & STORE_QCFG_DEAD_LETTER_QUEUE) {
+		size_t n = strnlen(c->dead_letter_queue, MQ_NAME_MAX);
+
+		memcpy(r->dlq, c->dead_letter_queue, n);
+		r->dlq[n] = 0;
+		r->dlq_len = (uint8_t)n;
+	}
+}
+
+void store_q_get_config(const rec_queue *r, store_queue_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->lease_ms = r->lease_ms;
+	c->max_attempts = r->max_attempts;
+	c->retry_base_ms = r->retry_base_ms;
+	c->retry_max_ms = r->retry_max_ms;
+	c->max_length = r->max_length;
+	c->max_age_ms = r->max_age_ms;
+	c->rate_limit = r->rate_limit;
+	c->dedup_scope = r->dedup_scope;
+	c->dedup_window_ms = r->dedup_window_ms;
+	memcpy(c->dead_letter_queue, r->dlq, (size_t)r->dlq_len + 1);
 }
 
 uint32_t store_q_lease_ms(const store_txn *t, const qent *q, uint32_t lease_ms)
@@ -347,12 +389,11 @@ void store_q_info(const qent *q, store_queue_info *info)
 	if (!info)
 		return;
 	memcpy(info->name, q->name, (size_t)q->name_len + 1);
-	info->config.lease_ms = q->rec.lease_ms;
-	info->config.max_attempts = q->rec.max_attempts;
-	info->config.retry_base_ms = q->rec.retry_base_ms;
-	info->config.retry_max_ms = q->rec.retry_max_ms;
+	store_q_get_config(&q->rec, &info->config);
 	info->stats = q->rec.stats;
+	info->stats.oldest_ready_age_ms = 0;
 	info->created_ms = q->rec.created_ms;
+	info->paused = q->rec.paused;
 }
 
 void store_notify_ready(store_txn *t, const qent *q)
@@ -424,10 +465,10 @@ static mq_status schema_check(store *s, store_err *err)
 	} else if (st == MQ_OK && ver == 0) {
 		st = store_fail(t, err, MQ_DATA_LOSS, "the store's schema version is 0");
 	} else if (st == MQ_OK && ver < STORE_SCHEMA_VERSION) {
-		/* 1 -> 2: version 1 message records still decode; new writes are
-		 * version 2, which a schema-1 binary would refuse.
-		 * 2 -> 3: the schedule and topic databases (record_pubsub.h) are
-		 * created empty at open; nothing to rewrite. */
+		/* 1 -> 2 -> 3: older message and queue records still decode;
+		 * new writes use the new versions, which an older binary would
+		 * refuse. 2 -> 3 also adds the schedule and topic databases
+		 * (record_pubsub.h), created empty at open. */
 		st = meta_put(t, META_SCHEMA, STORE_SCHEMA_VERSION, 4, err);
 	}
 	if (st == MQ_OK) {
@@ -605,16 +646,17 @@ mq_status store_begin(store *s, store_txn **out, store_err *err)
 static mq_status txn_flush(store_txn *t, store_err *err)
 {
 	store *s = t->s;
-	uint8_t v[REC_QUEUE_SIZE];
+	uint8_t v[REC_QUEUE_SIZE_MAX];
 	mq_status st;
 
 	for (uint32_t i = 0; i < t->n_ents; i++) {
 		qent *q = t->ents[i];
+		size_t vlen;
 
 		if (!q->dirty || q->deleted)
 			continue;
-		store_rec_queue_encode(v, &q->rec);
-		if ((st = tx_put(t, KV_QUEUES, q->name, q->name_len, v, sizeof(v), err)) != MQ_OK)
+		vlen = store_rec_queue_encode(v, &q->rec);
+		if ((st = tx_put(t, KV_QUEUES, q->name, q->name_len, v, vlen, err)) != MQ_OK)
 			return st;
 		q->dirty = false;
 	}

@@ -212,13 +212,13 @@ static mq_status topic_view(store_txn *t, const char *name, const rec_topic *r, 
 			                                       sub, name)
 			                          : st;
 		}
+		store_queue_info qi;
+
+		store_q_info(q, &qi);
 		memset(&subs[n], 0, sizeof(subs[n]));
-		memcpy(subs[n].name, q->name, (size_t)q->name_len + 1);
-		subs[n].config.lease_ms = q->rec.lease_ms;
-		subs[n].config.max_attempts = q->rec.max_attempts;
-		subs[n].config.retry_base_ms = q->rec.retry_base_ms;
-		subs[n].config.retry_max_ms = q->rec.retry_max_ms;
-		subs[n].stats = q->rec.stats;
+		memcpy(subs[n].name, qi.name, sizeof(subs[n].name));
+		subs[n].config = qi.config; /* every field, as GetQueue shows it */
+		subs[n].stats = qi.stats;
 		subs[n].created_ms = created;
 		n++;
 	}

@@ -2078,9 +2078,10 @@ static void test_storage_semantics_reopen(void **state)
 		assert_int_equal(mdb_cursor_open(txn, msgs, &cur), 0);
 		for (rc = mdb_cursor_get(cur, &mk, &mv, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT)) {
-			assert_int_equal(mv.mv_size, 112);
+			assert_true(mv.mv_size >= 152); /* version 3 */
 			memcpy(out, mv.mv_data, 104);
 			out[0] = 1;
+			out[1] = out[2] = out[3] = 0;
 			v.mv_data = out;
 			v.mv_size = 104;
 			assert_int_equal(mdb_cursor_put(cur, &mk, &v, MDB_CURRENT), 0);
@@ -2115,6 +2116,102 @@ static void test_storage_semantics_reopen(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	fx_open(f); /* the schema is now 3 */
+}
+
+/* Queue config v3: every field round-trips, updates by mask, pause stops
+ * pulls (and resume wakes), max_length refuses pushes; all after reopen. */
+static void test_storage_queue_config_v3(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	store_queue_config c = {.lease_ms = 1000,
+	                        .max_attempts = 3,
+	                        .retry_base_ms = 10,
+	                        .retry_max_ms = 20,
+	                        .max_length = 2,
+	                        .max_age_ms = 60000,
+	                        .rate_limit = 7,
+	                        .dedup_scope = STORE_DEDUP_SCOPE_WINDOW,
+	                        .dedup_window_ms = 9000,
+	                        .dead_letter_queue = "dlq"};
+	store_queue_config u = {0};
+	store_queue_info info;
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_push_result r;
+	uint32_t n;
+	int calls;
+	gots gs = {0};
+
+	OK(store_queue_create(t, "q", &c, false, &info, NULL, &E));
+	assert_false(info.paused);
+	assert_int_equal(info.config.max_length, 2);
+	assert_int_equal(info.config.max_age_ms, 60000);
+	assert_int_equal(info.config.rate_limit, 7);
+	assert_int_equal(info.config.dedup_scope, STORE_DEDUP_SCOPE_WINDOW);
+	assert_int_equal(info.config.dedup_window_ms, 9000);
+	assert_string_equal(info.config.dead_letter_queue, "dlq");
+	/* max_length: 2 live messages, the third push is refused */
+	push(t, "q", "a");
+	push(t, "q", "b");
+	ST(store_push(t, "q", false, &m, &r, &E), MQ_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(E.msg, "max_length"));
+	assert_int_equal(stats(t, "q").pushed_total, 2);
+	/* pause: pulls get nothing, pushes still go in (under the limit) */
+	OK(store_queue_pause(t, "q", true, &info, &E));
+	assert_true(info.paused);
+	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	commit(t);
+	if (is_lmdb()) {
+		store_close(f->s);
+		f->s = NULL;
+		fx_open(f);
+	}
+	t = begin(f);
+	OK(store_queue_get(t, "q", &info, &E));
+	if (is_lmdb()) {
+		assert_true(info.paused);
+		assert_string_equal(info.config.dead_letter_queue, "dlq");
+		assert_int_equal(info.config.dedup_window_ms, 9000);
+		assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
+	}
+	calls = f->ready_calls;
+	OK(store_queue_pause(t, "q", false, &info, &E));
+	assert_false(info.paused);
+	assert_true(f->ready_calls > calls); /* resume wakes consumers */
+	/* update by mask: only the named fields change */
+	u.max_length = 0;    /* back to unlimited */
+	u.lease_ms = 123456; /* not in the mask: kept */
+	u.rate_limit = 0;
+	OK(store_queue_update(t, "q", &u, STORE_QCFG_MAX_LENGTH | STORE_QCFG_RATE_LIMIT, &info,
+	                      &E));
+	assert_int_equal(info.config.max_length, 0);
+	assert_int_equal(info.config.rate_limit, 0);
+	assert_int_equal(info.config.lease_ms, 1000);
+	assert_string_equal(info.config.dead_letter_queue, "dlq");
+	OK(store_push(t, "q", false, &m, &r, &E));
+	n = pull(t, "q", 10, 0, &gs);
+	assert_true(n >= 1);
+	/* an update is checked whole: base above the stored max is refused */
+	u.retry_base_ms = 50;
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_RETRY_BASE_MS, NULL, &E), MQ_INVALID_ARGUMENT);
+	/* its own dead-letter queue, a bad name, an unknown scope, no mask */
+	strcpy(u.dead_letter_queue, "q");
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	strcpy(u.dead_letter_queue, "bad name");
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, NULL, &E),
+	   MQ_INVALID_ARGUMENT);
+	u.dedup_scope = 9;
+	ST(store_queue_update(t, "q", &u, STORE_QCFG_DEDUP_SCOPE, NULL, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_update(t, "q", &u, 0, NULL, &E), MQ_INVALID_ARGUMENT);
+	ST(store_queue_update(t, "nope", &u, STORE_QCFG_LEASE_MS, NULL, &E), MQ_NOT_FOUND);
+	ST(store_queue_pause(t, "nope", true, NULL, &E), MQ_NOT_FOUND);
+	u.dead_letter_queue[0] = 0;
+	OK(store_queue_update(t, "q", &u, STORE_QCFG_DEAD_LETTER_QUEUE, &info, &E));
+	assert_string_equal(info.config.dead_letter_queue, "");
+	c.max_age_ms = STORE_MAX_AGE_MS + 1;
+	ST(store_queue_create(t, "q2", &c, false, NULL, NULL, &E), MQ_INVALID_ARGUMENT);
+	commit(t);
 }
 
 int main(int argc, char **argv)
@@ -2165,6 +2262,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_failed_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_schema_newer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_semantics_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_queue_config_v3, setup, teardown),
 	};
 	int failed;
 

@@ -630,6 +630,34 @@ static void test_topic_fanout(void **state)
 	commit(t);
 }
 
+/* A copy refused by a queue limit takes back the copies already made:
+ * the message is stored in no subscription. */
+static void test_topic_publish_all_or_nothing(void **state)
+{
+	fx *f = *state;
+	store_queue_config small = {.max_length = 1};
+	store_push_msg m = {.payload = "x", .payload_len = 1};
+	store_txn *t;
+	uint32_t n = 99;
+
+	t = begin(f);
+	OK(store_topic_create(t, "t", false, NULL, &E));
+	OK(store_sub_create(t, "t", "t.a", NULL, false, NULL, NULL, &E));
+	OK(store_sub_create(t, "t", "t.b", &small, false, NULL, NULL, &E));
+	OK(store_sub_create(t, "t", "t.c", NULL, false, NULL, NULL, &E));
+	OK(store_publish(t, "t", &m, NULL, NULL, &n, &E));
+	assert_int_equal(n, 3);
+	ST(store_publish(t, "t", &m, NULL, NULL, &n, &E), MQ_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(E.msg, "t.b"));
+	assert_false(store_txn_failed(t));
+	commit(t);
+	assert_int_equal(qinfo(f, "t.a").stats.ready, 1);
+	assert_int_equal(qinfo(f, "t.a").stats.pushed_total, 1);
+	assert_int_equal(qinfo(f, "t.b").stats.ready, 1);
+	assert_int_equal(qinfo(f, "t.c").stats.ready, 1);
+	assert_int_equal(get_topic(f, "t").published, 1);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +669,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_sched_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sched_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_topic_fanout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_publish_all_or_nothing, setup, teardown),
 	};
 
 	if (argc > 1)

@@ -2,7 +2,7 @@
 /*
  * mqbench: load generator for mq, through the public libmqclient API only.
  *
- *   mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...] [--scenario push|cycle]
+ *   mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...] [--scenario push|cycle|consume]
  *           [--producers N] [--consumers N] [--inflight W] [--batch B]
  *           [--size BYTES] [--seconds S] [--warmup S] [--max-messages N]
  *           [--backlog N] [--queue NAME] [--async] [--json]
@@ -17,6 +17,9 @@
  * cycle: producers push, consumers pull (up to W*? messages, long poll),
  *        then ack each; producers pause while more than --backlog messages
  *        are pushed but not acked, so the figure is a sustainable cycle rate.
+ * consume: fills the queue with --max-messages (default 20000) messages,
+ *        then times the consumer runtime (mq_consumer, --consumers worker
+ *        threads, default 4, no-op handlers) draining it.
  * With --mqd, mqbench starts that mqd itself on an ipc:// socket with a
  * fresh data dir in $TMPDIR and reports its CPU time. Every run is bounded
  * by --seconds and --max-messages.
@@ -388,13 +391,104 @@ static void stop_mqd(void)
 		fprintf(stderr, "mqbench: could not remove %s\n", mqd_dir);
 }
 
+/* ---- scenario consume: the consumer runtime with no-op handlers ---- */
+
+static atomic_uint_fast64_t handled;
+
+static mq_outcome noop_handler(void *arg, const mq_message *m, mq_result *r)
+{
+	(void)arg;
+	(void)m;
+	(void)r;
+	atomic_fetch_add(&handled, 1);
+	return MQ_OUTCOME_DONE;
+}
+
+/* run_consume fills the queue with n messages (batches of 1000), then
+ * times an mq_consumer with `workers` threads draining it. */
+static int run_consume(int workers, uint64_t n)
+{
+	enum { B = 1000 };
+	static const void *pl[B];
+	static size_t lens[B];
+	mq_client *c;
+	mq_consumer *cons;
+	mq_consumer_opts co;
+	mq_consumer_stats cs;
+	const char *queues[1] = {opt.queue};
+	uint64_t t0, left = n, deadline;
+	double el, cpu0, cpu;
+	mq_server_info info = {0};
+
+	if (mq_client_open(&c, opt.url, NULL) != MQ_OK) {
+		fprintf(stderr, "mqbench: connect %s: %s\n", opt.url, mq_errmsg());
+		return 1;
+	}
+	mq_queue_purge(c, opt.queue, 0, NULL);
+	for (int i = 0; i < B; i++) {
+		pl[i] = payload;
+		lens[i] = opt.size;
+	}
+	while (left > 0) {
+		size_t k = left < B ? (size_t)left : B;
+
+		if (mq_push_batch(c, opt.queue, k, pl, lens, NULL, NULL) != MQ_OK) {
+			fprintf(stderr, "mqbench: fill: %s\n", mq_errmsg());
+			mq_client_close(c);
+			return 1;
+		}
+		left -= k;
+	}
+	mq_consumer_opts_init(&co);
+	co.queues = queues;
+	co.n_queues = 1;
+	co.workers = (uint32_t)workers;
+	if (mq_consumer_open(&cons, c, &co) != MQ_OK ||
+	    mq_consumer_handle_default(cons, noop_handler, NULL) != MQ_OK) {
+		fprintf(stderr, "mqbench: consumer: %s\n", mq_errmsg());
+		mq_client_close(c);
+		return 1;
+	}
+	cpu0 = mqd_pid ? proc_cpu_s(mqd_pid) : 0;
+	t0 = now_us();
+	deadline = t0 + (uint64_t)(opt.seconds * 1e6);
+	mq_consumer_start(cons);
+	do {
+		usleep(2000);
+		mq_consumer_stats_get(cons, &cs);
+	} while (cs.acked < n && now_us() < deadline);
+	el = (double)(now_us() - t0) / 1e6;
+	cpu = mqd_pid ? proc_cpu_s(mqd_pid) - cpu0 : 0;
+	mq_consumer_stop(cons, 5000);
+	mq_consumer_stats_get(cons, &cs);
+	mq_consumer_close(cons);
+	mq_server_info_get(c, &info);
+	mq_client_close(c);
+	if (opt.json)
+		printf("{\"scenario\":\"consume\",\"workers\":%d,\"size\":%zu,\"messages\":%" PRIu64
+		       ",\"acked\":%" PRIu64 ",\"seconds\":%.2f,\"durability\":\"%s\","
+		       "\"rate\":%.0f,\"broker_cpu_s\":%.2f,\"errors\":%" PRIu64 "}\n",
+		       workers, opt.size, n, (uint64_t)cs.acked, el, info.durability,
+		       (double)cs.acked / el, cpu, (uint64_t)cs.errors);
+	else
+		printf("scenario consume: mq_consumer, %d workers, no-op handlers, %zu-byte "
+		       "payloads, %s\n  %.0f msg/s (%" PRIu64 " of %" PRIu64
+		       " acked in %.2f s, %" PRIu64 " runtime errors)\n",
+		       workers, opt.size, info.durability, (double)cs.acked / el,
+		       (uint64_t)cs.acked, n, el, (uint64_t)cs.errors);
+	if (mqd_pid)
+		printf("  broker CPU: %.2f s (%.0f%% of one core)\n", cpu, 100.0 * cpu / el);
+	return cs.acked == n ? 0 : 1;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...]\n"
-	           "               [--scenario push|cycle] [--producers N] [--consumers N]\n"
-	           "               [--inflight W] [--batch B] [--size BYTES] [--seconds S]\n"
-	           "               [--warmup S] [--max-messages N] [--backlog N] [--queue NAME]\n"
-	           "               [--async] [--json]\n");
+	fprintf(f,
+	        "usage: mqbench [--url URL | --mqd PATH [--mqd-arg ARG]...]\n"
+	        "               [--scenario push|cycle|consume] [--producers N] [--consumers N]\n"
+	        "               [--inflight W] [--batch B] [--size BYTES] [--seconds S]\n"
+	        "               [--warmup S] [--max-messages N] [--backlog N] [--queue NAME]\n"
+	        "               [--async] [--json]\n");
 }
 
 int main(int argc, char **argv)
@@ -502,6 +596,14 @@ int main(int argc, char **argv)
 	sem_init(&backlog_sem, 0, (unsigned)opt.backlog);
 	payload = malloc(opt.size + 1);
 	memset(payload, 'x', opt.size);
+	if (strcmp(opt.scenario, "consume") == 0) {
+		/* --consumers = worker threads; --max-messages = how many to drain */
+		int rv = run_consume(opt.consumers > 0 ? opt.consumers : 4,
+		                     opt.max_messages < 50000000 ? opt.max_messages : 20000);
+
+		stop_mqd();
+		return rv;
+	}
 
 	mq_client_opts co;
 	mq_client_opts_init(&co);

@@ -12,6 +12,7 @@
  * error; 3 broker unreachable (MQ_UNAVAILABLE or MQ_DEADLINE_EXCEEDED). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -85,6 +86,15 @@ enum {
 	OPT_TO,
 	OPT_RETRY_BASE_MS,
 	OPT_RETRY_MAX_MS,
+	OPT_MAX_LENGTH,
+	OPT_MAX_AGE_MS,
+	OPT_RATE_LIMIT,
+	OPT_DEDUP_SCOPE,
+	OPT_DEDUP_WINDOW_MS,
+	OPT_DLQ,
+	OPT_LINES,
+	OPT_INTERVAL_MS,
+	OPT_COUNT,
 };
 
 /* COMMON_OPTS ends every command's long-option table. */
@@ -369,6 +379,39 @@ static int json_print(json_t *doc)
 	return rv;
 }
 
+/* ---- Progress ---------------------------------------------------------- */
+
+/* A progress bar on stderr, drawn only when stderr is a terminal and the
+ * output is not JSON: nothing extra when piped. */
+static bool progress_on(void)
+{
+	return !ctl.json && isatty(STDERR_FILENO);
+}
+
+static void progress(const char *what, uint64_t done, uint64_t total)
+{
+	char bar[31];
+	unsigned fill;
+
+	if (!progress_on())
+		return;
+	if (total == 0 || done > total)
+		total = done;
+	fill = total ? (unsigned)(done * 30 / total) : 30;
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', 30 - fill);
+	bar[30] = '\0';
+	fprintf(stderr, "\r%s [%s] %3u%% %" PRIu64 "/%" PRIu64, what, bar,
+	        total ? (unsigned)(done * 100 / total) : 100, done, total);
+	fflush(stderr);
+}
+
+static void progress_done(void)
+{
+	if (progress_on())
+		fprintf(stderr, "\r\033[K");
+}
+
 #define TABLE_MAX_COLS 16
 
 /* table collects rows of cells and prints them with aligned columns;
@@ -606,45 +649,127 @@ static int cmd_info(const struct cmd *cmd, int argc, char **argv)
 
 struct create_args {
 	mq_queue_config cfg;
+	uint32_t fields; /* MQ_QCFG_* given on the command line */
 	bool if_not_exists;
 };
 
-static int create_opt(const struct cmd *cmd, int opt, void *arg)
+static const char *const dedup_scopes[] = {"acked", "waiting", "window"};
+
+/* QUEUE_CONFIG_OPTS are the options of queue create and queue update. */
+// clang-format off
+#define QUEUE_CONFIG_OPTS                                                        \
+	{"lease-ms", required_argument, NULL, OPT_LEASE_MS},                     \
+	{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},             \
+	{"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},           \
+	{"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},             \
+	{"max-length", required_argument, NULL, OPT_MAX_LENGTH},                 \
+	{"max-age-ms", required_argument, NULL, OPT_MAX_AGE_MS},                 \
+	{"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},                 \
+	{"dedup-scope", required_argument, NULL, OPT_DEDUP_SCOPE},               \
+	{"dedup-window-ms", required_argument, NULL, OPT_DEDUP_WINDOW_MS},       \
+	{"dead-letter-queue", required_argument, NULL, OPT_DLQ}
+// clang-format on
+
+#define QUEUE_CONFIG_HELP                                                                          \
+	"  --lease-ms N           default lease time of a pull, ms (0 = broker default)\n"         \
+	"  --max-attempts N       deliveries before a message goes dead (0 = broker default)\n"    \
+	"  --retry-base-ms N      a nack without delay waits N ms, doubling with each\n"           \
+	"                         attempt, +-20% jitter (default 0: ready again at once)\n"        \
+	"  --retry-max-ms N       cap of that wait, ms (default 0: 24 h)\n"                        \
+	"  --max-length N         refuse pushes while N messages are ready, delayed or\n"          \
+	"                         leased (default 0: unlimited)\n"                                 \
+	"  --max-age-ms N         messages older than N ms go dead, reason \"expired\"\n"          \
+	"                         (default 0: never)\n"                                            \
+	"  --rate-limit N         hand out at most N messages per second (default 0: no limit)\n"  \
+	"  --dedup-scope S        how long a dedup key is held: acked (while waiting or\n"         \
+	"                         leased, default), waiting (while waiting only) or window\n"      \
+	"                         (until acked, then --dedup-window-ms more)\n"                    \
+	"  --dedup-window-ms N    the window of --dedup-scope window (default 0: 5 min)\n"         \
+	"  --dead-letter-queue Q  move dead messages into queue Q ('' = keep them here)\n"
+
+static int queue_config_opt(const struct cmd *cmd, int opt, struct create_args *a)
 {
-	struct create_args *a = arg;
+	mq_queue_config *c = &a->cfg;
+	uint64_t v;
 
 	switch (opt) {
 	case OPT_LEASE_MS:
-		if (!parse_u32(optarg, &a->cfg.lease_ms))
+		a->fields |= MQ_QCFG_LEASE_MS;
+		if (!parse_u32(optarg, &c->lease_ms))
 			return usage_error(cmd, "--lease-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_MAX_ATTEMPTS:
-		if (!parse_u32(optarg, &a->cfg.max_attempts))
+		a->fields |= MQ_QCFG_MAX_ATTEMPTS;
+		if (!parse_u32(optarg, &c->max_attempts))
 			return usage_error(cmd, "--max-attempts: bad number '%s'", optarg);
 		return -1;
-	case OPT_IF_NOT_EXISTS:
-		a->if_not_exists = true;
-		return -1;
 	case OPT_RETRY_BASE_MS:
-		if (!parse_u32(optarg, &a->cfg.retry_base_ms))
+		a->fields |= MQ_QCFG_RETRY_BASE_MS;
+		if (!parse_u32(optarg, &c->retry_base_ms))
 			return usage_error(cmd, "--retry-base-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_RETRY_MAX_MS:
-		if (!parse_u32(optarg, &a->cfg.retry_max_ms))
+		a->fields |= MQ_QCFG_RETRY_MAX_MS;
+		if (!parse_u32(optarg, &c->retry_max_ms))
 			return usage_error(cmd, "--retry-max-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_MAX_LENGTH:
+		a->fields |= MQ_QCFG_MAX_LENGTH;
+		if (!parse_u64(optarg, UINT64_MAX, &c->max_length))
+			return usage_error(cmd, "--max-length: bad number '%s'", optarg);
+		return -1;
+	case OPT_MAX_AGE_MS:
+		a->fields |= MQ_QCFG_MAX_AGE_MS;
+		if (!parse_u64(optarg, UINT64_MAX, &c->max_age_ms))
+			return usage_error(cmd, "--max-age-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_RATE_LIMIT:
+		a->fields |= MQ_QCFG_RATE_LIMIT;
+		if (!parse_u32(optarg, &c->rate_limit))
+			return usage_error(cmd, "--rate-limit: bad number '%s'", optarg);
+		return -1;
+	case OPT_DEDUP_SCOPE:
+		a->fields |= MQ_QCFG_DEDUP_SCOPE;
+		for (v = 0; v < 3; v++)
+			if (strcmp(optarg, dedup_scopes[v]) == 0)
+				break;
+		if (v == 3)
+			return usage_error(
+			    cmd, "--dedup-scope: want acked, waiting or window, not '%s'", optarg);
+		c->dedup_scope = (uint32_t)v;
+		return -1;
+	case OPT_DEDUP_WINDOW_MS:
+		a->fields |= MQ_QCFG_DEDUP_WINDOW_MS;
+		if (!parse_u64(optarg, UINT64_MAX, &c->dedup_window_ms))
+			return usage_error(cmd, "--dedup-window-ms: bad number '%s'", optarg);
+		return -1;
+	case OPT_DLQ:
+		a->fields |= MQ_QCFG_DEAD_LETTER_QUEUE;
+		if (strlen(optarg) > MQ_NAME_MAX || (optarg[0] && !mq_name_valid(optarg)))
+			return usage_error(cmd, "--dead-letter-queue: invalid queue name '%s'",
+			                   optarg);
+		snprintf(c->dead_letter_queue, sizeof(c->dead_letter_queue), "%s", optarg);
 		return -1;
 	}
 	return -2;
 }
 
+static int create_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct create_args *a = arg;
+
+	if (opt == OPT_IF_NOT_EXISTS) {
+		a->if_not_exists = true;
+		return -1;
+	}
+	return queue_config_opt(cmd, opt, a);
+}
+
 static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-	    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+	    QUEUE_CONFIG_OPTS,
 	    {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
-	    {"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},
-	    {"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},
 	    COMMON_OPTS,
 	};
 	struct create_args a = {0};
@@ -669,21 +794,91 @@ static int cmd_queue_create(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+static json_t *queue_json(const mq_queue_info *q);
+static void queue_print(const mq_queue_info *q);
+
+static int update_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	return queue_config_opt(cmd, opt, arg);
+}
+
+static int cmd_queue_update(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {QUEUE_CONFIG_OPTS, COMMON_OPTS};
+	struct create_args a = {0};
+	mq_queue_info q;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, update_opt, &a, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if (a.fields == 0) {
+		free(pos);
+		return usage_error(cmd, "name at least one setting to change");
+	}
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_queue_update(ctl.client, pos[0], &a.cfg, a.fields, &q)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(queue_json(&q));
+		else
+			queue_print(&q);
+	}
+	free(pos);
+	return rv;
+}
+
+/* cmd_queue_pause serves both queue pause and queue resume. */
+static int cmd_queue_pause(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_OPTS};
+	bool pause = strcmp(cmd->name, "queue pause") == 0;
+	mq_queue_info q;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+		st = pause ? mq_queue_pause(ctl.client, pos[0], &q)
+		           : mq_queue_resume(ctl.client, pos[0], &q);
+		if (st != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(queue_json(&q));
+		else
+			printf("%s queue %s\n", pause ? "paused" : "resumed", pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
 static json_t *queue_json(const mq_queue_info *q)
 {
 	const mq_queue_stats *s = &q->stats;
+	const mq_queue_config *c = &q->config;
+	json_t *cfg = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:s}", "lease_ms", json_u64(c->lease_ms),
+	    "max_attempts", json_u64(c->max_attempts), "retry_base_ms", json_u64(c->retry_base_ms),
+	    "retry_max_ms", json_u64(c->retry_max_ms), "max_length", json_u64(c->max_length),
+	    "max_age_ms", json_u64(c->max_age_ms), "rate_limit", json_u64(c->rate_limit),
+	    "dedup_scope", c->dedup_scope < 3 ? dedup_scopes[c->dedup_scope] : "unknown",
+	    "dedup_window_ms", json_u64(c->dedup_window_ms), "dead_letter_queue",
+	    c->dead_letter_queue);
+	json_t *st = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ready",
+	    json_u64(s->ready), "delayed", json_u64(s->delayed), "in_flight",
+	    json_u64(s->in_flight), "dead", json_u64(s->dead), "pushed_total",
+	    json_u64(s->pushed_total), "acked_total", json_u64(s->acked_total), "nacked_total",
+	    json_u64(s->nacked_total), "expired_total", json_u64(s->expired_total),
+	    "deduplicated_total", json_u64(s->deduplicated_total), "dead_total",
+	    json_u64(s->dead_total), "redriven_total", json_u64(s->redriven_total),
+	    "oldest_ready_age_ms", json_u64(s->oldest_ready_age_ms));
 
-	return json_pack(
-	    "{s:s, s:{s:i, s:i, s:o, s:o}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	    "s:o}, s:o}",
-	    "name", q->name, "config", "lease_ms", (int)q->config.lease_ms, "max_attempts",
-	    (int)q->config.max_attempts, "retry_base_ms", json_u64(q->config.retry_base_ms),
-	    "retry_max_ms", json_u64(q->config.retry_max_ms), "stats", "ready", json_u64(s->ready),
-	    "delayed", json_u64(s->delayed), "in_flight", json_u64(s->in_flight), "dead",
-	    json_u64(s->dead), "pushed_total", json_u64(s->pushed_total), "acked_total",
-	    json_u64(s->acked_total), "nacked_total", json_u64(s->nacked_total), "expired_total",
-	    json_u64(s->expired_total), "deduplicated_total", json_u64(s->deduplicated_total),
-	    "dead_total", json_u64(s->dead_total), "created_ms", json_u64(q->created_ms));
+	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", q->name, "paused", q->paused,
+	                 "config", cfg, "stats", st, "created_ms", json_u64(q->created_ms));
 }
 
 static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
@@ -748,57 +943,81 @@ static int cmd_queue_list(const struct cmd *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* queue_print prints a queue's config and counters, one per line. */
+static void queue_print(const mq_queue_info *q)
+{
+	const mq_queue_stats *s = &q->stats;
+	const mq_queue_config *c = &q->config;
+	char b[32], b2[32];
+
+	printf("name:          %s\n", q->name);
+	printf("state:         %s\n", q->paused ? "paused" : "active");
+	printf("created:       %s ago\n", fmt_age(b, sizeof(b), q->created_ms));
+	if (c->lease_ms != 0)
+		printf("lease:         %s\n", fmt_duration(b, sizeof(b), c->lease_ms));
+	else
+		printf("lease:         broker default\n");
+	if (c->max_attempts != 0)
+		printf("max attempts:  %u\n", c->max_attempts);
+	else
+		printf("max attempts:  broker default\n");
+	if (c->retry_base_ms != 0)
+		printf("retry backoff: %s doubling, up to %s\n",
+		       fmt_duration(b, sizeof(b), c->retry_base_ms),
+		       c->retry_max_ms != 0 ? fmt_duration(b2, sizeof(b2), c->retry_max_ms)
+		                            : "24h");
+	else
+		printf("retry backoff: none\n");
+	if (c->max_length != 0)
+		printf("max length:    %" PRIu64 "\n", c->max_length);
+	else
+		printf("max length:    unlimited\n");
+	printf("max age:       %s\n",
+	       c->max_age_ms != 0 ? fmt_duration(b, sizeof(b), c->max_age_ms) : "none");
+	if (c->rate_limit != 0)
+		printf("rate limit:    %u/s\n", c->rate_limit);
+	else
+		printf("rate limit:    none\n");
+	printf("dedup scope:   %s", c->dedup_scope < 3 ? dedup_scopes[c->dedup_scope] : "unknown");
+	if (c->dedup_scope == MQ_DEDUP_SCOPE_WINDOW)
+		printf(
+		    " (%s after the ack)",
+		    fmt_duration(b, sizeof(b), c->dedup_window_ms ? c->dedup_window_ms : 300000));
+	printf("\n");
+	printf("dead letters:  %s\n",
+	       c->dead_letter_queue[0] ? c->dead_letter_queue : "kept in this queue");
+	printf("ready:         %" PRIu64 "\n", s->ready);
+	printf("delayed:       %" PRIu64 "\n", s->delayed);
+	printf("in flight:     %" PRIu64 "\n", s->in_flight);
+	printf("dead:          %" PRIu64 "\n", s->dead);
+	printf("oldest ready:  %s\n",
+	       s->oldest_ready_age_ms ? fmt_duration(b, sizeof(b), s->oldest_ready_age_ms) : "-");
+	printf("pushed total:  %" PRIu64 "\n", s->pushed_total);
+	printf("acked total:   %" PRIu64 "\n", s->acked_total);
+	printf("nacked total:  %" PRIu64 "\n", s->nacked_total);
+	printf("expired total: %" PRIu64 "\n", s->expired_total);
+	printf("deduplicated:  %" PRIu64 "\n", s->deduplicated_total);
+	printf("dead total:    %" PRIu64 "\n", s->dead_total);
+	printf("redriven:      %" PRIu64 "\n", s->redriven_total);
+}
+
 static int cmd_queue_stats(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
 	mq_queue_info q;
-	char **pos, b[32];
+	char **pos;
 	int npos, rv;
 	mq_status st;
 
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
 		return rv;
 	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK) {
+		if ((st = mq_queue_get(ctl.client, pos[0], &q)) != MQ_OK)
 			rv = fail(st);
-		} else if (ctl.json) {
+		else if (ctl.json)
 			rv = json_print(queue_json(&q));
-		} else {
-			const mq_queue_stats *s = &q.stats;
-
-			printf("name:          %s\n", q.name);
-			printf("created:       %s ago\n", fmt_age(b, sizeof(b), q.created_ms));
-			if (q.config.lease_ms != 0)
-				printf("lease:         %s\n",
-				       fmt_duration(b, sizeof(b), q.config.lease_ms));
-			else
-				printf("lease:         broker default\n");
-			if (q.config.max_attempts != 0)
-				printf("max attempts:  %u\n", q.config.max_attempts);
-			else
-				printf("max attempts:  broker default\n");
-			if (q.config.retry_base_ms != 0) {
-				char b2[16];
-
-				printf("retry backoff: %s doubling, up to %s\n",
-				       fmt_duration(b, sizeof(b), q.config.retry_base_ms),
-				       q.config.retry_max_ms != 0
-				           ? fmt_duration(b2, sizeof(b2), q.config.retry_max_ms)
-				           : "24h");
-			} else {
-				printf("retry backoff: none\n");
-			}
-			printf("ready:         %" PRIu64 "\n", s->ready);
-			printf("delayed:       %" PRIu64 "\n", s->delayed);
-			printf("in flight:     %" PRIu64 "\n", s->in_flight);
-			printf("dead:          %" PRIu64 "\n", s->dead);
-			printf("pushed total:  %" PRIu64 "\n", s->pushed_total);
-			printf("acked total:   %" PRIu64 "\n", s->acked_total);
-			printf("nacked total:  %" PRIu64 "\n", s->nacked_total);
-			printf("expired total: %" PRIu64 "\n", s->expired_total);
-			printf("deduplicated:  %" PRIu64 "\n", s->deduplicated_total);
-			printf("dead total:    %" PRIu64 "\n", s->dead_total);
-		}
+		else
+			queue_print(&q);
 	}
 	free(pos);
 	return rv;
@@ -884,6 +1103,7 @@ struct push_args {
 	mq_push_opts opts;
 	mq_header headers[PUSH_MAX_HEADERS];
 	const char *file;
+	bool lines;
 };
 
 static int push_opt(const struct cmd *cmd, int opt, void *arg)
@@ -894,6 +1114,9 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 	switch (opt) {
 	case OPT_FILE:
 		a->file = optarg;
+		return -1;
+	case OPT_LINES:
+		a->lines = true;
 		return -1;
 	case OPT_DEDUP_KEY:
 		a->opts.dedup_key = optarg;
@@ -933,9 +1156,89 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 	return -2;
 }
 
+#define PUSH_LINES_BATCH 500
+
+/* push_lines pushes each non-empty line of data[0..len) as one message, in
+ * batches, with a progress bar; data is modified (lines split in place). */
+static int push_lines(const char *queue, char *data, size_t len, const mq_push_opts *opts)
+{
+	const void *payloads[PUSH_LINES_BATCH];
+	size_t lens[PUSH_LINES_BATCH];
+	mq_push_opts o[PUSH_LINES_BATCH];
+	mq_push_result res[PUSH_LINES_BATCH];
+	uint64_t total = 0, done = 0, pushed = 0, dups = 0, failed = 0;
+	mq_status first = MQ_OK;
+	char first_msg[512] = "";
+	char *p = data, *end = data + len;
+
+	for (char *q = data; q < end; q++)
+		if (*q == '\n' && q > data && q[-1] != '\n')
+			total++;
+	if (len && data[len - 1] != '\n')
+		total++;
+	for (size_t i = 0; i < PUSH_LINES_BATCH; i++)
+		o[i] = *opts;
+	while (p < end) {
+		size_t n = 0;
+		mq_status st;
+
+		while (p < end && n < PUSH_LINES_BATCH) {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (l > 0) {
+				payloads[n] = p;
+				lens[n++] = l;
+			}
+			p += l + (nl ? 1 : 0);
+		}
+		if (n == 0)
+			break;
+		memset(res, 0, sizeof(res));
+		st = mq_push_batch(ctl.client, queue, n, payloads, lens, o, res);
+		if (st != MQ_OK && res[0].status == MQ_OK && res[0].id == 0) {
+			/* The request itself failed (results are written only when
+			 * the broker answered, and an answered result has a
+			 * failure status or an id): nothing of this batch is known. */
+			progress_done();
+			return fail(st);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (res[i].status != MQ_OK) {
+				if (failed++ == 0) {
+					first = res[i].status;
+					snprintf(first_msg, sizeof(first_msg), "%s", mq_errmsg());
+				}
+			} else if (res[i].duplicate) {
+				dups++;
+			} else {
+				pushed++;
+			}
+		}
+		done += n;
+		progress("pushing", done, total);
+	}
+	progress_done();
+	if (ctl.json)
+		json_print(json_pack("{s:s, s:o, s:o, s:o}", "queue", queue, "pushed",
+		                     json_u64(pushed), "duplicates", json_u64(dups), "failed",
+		                     json_u64(failed)));
+	else
+		printf("pushed %" PRIu64 " message%s to %s (%" PRIu64 " duplicate%s, %" PRIu64
+		       " failed)\n",
+		       pushed, pushed == 1 ? "" : "s", queue, dups, dups == 1 ? "" : "s", failed);
+	if (failed) {
+		fprintf(stderr, "mqctl: %s: %" PRIu64 " message%s failed; the first: %s\n",
+		        mq_status_name(first), failed, failed == 1 ? "" : "s", first_msg);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
+	    {"lines", no_argument, NULL, OPT_LINES},
 	    {"file", required_argument, NULL, OPT_FILE},
 	    {"dedup-key", required_argument, NULL, OPT_DEDUP_KEY},
 	    {"dedup-mode", required_argument, NULL, OPT_DEDUP_MODE},
@@ -959,6 +1262,10 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	if (npos == 2 && a.file != NULL) {
 		free(pos);
 		return usage_error(cmd, "give DATA or --file, not both");
+	}
+	if (a.lines && (npos == 2 || a.opts.dedup_key != NULL)) {
+		free(pos);
+		return usage_error(cmd, "--lines reads --file or stdin and takes no --dedup-key");
 	}
 	if (npos == 2) {
 		data = pos[1];
@@ -988,7 +1295,10 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 			fclose(f);
 		owned = true;
 	}
-	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
+	if (a.lines) {
+		if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK)
+			rv = push_lines(pos[0], data, len, &a.opts);
+	} else if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_push(ctl.client, pos[0], data, len, &a.opts, &id, &dup)) != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
@@ -1666,11 +1976,18 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	}
 	if ((rv = check_name(pos[0])) == -1 && (a.to == NULL || (rv = check_name(a.to)) == -1) &&
 	    (rv = connect_broker()) == EXIT_OK) {
+		mq_queue_info qi;
+		uint64_t dead = a.n_ids;
+
+		if (a.n_ids == 0 && progress_on() && mq_queue_get(ctl.client, pos[0], &qi) == MQ_OK)
+			dead = qi.stats.dead;
 		/* Without ids, each call moves a bounded batch: go on while more. */
 		do {
 			st = mq_redrive(ctl.client, pos[0], a.ids, a.n_ids, a.to, &moved, &more);
 			total += moved;
+			progress("redriving", total, dead);
 		} while (st == MQ_OK && more && a.n_ids == 0 && moved > 0);
+		progress_done();
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
@@ -1686,6 +2003,185 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	return rv;
 }
 
+/* ---- Command: top ------------------------------------------------------- */
+
+static volatile sig_atomic_t top_stop;
+
+static void top_on_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+struct top_args {
+	uint32_t interval_ms;
+	uint32_t count; /* 0 = until interrupted */
+};
+
+static int top_opt(const struct cmd *cmd, int opt, void *arg)
+{
+	struct top_args *a = arg;
+
+	switch (opt) {
+	case OPT_INTERVAL_MS:
+		if (!parse_u32(optarg, &a->interval_ms) || a->interval_ms < 100)
+			return usage_error(
+			    cmd, "--interval-ms: want a number of ms >= 100, not '%s'", optarg);
+		return -1;
+	case OPT_COUNT:
+		if (!parse_u32(optarg, &a->count) || a->count == 0)
+			return usage_error(cmd, "--count: want a number >= 1, not '%s'", optarg);
+		return -1;
+	}
+	return -2;
+}
+
+/* top_prev finds a queue's totals in the previous sample. */
+static const mq_queue_info *top_prev(const mq_queue_info *prev, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(prev[i].name, name) == 0)
+			return &prev[i];
+	return NULL;
+}
+
+static double rate(uint64_t now, uint64_t before, double secs)
+{
+	return now >= before && secs > 0 ? (double)(now - before) / secs : 0.0;
+}
+
+static int cmd_top(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"interval-ms", required_argument, NULL, OPT_INTERVAL_MS},
+	    {"count", required_argument, NULL, OPT_COUNT},
+	    COMMON_OPTS,
+	};
+	struct top_args a = {.interval_ms = 1000};
+	mq_queue_info *prev = NULL, *cur;
+	size_t nprev = 0, ncur;
+	uint64_t t_prev = 0;
+	bool tty = isatty(STDOUT_FILENO) && !ctl.json;
+	char **pos;
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, top_opt, &a, 0, 0, &pos, &npos)) != -1)
+		return rv;
+	free(pos);
+	if ((rv = connect_broker()) != EXIT_OK)
+		return rv;
+	signal(SIGINT, top_on_signal);
+	signal(SIGTERM, top_on_signal);
+	for (uint32_t iter = 0; !top_stop && (a.count == 0 || iter < a.count); iter++) {
+		struct timespec ts;
+		uint64_t t_now;
+		double secs;
+
+		if (iter > 0) {
+			/* sleep in short steps so Ctrl-C ends it promptly */
+			for (uint32_t slept = 0; slept < a.interval_ms && !top_stop; slept += 50)
+				usleep(50 * 1000);
+			if (top_stop)
+				break;
+		}
+		if ((st = mq_queue_list(ctl.client, &cur, &ncur)) != MQ_OK) {
+			mq_queue_list_free(prev);
+			return fail(st);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t_now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		secs = prev != NULL ? (double)(t_now - t_prev) / 1000.0 : 0.0;
+		if (ctl.json) {
+			json_t *arr = json_array();
+
+			for (size_t i = 0; i < ncur; i++) {
+				const mq_queue_info *q = &cur[i],
+				                    *p = top_prev(prev, nprev, q->name);
+				const mq_queue_stats *s = &q->stats;
+
+				json_array_append_new(
+				    arr,
+				    json_pack(
+				        "{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:f, s:f, s:f}",
+				        "name", q->name, "paused", q->paused, "ready",
+				        json_u64(s->ready), "delayed", json_u64(s->delayed),
+				        "in_flight", json_u64(s->in_flight), "dead",
+				        json_u64(s->dead), "oldest_ready_age_ms",
+				        json_u64(s->oldest_ready_age_ms), "push_rate",
+				        p ? rate(s->pushed_total, p->stats.pushed_total, secs)
+				          : 0.0,
+				        "ack_rate",
+				        p ? rate(s->acked_total, p->stats.acked_total, secs) : 0.0,
+				        "dead_rate",
+				        p ? rate(s->dead_total, p->stats.dead_total, secs) : 0.0));
+			}
+			/* JSON lines: one object per refresh */
+			json_t *o =
+			    json_pack("{s:o, s:o}", "interval_s", json_real(secs), "queues", arr);
+
+			json_dumpf(o, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+			json_decref(o);
+			printf("\n");
+		} else {
+			struct table t = {.ncols = 10,
+			                  .head = {"QUEUE", "STATE", "READY", "DELAYED", "INFLIGHT",
+			                           "DEAD", "PUSH/s", "ACK/s", "DEAD/s", "OLDEST"},
+			                  .right = {false, false, true, true, true, true, true,
+			                            true, true, true}};
+
+			if (tty)
+				printf("\033[H\033[2J");
+			printf("mq top: %s, %zu queue%s, every %s (Ctrl-C to quit)\n\n", ctl.url,
+			       ncur, ncur == 1 ? "" : "s",
+			       fmt_duration((char[16]){0}, 16, a.interval_ms));
+			for (size_t i = 0; i < ncur; i++) {
+				const mq_queue_info *q = &cur[i],
+				                    *p = top_prev(prev, nprev, q->name);
+				const mq_queue_stats *s = &q->stats;
+				char c[8][32];
+
+				snprintf(c[0], 32, "%" PRIu64, s->ready);
+				snprintf(c[1], 32, "%" PRIu64, s->delayed);
+				snprintf(c[2], 32, "%" PRIu64, s->in_flight);
+				snprintf(c[3], 32, "%" PRIu64, s->dead);
+				if (p != NULL) {
+					snprintf(
+					    c[4], 32, "%.1f",
+					    rate(s->pushed_total, p->stats.pushed_total, secs));
+					snprintf(c[5], 32, "%.1f",
+					         rate(s->acked_total, p->stats.acked_total, secs));
+					snprintf(c[6], 32, "%.1f",
+					         rate(s->dead_total, p->stats.dead_total, secs));
+				} else {
+					snprintf(c[4], 32, "-");
+					snprintf(c[5], 32, "-");
+					snprintf(c[6], 32, "-");
+				}
+				if (s->oldest_ready_age_ms)
+					fmt_duration(c[7], 32, s->oldest_ready_age_ms);
+				else
+					snprintf(c[7], 32, "-");
+				table_row(&t, q->name, q->paused ? "paused" : "active", c[0], c[1],
+				          c[2], c[3], c[4], c[5], c[6], c[7]);
+			}
+			if (ncur == 0)
+				printf("no queues\n");
+			else
+				table_print(&t);
+			if (!tty)
+				printf("\n");
+		}
+		fflush(stdout);
+		mq_queue_list_free(prev);
+		prev = cur;
+		nprev = ncur;
+		t_prev = t_now;
+	}
+	mq_queue_list_free(prev);
+	return EXIT_OK;
+}
+
 /* ---- Commands: schedules, topics, subscriptions ------------------------------ */
 
 #include "mqctl_pubsub.c"
@@ -1694,19 +2190,28 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 
 static const struct cmd cmds[] = {
     {"ping", "", "Check that the broker answers; prints the round-trip time.", "", cmd_ping},
-    {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
-    {"queue create",
-     "NAME [--lease-ms N] [--max-attempts N] [--retry-base-ms N] [--retry-max-ms N] "
-     "[--if-not-exists]",
-     "Create a queue.",
+    {"top", "[--interval-ms N] [--count N]",
+     "Live per-queue depths and rates (pushes, acks, dead letters per second),\n"
+     "refreshed until Ctrl-C. On a terminal the screen is redrawn; piped, each\n"
+     "refresh is a table followed by a blank line; --json prints one object per\n"
+     "refresh (JSON lines). Rates appear from the second refresh on.",
      "Options:\n"
-     "  --lease-ms N       default lease time of a pull, ms (0 = broker default)\n"
-     "  --max-attempts N   deliveries before a message goes dead (0 = broker default)\n"
-     "  --retry-base-ms N  a nack without delay waits N ms, doubling with each\n"
-     "                     attempt, +-20% jitter (default 0: ready again at once)\n"
-     "  --retry-max-ms N   cap of that wait, ms (default 0: 24 h)\n"
-     "  --if-not-exists    succeed when the queue already exists\n",
+     "  --interval-ms N   time between refreshes (default 1000, at least 100)\n"
+     "  --count N         stop after N refreshes (default: until interrupted)\n",
+     cmd_top},
+    {"info", "", "Show the broker's version, storage, durability and defaults.", "", cmd_info},
+    {"queue create", "NAME [settings] [--if-not-exists]", "Create a queue.",
+     "Settings:\n" QUEUE_CONFIG_HELP "Options:\n"
+     "  --if-not-exists        succeed when the queue already exists\n",
      cmd_queue_create},
+    {"queue update", "NAME settings...",
+     "Change settings of a queue; the others keep their values. A setting given\n"
+     "as 0 (or '' for --dead-letter-queue) goes back to its default.",
+     "Settings:\n" QUEUE_CONFIG_HELP, cmd_queue_update},
+    {"queue pause", "NAME", "Stop handing out the queue's messages; pushes, acks and nacks go on.",
+     "", cmd_queue_pause},
+    {"queue resume", "NAME", "Resume a paused queue; waiting consumers get messages.", "",
+     cmd_queue_pause},
     {"queue list", "", "List all queues with their depths and totals.", "", cmd_queue_list},
     {"queue stats", "NAME", "Show one queue's configuration and counters.", "", cmd_queue_stats},
     {"queue purge", "NAME [--state ready|delayed|leased|dead]...",
@@ -1717,10 +2222,14 @@ static const struct cmd cmds[] = {
      cmd_queue_purge},
     {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
     {"push",
-     "QUEUE [DATA] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms N] "
+     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms "
+     "N] "
      "[--priority N] [--type T] [--header K=V]...",
-     "Push one message (payload: DATA, else --file, else stdin).",
+     "Push one message (payload: DATA, else --file, else stdin), or with --lines\n"
+     "one message per line.",
      "Options:\n"
+     "  --lines           each non-empty line of --file or stdin is a message; pushed\n"
+     "                    in batches of 500, with a progress bar on a terminal\n"
      "  --file F          read the payload from file F ('-' = stdin)\n"
      "  --dedup-key K     while a message with key K is queued or leased, a push\n"
      "                    with K is a duplicate\n"

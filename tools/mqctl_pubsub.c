@@ -522,11 +522,8 @@ static int cmd_topic_publish(const struct cmd *cmd, int argc, char **argv)
 static int cmd_sub_create(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
-	    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+	    QUEUE_CONFIG_OPTS,
 	    {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
-	    {"retry-base-ms", required_argument, NULL, OPT_RETRY_BASE_MS},
-	    {"retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS},
 	    COMMON_OPTS,
 	};
 	struct create_args a = {0};
@@ -623,9 +620,7 @@ static int cmd_sub_delete(const struct cmd *cmd, int argc, char **argv)
 	     "Publish one message: a copy goes to every subscription.",                            \
 	     "Options:\n" PUSH_OPTS_HELP "The payload is DATA, else --file, else stdin.\n",        \
 	     cmd_topic_publish},                                                                   \
-	    {"sub create",                                                                         \
-	     "TOPIC NAME [--lease-ms N] [--max-attempts N] [--retry-base-ms N] "                   \
-	     "[--retry-max-ms N] [--if-not-exists]",                                               \
+	    {"sub create", "TOPIC NAME [queue create's options] [--if-not-exists]",                \
 	     "Subscribe: create queue NAME, which gets a copy of each later publish.",             \
 	     "Options: as 'queue create'; consumers pull and ack NAME like any queue.\n",          \
 	     cmd_sub_create},                                                                      \

@@ -398,15 +398,39 @@ typedef struct mq_queue_config {
 	uint32_t retry_base_ms;
 	/** Cap of that backoff (0 = 24 h); >= retry_base_ms when set. */
 	uint32_t retry_max_ms;
-	uint64_t reserved[7]; /**< keep zero */
+	/** Messages (ready + delayed + leased) beyond which a push fails with
+	 * MQ_RESOURCE_EXHAUSTED; 0 = unlimited. Dead messages do not count. */
+	uint64_t max_length;
+	/** Message TTL: older messages go dead with reason "expired"; 0 = none.
+	 * At most 366 days. */
+	uint64_t max_age_ms;
+	/** At most this many messages handed out per second; 0 = no limit. */
+	uint32_t rate_limit;
+	/** How long a dedup key is held (mq_dedup_scope). */
+	uint32_t dedup_scope;
+	/** MQ_DEDUP_SCOPE_WINDOW: how long after the ack; 0 = 5 min. */
+	uint64_t dedup_window_ms;
+	/** Queue that receives this queue's dead messages; "" = they stay. */
+	char dead_letter_queue[MQ_NAME_MAX + 1];
+	uint64_t reserved[4]; /**< keep zero */
 } mq_queue_config;
+
+/** How long a dedup key is held by the job that pushed it
+ * (mq_queue_config.dedup_scope). */
+typedef enum mq_dedup_scope {
+	MQ_DEDUP_SCOPE_ACKED = 0,   /**< while it waits or is leased (default) */
+	MQ_DEDUP_SCOPE_WAITING = 1, /**< only while it waits (ready or delayed) */
+	MQ_DEDUP_SCOPE_WINDOW = 2,  /**< until acked, then dedup_window_ms more */
+} mq_dedup_scope;
 
 /** Queue counters: current depths and totals since creation. */
 typedef struct mq_queue_stats {
 	uint64_t ready, delayed, in_flight, dead;
 	uint64_t pushed_total, acked_total, nacked_total, expired_total;
 	uint64_t deduplicated_total, dead_total;
-	uint64_t reserved[8];
+	uint64_t redriven_total;      /**< dead messages moved back by redrive */
+	uint64_t oldest_ready_age_ms; /**< age of the oldest ready message; 0 = none */
+	uint64_t reserved[6];
 } mq_queue_stats;
 
 /** A queue's name, config and stats (plain data, owned by the caller). */
@@ -415,6 +439,7 @@ typedef struct mq_queue_info {
 	mq_queue_config config;
 	mq_queue_stats stats;
 	uint64_t created_ms; /**< unix ms */
+	bool paused;         /**< pushes accepted, nothing handed out */
 } mq_queue_info;
 
 /**
@@ -426,6 +451,43 @@ typedef struct mq_queue_info {
  */
 MQ_API mq_status mq_queue_create(mq_client *c, const char *name, const mq_queue_config *cfg,
                                  bool if_not_exists, bool *created);
+
+/** Fields of mq_queue_config, for mq_queue_update()'s mask. */
+#define MQ_QCFG_LEASE_MS          (1u << 0)
+#define MQ_QCFG_MAX_ATTEMPTS      (1u << 1)
+#define MQ_QCFG_RETRY_BASE_MS     (1u << 2)
+#define MQ_QCFG_RETRY_MAX_MS      (1u << 3)
+#define MQ_QCFG_MAX_LENGTH        (1u << 4)
+#define MQ_QCFG_MAX_AGE_MS        (1u << 5)
+#define MQ_QCFG_RATE_LIMIT        (1u << 6)
+#define MQ_QCFG_DEDUP_SCOPE       (1u << 7)
+#define MQ_QCFG_DEDUP_WINDOW_MS   (1u << 8)
+#define MQ_QCFG_DEAD_LETTER_QUEUE (1u << 9)
+
+/**
+ * mq_queue_update changes the fields of a queue's config named by
+ * @p fields (MQ_QCFG_* bits) to their values in @p cfg; the others keep
+ * theirs (a field named with value 0 goes back to the default). Messages
+ * already stored keep what was decided for them (a not-before time, a
+ * lease); new values apply to their later transitions.
+ * @param[out] info  the queue after the change; may be NULL
+ * @return MQ_OK; MQ_NOT_FOUND; MQ_INVALID_ARGUMENT (no field, a bad value:
+ *         the queue is unchanged).
+ */
+MQ_API mq_status mq_queue_update(mq_client *c, const char *name, const mq_queue_config *cfg,
+                                 uint32_t fields, mq_queue_info *info);
+
+/**
+ * mq_queue_pause stops a queue handing out messages: pushes, acks, nacks
+ * and admin calls go on, pulls get nothing (long polls wait).
+ * mq_queue_resume undoes it and wakes waiting consumers. Both are
+ * idempotent and survive a broker restart.
+ * @param[out] info  the queue after the change; may be NULL
+ * @return MQ_OK; MQ_NOT_FOUND; MQ_INVALID_ARGUMENT.
+ */
+MQ_API mq_status mq_queue_pause(mq_client *c, const char *name, mq_queue_info *info);
+/** See mq_queue_pause(). */
+MQ_API mq_status mq_queue_resume(mq_client *c, const char *name, mq_queue_info *info);
 
 /** mq_queue_get reads a queue's config and stats into @p info.
  * @return MQ_OK; MQ_NOT_FOUND; MQ_INVALID_ARGUMENT. */
