@@ -59,6 +59,8 @@ struct brk_call {
 	brk_call *wq_next;        /* in its queue's parked list */
 	brk_waitq *wq;            /* parked on this queue, or NULL */
 	uint64_t deadline_ms;     /* long-poll deadline, monotonic ms */
+	uint32_t serve_cap;       /* parked pull served by the writer: at most this many; 0 = max */
+	bool serving;             /* taken from its wait list by the writer to be served */
 	RB_ENTRY(brk_call) tnode; /* in the writer's deadline tree */
 	bool done;                /* a result is set */
 	bool emit_failed;         /* a pull could not grow its reply (out of memory) */
@@ -137,6 +139,16 @@ const brk_config *brk_writer_config(const brk_writer *w);
 /* brk_writer_store_ready is the store's on_ready callback; its argument
  * is the brk_info (whose writer is set by brk_writer_start). */
 void brk_writer_store_ready(void *arg, const char *queue);
+
+/* Per-queue rate limits (queue config rate_limit): a token bucket per
+ * queue, in the writer's memory (it starts full after a restart), burst =
+ * rate. brk_writer_rate_avail refills it and returns how many messages
+ * may be handed out now (UINT32_MAX when rate is 0); brk_writer_rate_used
+ * takes n tokens; brk_writer_rate_wait makes the writer mark queue (serve
+ * its parked pulls) when the next token is due. Only from apply steps. */
+uint32_t brk_writer_rate_avail(brk_writer *w, const char *queue, uint32_t rate);
+void brk_writer_rate_used(brk_writer *w, const char *queue, uint32_t n);
+void brk_writer_rate_wait(brk_writer *w, const char *queue);
 
 uint64_t brk_mono_ms(void);
 

@@ -237,6 +237,40 @@ static Mq__MessageState state_to_pb(uint32_t state)
 
 /* ---- Push ---------------------------------------------------------- */
 
+/* push_atomic_end ends an atomic push's savepoint: kept when every message
+ * was stored, else rolled back, with ABORTED for the messages that had
+ * succeeded (their ids are void). */
+static void push_atomic_end(store_txn *t, brk_call *c, size_t n, Mq__PushResult *res, size_t *n_ok)
+{
+	store_err err;
+	size_t first = n;
+
+	for (size_t i = 0; i < n && first == n; i++)
+		if (res[i].status != MQ_OK)
+			first = i;
+	if (first == n) {
+		int rv = store_release(t, &err);
+		if (rv != MQ_OK)
+			c->status = rv; /* the transaction failed: replayed */
+		return;
+	}
+	store_rollback(t);
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].status != MQ_OK)
+			continue;
+		res[i].status = MQ_ABORTED;
+		res[i].id = 0;
+		res[i].duplicate = false;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "not stored: message %zu of this atomic push failed (%s)", first,
+		         res[first].message ? res[first].message
+		                            : mq_status_name((int)res[first].status));
+		res[i].message = strdup(c->errmsg);
+	}
+	c->errmsg[0] = '\0';
+	*n_ok = 0;
+}
+
 static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PushRequest *in = (const Mq__PushRequest *)c->input;
@@ -253,6 +287,17 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		free(resp);
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
 		return;
+	}
+	if (in->atomic) {
+		store_err err;
+		int rv = store_savepoint(t, &err);
+
+		if (rv != MQ_OK) {
+			free(res);
+			free(resp);
+			set_store_error(c, t, rv, &err);
+			return;
+		}
 	}
 	for (size_t i = 0; i < in->n_messages; i++) {
 		const Mq__PushMessage *pm = in->messages[i];
@@ -290,7 +335,12 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		m.payload_len = pm->payload.len;
 		m.dedup_key = pm->dedup_key;
 		m.dedup_mode = pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_REPLACE ? STORE_DEDUP_REPLACE
-		                                                               : STORE_DEDUP_IGNORE;
+		               : pm->dedup_mode == MQ__DEDUP_MODE__DEDUP_DEBOUNCE
+		                   ? STORE_DEDUP_DEBOUNCE
+		                   : STORE_DEDUP_IGNORE;
+		m.group = pm->group;
+		m.not_before_ms = pm->not_before_ms;
+		m.ttl_ms = pm->ttl_ms;
 		m.delay_ms = pm->delay_ms;
 		m.priority = pm->priority;
 		m.type = pm->type;
@@ -312,8 +362,15 @@ static void apply_push(brk_writer *w, store_txn *t, brk_call *c)
 		res[i].duplicate = r.duplicate;
 		n_ok++;
 	}
+	if (in->atomic && !store_txn_failed(t))
+		push_atomic_end(t, c, in->n_messages, res, &n_ok);
 	if (!store_txn_failed(t)) {
-		if (n_ok == 0 && in->n_messages > 0) {
+		if (in->atomic && n_ok < in->n_messages) {
+			/* Every result says why: the reply carries them all. */
+			reply.n_results = in->n_messages;
+			reply.results = resp;
+			brk_call_set_reply(c, &reply.base);
+		} else if (n_ok == 0 && in->n_messages > 0) {
 			brk_call_set_error(c, (int)res[0].status, "%s",
 			                   res[0].message ? res[0].message : "push failed");
 		} else {
@@ -407,6 +464,8 @@ static int emit_message(brk_call *c, const store_msg *sm, bool inspect)
 	m.enqueued_ms = sm->enqueued_ms;
 	m.priority = sm->priority;
 	m.dedup_key = (char *)sm->dedup_key;
+	m.group = (char *)sm->group;
+	m.expires_ms = sm->expire_ms;
 	m.type = (char *)sm->type;
 	m.n_headers = sm->n_headers;
 	m.headers = hps;
@@ -486,28 +545,46 @@ static void apply_pull(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__PullRequest *in = (const Mq__PullRequest *)c->input;
 	uint32_t max = in->max_messages ? in->max_messages : 1;
-	uint32_t n = 0;
+	uint32_t n = 0, rate = 0;
+	bool limited = false;
 	store_err err;
 	int rv;
 
-	if (c->wq == NULL && in->wait_ms > 0 && brk_writer_has_parked(w, in->queue) &&
-	    brk_mono_ms() < c->deadline_ms) {
+	/* (A parked pull being served is not a newcomer: it must not queue up
+	 * behind the others again, or a wait list of two never gets served.) */
+	if (c->wq == NULL && !c->serving && in->wait_ms > 0 &&
+	    brk_writer_has_parked(w, in->queue) && brk_mono_ms() < c->deadline_ms) {
 		/* First come, first served: queue up behind the parked pulls; the
 		 * writer serves them in order before this transaction commits. */
 		brk_writer_park(w, c, in->queue);
 		brk_writer_mark(w, in->queue);
 		return;
 	}
+	if (c->serve_cap && max > c->serve_cap)
+		max = c->serve_cap; /* a parked pull takes its fair share */
 	c->body_len = 0;
 	c->emit_failed = false;
 	c->reply_budget = brk_writer_reply_budget(w);
-	rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
+	rv = store_queue_rate_limit(t, in->queue, &rate, &err);
+	if (rv == MQ_OK && rate != 0) {
+		uint32_t avail = brk_writer_rate_avail(w, in->queue, rate);
+		if (avail < max) {
+			max = avail;
+			limited = true;
+		}
+	}
+	if (rv == MQ_OK && max > 0)
+		rv = store_pull(t, in->queue, max, in->lease_ms, pull_emit, c, &n, &err);
 	if (rv == MQ_NOT_FOUND && brk_writer_config(w)->auto_create)
 		rv = MQ_OK; /* a queue made by its first push: wait for it */
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	if (rate != 0)
+		brk_writer_rate_used(w, in->queue, n);
+	if (n == 0 && limited)
+		brk_writer_rate_wait(w, in->queue); /* served again at the next token */
 	if (n == 0 && c->emit_failed) {
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory building the reply");
 		return;
@@ -587,6 +664,128 @@ static void apply_extend(brk_writer *w, store_txn *t, brk_call *c)
 }
 
 SUBMIT_ONLY(extend_lease, Mq__ExtendLeaseRequest, Mq__ExtendLeaseReply_Closure, apply_extend)
+
+/* ---- AckBatch, NackBatch, ExtendBatch ----------------------------------- */
+
+enum batch_kind { BATCH_ACK, BATCH_NACK, BATCH_EXTEND };
+
+/* apply_lease_batch runs one store call per (id, token) pair; each gets
+ * its own result, as Push's messages do. */
+static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, const char *queue,
+                              size_t n, Mq__LeaseRef **items, uint64_t delay_ms, const char *error,
+                              uint32_t lease_ms)
+{
+	Mq__ItemResult *res = calloc(n ? n : 1, sizeof(*res));
+	Mq__ItemResult **resp = calloc(n ? n : 1, sizeof(*resp));
+	Mq__AckBatchReply reply = MQ__ACK_BATCH_REPLY__INIT; /* the three replies are alike */
+
+	if (res == NULL || resp == NULL) {
+		free(res);
+		free(resp);
+		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		store_err err;
+		int rv;
+
+		mq__item_result__init(&res[i]);
+		res[i].message = NULL;
+		resp[i] = &res[i];
+		switch (kind) {
+		case BATCH_ACK:
+			rv = store_ack(t, queue, items[i]->id, items[i]->lease_token, &err);
+			break;
+		case BATCH_NACK:
+			rv = store_nack(t, queue, items[i]->id, items[i]->lease_token, delay_ms,
+			                error, &err);
+			break;
+		default:
+			rv = store_extend(t, queue, items[i]->id, items[i]->lease_token, lease_ms,
+			                  &res[i].lease_expiry_ms, &err);
+			break;
+		}
+		if (store_txn_failed(t)) {
+			c->status = rv;
+			c->done = false; /* the writer replays the batch */
+			goto out;
+		}
+		res[i].status = (uint32_t)rv;
+		if (rv != MQ_OK)
+			res[i].message = strdup(err.msg);
+	}
+	/* The reply always carries every item's result, even when all failed
+	 * (unlike Push, whose one-message form reads like a plain call). */
+	reply.n_results = n;
+	reply.results = resp;
+	brk_call_set_reply(c, &reply.base);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(res[i].message);
+	free(res);
+	free(resp);
+}
+
+static void apply_ack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__AckBatchRequest *in = (const Mq__AckBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_ACK, in->queue, in->n_items, in->items, 0, NULL, 0);
+}
+
+static void apply_nack_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__NackBatchRequest *in = (const Mq__NackBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_NACK, in->queue, in->n_items, in->items, in->delay_ms,
+	                  in->error, 0);
+}
+
+static void apply_extend_batch(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__ExtendBatchRequest *in = (const Mq__ExtendBatchRequest *)c->input;
+
+	(void)w;
+	apply_lease_batch(t, c, BATCH_EXTEND, in->queue, in->n_items, in->items, 0, NULL,
+	                  in->lease_ms);
+}
+
+/* check_lease_batch checks what every batch request shares. */
+static bool check_lease_batch(brk_call *c, const char *queue, size_t n)
+{
+	if (!mq_name_valid(queue)) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "invalid queue name '%.64s': use 1-%d of A-Z a-z 0-9 . _ -",
+		                   queue, MQ_NAME_MAX);
+		return false;
+	}
+	if (n > BRK_MAX_BATCH) {
+		brk_call_set_error(c, MQ_INVALID_ARGUMENT,
+		                   "a batch names at most %u messages; this one names %zu",
+		                   BRK_MAX_BATCH, n);
+		return false;
+	}
+	return true;
+}
+
+#define SUBMIT_LEASE_BATCH(name, Req, Closure, apply)                                              \
+	static void svc_##name(Mq__Broker_Service *base, const Req *in, Closure closure,           \
+	                       void *data)                                                         \
+	{                                                                                          \
+		brk_call *c = data;                                                                \
+		if (!check_lease_batch(c, in->queue, in->n_items)) {                               \
+			closure(NULL, c);                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		submit((brk_service *)base, c, apply);                                             \
+	}
+
+SUBMIT_LEASE_BATCH(ack_batch, Mq__AckBatchRequest, Mq__AckBatchReply_Closure, apply_ack_batch)
+SUBMIT_LEASE_BATCH(nack_batch, Mq__NackBatchRequest, Mq__NackBatchReply_Closure, apply_nack_batch)
+SUBMIT_LEASE_BATCH(extend_batch, Mq__ExtendBatchRequest, Mq__ExtendBatchReply_Closure,
+                   apply_extend_batch)
 
 static void apply_term(brk_writer *w, store_txn *t, brk_call *c)
 {
@@ -761,6 +960,22 @@ static void apply_delete_message(brk_writer *w, store_txn *t, brk_call *c)
 SUBMIT_NAMED(delete_message, Mq__DeleteMessageRequest, Mq__DeleteMessageReply_Closure,
              apply_delete_message)
 
+/* ---- Snooze ------------------------------------------------------------ */
+
+static void apply_snooze(brk_writer *w, store_txn *t, brk_call *c)
+{
+	const Mq__SnoozeRequest *in = (const Mq__SnoozeRequest *)c->input;
+	Mq__SnoozeReply reply = MQ__SNOOZE_REPLY__INIT;
+	store_err err;
+	int rv;
+
+	(void)w;
+	rv = store_snooze(t, in->queue, in->id, in->lease_token, in->delay_ms, &err);
+	store_result(c, t, rv, &err, &reply.base);
+}
+
+SUBMIT_NAMED(snooze, Mq__SnoozeRequest, Mq__SnoozeReply_Closure, apply_snooze)
+
 /* ---- Redrive ------------------------------------------------------------ */
 
 static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
@@ -771,13 +986,27 @@ static void apply_redrive(brk_writer *w, store_txn *t, brk_call *c)
 	bool more = false;
 	int rv;
 
-	rv = store_redrive(t, in->queue, in->ids, in->n_ids, in->to_queue,
-	                   brk_writer_config(w)->auto_create, STORE_REDRIVE_MAX, &reply.redriven,
-	                   &more, &err);
+	store_redrive_opts o = {
+	    .ids = in->ids,
+	    .n_ids = in->n_ids,
+	    .to_queue = in->to_queue,
+	    .auto_create = brk_writer_config(w)->auto_create,
+	    .max = in->max,
+	    .after_id = in->after_id,
+	    .reason_prefix = in->reason_prefix,
+	    .type = in->type,
+	    .dead_since_ms = in->dead_since_ms,
+	};
+	store_redrive_result r;
+
+	rv = store_redrive_ex(t, in->queue, &o, &r, &err);
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
 	}
+	reply.redriven = r.moved;
+	more = r.more;
+	reply.next_after_id = r.next_after;
 	reply.more = more;
 	brk_call_set_reply(c, &reply.base);
 }
@@ -862,6 +1091,76 @@ static void reply_queue_info(brk_call *c, ProtobufCMessage *reply, Mq__QueueInfo
 	brk_call_set_reply(c, reply);
 }
 
+/* ensure_dlq makes sure the dead-letter queue that cfg names (for queue
+ * name) exists: created with the defaults when the broker creates queues
+ * on push, else NOT_FOUND. Run inside a savepoint, so that a later request
+ * error of the call undoes a creation. */
+static int ensure_dlq(brk_writer *w, store_txn *t, const char *name, const store_queue_config *cfg,
+                      store_err *err)
+{
+	store_queue_info info;
+	int rv;
+
+	if (!cfg->dead_letter_queue[0] || strcmp(cfg->dead_letter_queue, name) == 0)
+		return MQ_OK; /* none, or refused by the config check */
+	rv = store_queue_get(t, cfg->dead_letter_queue, &info, err);
+	if (rv != MQ_NOT_FOUND)
+		return rv;
+	if (!brk_writer_config(w)->auto_create) {
+		snprintf(err->msg, sizeof(err->msg),
+		         "dead-letter queue %s does not exist (create it first)",
+		         cfg->dead_letter_queue);
+		return MQ_NOT_FOUND;
+	}
+	return store_queue_create(t, cfg->dead_letter_queue, NULL, true, NULL, NULL, err);
+}
+
+/* with_dlq runs a queue create or update after ensure_dlq, all or nothing. */
+static int with_dlq(brk_writer *w, store_txn *t, const char *name, const store_queue_config *cfg,
+                    bool check, store_err *err, int (*op)(store_txn *, void *), void *arg)
+{
+	int rv;
+
+	if (!check)
+		return op(t, arg);
+	if ((rv = store_savepoint(t, err)) != MQ_OK)
+		return rv;
+	rv = ensure_dlq(w, t, name, cfg, err);
+	if (rv == MQ_OK)
+		rv = op(t, arg);
+	if (rv != MQ_OK) {
+		if (!store_txn_failed(t))
+			store_rollback(t);
+		return rv;
+	}
+	return store_release(t, err);
+}
+
+struct create_op {
+	const char *name;
+	const store_queue_config *cfg;
+	bool if_not_exists;
+	store_queue_info *info;
+	bool *created;
+	store_err *err;
+	uint32_t mask; /* update */
+};
+
+static int create_op(store_txn *t, void *arg)
+{
+	struct create_op *o = arg;
+
+	return store_queue_create(t, o->name, o->cfg, o->if_not_exists, o->info, o->created,
+	                          o->err);
+}
+
+static int update_op(store_txn *t, void *arg)
+{
+	struct create_op *o = arg;
+
+	return store_queue_update(t, o->name, o->cfg, o->mask, o->info, o->err);
+}
+
 static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 {
 	const Mq__CreateQueueRequest *in = (const Mq__CreateQueueRequest *)c->input;
@@ -872,10 +1171,13 @@ static void apply_create_queue(brk_writer *w, store_txn *t, brk_call *c)
 	bool created = false;
 	int rv;
 
-	(void)w;
 	if (!config_from_pb(c, in->name, in->config, &cfg))
 		return;
-	rv = store_queue_create(t, in->name, &cfg, in->if_not_exists, &info, &created, &err);
+	{
+		struct create_op o = {in->name, &cfg, in->if_not_exists, &info, &created, &err, 0};
+		rv = with_dlq(w, t, in->name, &cfg, cfg.dead_letter_queue[0] != '\0', &err,
+		              create_op, &o);
+	}
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;
@@ -934,12 +1236,17 @@ static void apply_update_queue(brk_writer *w, store_txn *t, brk_call *c)
 	uint32_t mask;
 	int rv;
 
-	(void)w;
 	/* The named fields are checked with the stored ones, in the store. */
 	if ((mask = fields_to_mask(c, in->n_fields, in->fields)) == 0 ||
 	    !config_copy(c, in->config, &cfg))
 		return;
-	rv = store_queue_update(t, in->name, &cfg, mask, &info, &err);
+	{
+		struct create_op o = {in->name, &cfg, false, &info, NULL, &err, mask};
+		rv = with_dlq(w, t, in->name, &cfg,
+		              (mask & STORE_QCFG_DEAD_LETTER_QUEUE) &&
+		                  cfg.dead_letter_queue[0] != '\0',
+		              &err, update_op, &o);
+	}
 	if (rv != MQ_OK) {
 		set_store_error(c, t, rv, &err);
 		return;

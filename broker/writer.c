@@ -62,6 +62,17 @@ RB_HEAD(deadline_tree, brk_call);
 RB_GENERATE_STATIC(deadline_tree, brk_call, tnode, deadline_cmp)
 #undef __unused
 
+/* rate_bucket is one rate-limited queue's token bucket. Tokens are kept
+ * in thousandths: rate r refills r thousandths per ms, up to r * 1000. */
+typedef struct rate_bucket {
+	char name[MQ_NAME_MAX + 1];
+	uint32_t rate;
+	uint64_t milli;   /* tokens * 1000 */
+	uint64_t last_ms; /* monotonic, of the last refill */
+	uint64_t wake_ms; /* monotonic: mark the queue then; 0 = not waiting */
+	struct rate_bucket *next;
+} rate_bucket;
+
 struct brk_writer {
 	brk_info *info;
 	store *store;
@@ -86,6 +97,7 @@ struct brk_writer {
 	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
 	uint64_t last_fail_log;          /* monotonic ms: rate limit of failure warnings */
 	uint64_t fails_unlogged;
+	rate_bucket *buckets_rate; /* rate-limited queues seen by pulls */
 };
 
 uint64_t brk_mono_ms(void)
@@ -227,6 +239,96 @@ void brk_writer_mark(brk_writer *w, const char *queue)
 	w->marked = q;
 }
 
+/* ---- Rate limits ----------------------------------------------------- */
+
+static rate_bucket *rate_find(brk_writer *w, const char *queue)
+{
+	for (rate_bucket *b = w->buckets_rate; b; b = b->next)
+		if (strcmp(b->name, queue) == 0)
+			return b;
+	return NULL;
+}
+
+static void rate_refill(rate_bucket *b, uint64_t now)
+{
+	uint64_t cap = (uint64_t)b->rate * 1000u;
+
+	if (now > b->last_ms) {
+		uint64_t add = (now - b->last_ms) * b->rate;
+		b->milli = b->milli + add > cap ? cap : b->milli + add;
+	}
+	b->last_ms = now;
+}
+
+uint32_t brk_writer_rate_avail(brk_writer *w, const char *queue, uint32_t rate)
+{
+	rate_bucket *b = rate_find(w, queue);
+	uint64_t now = brk_mono_ms();
+
+	if (rate == 0) {
+		if (b != NULL)
+			b->rate = 0; /* limit removed: the bucket lies idle */
+		return UINT32_MAX;
+	}
+	if (b == NULL) {
+		if ((b = calloc(1, sizeof(*b))) == NULL)
+			return 0; /* out of memory: hand out nothing, try again later */
+		snprintf(b->name, sizeof(b->name), "%s", queue);
+		b->rate = rate;
+		b->milli = (uint64_t)rate * 1000u; /* starts full: burst = rate */
+		b->last_ms = now;
+		b->next = w->buckets_rate;
+		w->buckets_rate = b;
+	}
+	if (b->rate != rate) { /* changed by UpdateQueue */
+		b->rate = rate;
+		if (b->milli > (uint64_t)rate * 1000u)
+			b->milli = (uint64_t)rate * 1000u;
+	}
+	rate_refill(b, now);
+	return (uint32_t)(b->milli / 1000u);
+}
+
+void brk_writer_rate_used(brk_writer *w, const char *queue, uint32_t n)
+{
+	rate_bucket *b = rate_find(w, queue);
+
+	if (b != NULL && b->rate != 0)
+		b->milli = b->milli > (uint64_t)n * 1000u ? b->milli - (uint64_t)n * 1000u : 0;
+}
+
+void brk_writer_rate_wait(brk_writer *w, const char *queue)
+{
+	rate_bucket *b = rate_find(w, queue);
+
+	if (b == NULL || b->rate == 0)
+		return;
+	/* The next whole token: ceil((1000 - milli % 1000) / rate) ms away. */
+	uint64_t need = 1000u - b->milli % 1000u;
+	uint64_t at = b->last_ms + (need + b->rate - 1) / b->rate;
+	if (b->wake_ms == 0 || at < b->wake_ms)
+		b->wake_ms = at;
+}
+
+/* rate_wake marks the queues whose next token came; returns the earliest
+ * pending wake (monotonic ms), UINT64_MAX when none. */
+static uint64_t rate_wake(brk_writer *w, uint64_t now, bool mark)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (rate_bucket *b = w->buckets_rate; b; b = b->next) {
+		if (b->wake_ms == 0)
+			continue;
+		if (mark && b->wake_ms <= now) {
+			b->wake_ms = 0;
+			brk_writer_mark(w, b->name);
+		} else if (b->wake_ms < next) {
+			next = b->wake_ms;
+		}
+	}
+	return next;
+}
+
 /* ---- Batches --------------------------------------------------------- */
 
 static void done_add(brk_writer *w, brk_call *c)
@@ -239,13 +341,34 @@ static void done_add(brk_writer *w, brk_call *c)
 	w->done_tail = c;
 }
 
+/* fair_share is how many messages each of the pulls parked on q may take
+ * now: the queue's ready count spread over them (at least 1), so a burst
+ * of pushes reaches every parked consumer it can serve instead of filling
+ * the first one's max_messages. 0 = no cap (the count is unknown). */
+static uint32_t fair_share(brk_writer *w, store_txn *t, const brk_waitq *q)
+{
+	store_queue_info info;
+	store_err err;
+	uint64_t k = 0, share;
+
+	for (const brk_call *c = q->head; c != NULL; c = c->wq_next)
+		k++;
+	if (k <= 1 || store_queue_get(t, q->name, &info, &err) != MQ_OK)
+		return 0;
+	(void)w;
+	share = (info.stats.ready + k - 1) / k;
+	return share == 0 ? 1 : share > UINT32_MAX ? UINT32_MAX : (uint32_t)share;
+}
+
 /* serve_marked hands new ready messages to the pulls parked on marked
- * queues, oldest first, until a queue runs dry. A queue stays marked while
- * it is served, so its wait list is not freed under us. */
+ * queues, oldest first, each at most its fair share, until a queue runs
+ * dry. A queue stays marked while it is served, so its wait list is not
+ * freed under us. */
 static void serve_marked(brk_writer *w, store_txn *t)
 {
 	while (w->marked != NULL && !store_txn_failed(t)) {
 		brk_waitq *q = w->marked;
+		uint32_t share = fair_share(w, t, q);
 
 		w->marked = q->mnext;
 		q->mnext = NULL;
@@ -254,7 +377,11 @@ static void serve_marked(brk_writer *w, store_txn *t)
 
 			wq_remove(w, c);
 			brk_call_reset_result(c);
+			c->serve_cap = share;
+			c->serving = true;
 			c->apply(w, t, c);
+			c->serving = false;
+			c->serve_cap = 0;
 			if (c->wq != NULL) {
 				/* Nothing left: parked again, back at the head. */
 				wq_tail_to_head(c->wq);
@@ -380,6 +507,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 		if (c->done)
 			done_add(w, c);
 	}
+	rate_wake(w, brk_mono_ms(), true);
 	serve_marked(w, t);
 	if (store_txn_failed(t)) {
 		rv = MQ_INTERNAL;
@@ -485,6 +613,9 @@ static uint64_t next_wakeup_ms(brk_writer *w, uint64_t now)
 
 	if (c != NULL && c->deadline_ms < wake)
 		wake = c->deadline_ms;
+	uint64_t rw = rate_wake(w, now, false);
+	if (rw < wake)
+		wake = rw;
 	if (w->next_due_ms != UINT64_MAX) {
 		uint64_t snow = store_now(w->store);
 		uint64_t in = w->next_due_ms > snow ? w->next_due_ms - snow : 0;
@@ -646,5 +777,9 @@ void brk_writer_free(brk_writer *w)
 	brk_writer_stop(w);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
+	for (rate_bucket *b = w->buckets_rate, *n; b != NULL; b = n) {
+		n = b->next;
+		free(b);
+	}
 	free(w);
 }

@@ -437,6 +437,10 @@ static void settle(mq_consumer *cons, const mq_message *m, const struct mqc_hand
 		what = "nack";
 		if ((st = mq_nack(cons->c, m, r->delay_ms, r->error)) == MQ_OK)
 			atomic_fetch_add(&cons->retried, 1);
+	} else if (out == MQ_OUTCOME_SNOOZE) {
+		what = "snooze";
+		if ((st = mq_snooze(cons->c, m, r->delay_ms)) == MQ_OK)
+			atomic_fetch_add(&cons->retried, 1);
 	} else {
 		/* FAIL: no retry; the broker sends the message dead at once,
 		 * keeping the handler's error as the reason. */

@@ -28,6 +28,8 @@ struct mq_message {
 	mq_header *headers;
 	uint32_t state; /* MQ_STATE_* bit, 0 = unknown */
 	uint64_t not_before_ms;
+	uint64_t expires_ms;
+	const char *group;
 	const char *dead_reason;
 	const char *last_error;
 	size_t n_history;
@@ -46,7 +48,8 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: payload is NULL but len is %zu",
 		                len);
 	if (opts != NULL) {
-		if (opts->dedup_mode != MQ_DEDUP_IGNORE && opts->dedup_mode != MQ_DEDUP_REPLACE)
+		if (opts->dedup_mode != MQ_DEDUP_IGNORE && opts->dedup_mode != MQ_DEDUP_REPLACE &&
+		    opts->dedup_mode != MQ_DEDUP_DEBOUNCE)
 			return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: bad dedup_mode %d",
 			                (int)opts->dedup_mode);
 		if (opts->n_headers > 0 && opts->headers == NULL)
@@ -57,10 +60,17 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 				                "mq_push: header %zu has a NULL key or value", i);
 		}
 		pm->dedup_key = (char *)(opts->dedup_key != NULL ? opts->dedup_key : "");
-		pm->dedup_mode = opts->dedup_mode == MQ_DEDUP_REPLACE
-		                     ? MQ__DEDUP_MODE__DEDUP_REPLACE
-		                     : MQ__DEDUP_MODE__DEDUP_IGNORE;
+		if (opts->delay_ms && opts->not_before_ms)
+			return mqc_fail(MQ_INVALID_ARGUMENT,
+			                "mq_push: give delay_ms or not_before_ms, not both");
+		pm->dedup_mode =
+		    opts->dedup_mode == MQ_DEDUP_REPLACE    ? MQ__DEDUP_MODE__DEDUP_REPLACE
+		    : opts->dedup_mode == MQ_DEDUP_DEBOUNCE ? MQ__DEDUP_MODE__DEDUP_DEBOUNCE
+		                                            : MQ__DEDUP_MODE__DEDUP_IGNORE;
 		pm->delay_ms = opts->delay_ms;
+		pm->group = (char *)(opts->group != NULL ? opts->group : "");
+		pm->not_before_ms = opts->not_before_ms;
+		pm->ttl_ms = opts->ttl_ms;
 		pm->priority = opts->priority;
 		pm->type = (char *)(opts->type != NULL ? opts->type : "");
 		if (opts->n_headers > 0) {
@@ -86,6 +96,13 @@ mq_status mqc_push_fill(Mq__PushMessage *pm, const void *payload, size_t len,
 mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *const *payloads,
                         const size_t *lens, const mq_push_opts *opts, mq_push_result *results)
 {
+	return mq_push_batch_ex(c, queue, n, payloads, lens, opts, 0, results);
+}
+
+mq_status mq_push_batch_ex(mq_client *c, const char *queue, size_t n, const void *const *payloads,
+                           const size_t *lens, const mq_push_opts *opts, uint32_t flags,
+                           mq_push_result *results)
+{
 	Mq__PushRequest req = MQ__PUSH_REQUEST__INIT;
 	Mq__PushMessage *pm = NULL, **pms = NULL;
 	Mq__Header **hps = NULL, ***hpp = NULL;
@@ -97,6 +114,9 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push: client is NULL");
 	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
 		return st;
+	if (flags & ~MQ_PUSH_ATOMIC)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_push_batch: unknown flags 0x%x",
+		                (unsigned)(flags & ~MQ_PUSH_ATOMIC));
 	if (n == 0 || n > MQ_PUSH_BATCH_MAX || payloads == NULL || lens == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT,
 		                "mq_push_batch: n must be 1 to %d, payloads and lens not NULL",
@@ -119,6 +139,7 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 	req.queue = (char *)queue;
 	req.n_messages = n;
 	req.messages = pms;
+	req.atomic = (flags & MQ_PUSH_ATOMIC) != 0;
 	st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep);
 	if (st != MQ_OK)
 		goto out;
@@ -130,7 +151,8 @@ mq_status mq_push_batch(mq_client *c, const char *queue, size_t n, const void *c
 		const Mq__PushResult *res = rep->results[i];
 		mq_status rs =
 		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
-		if (rs != MQ_OK && first == MQ_OK) {
+		/* An atomic push's own failure beats the ABORTED of the others. */
+		if (rs != MQ_OK && (first == MQ_OK || (first == MQ_ABORTED && rs != MQ_ABORTED))) {
 			first = rs;
 			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
 		}
@@ -202,7 +224,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	char *p;
 
 	size += strlen(w->queue) + 1 + strlen(w->dedup_key) + 1 + strlen(w->type) + 1;
-	size += strlen(w->dead_reason) + 1 + strlen(w->last_error) + 1;
+	size += strlen(w->dead_reason) + 1 + strlen(w->last_error) + 1 + strlen(w->group) + 1;
 	size += w->payload.len + 1;
 	for (size_t i = 0; i < w->n_headers; i++)
 		size += strlen(w->headers[i]->key) + 1 + strlen(w->headers[i]->value) + 1;
@@ -212,6 +234,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 		return NULL;
 	m->state = mqc_state_bit(w->state);
 	m->not_before_ms = w->not_before_ms;
+	m->expires_ms = w->expires_ms;
 	m->n_history = w->n_history;
 	m->history = (mq_attempt *)((mq_header *)(m + 1) + w->n_headers);
 	m->id = w->id;
@@ -235,6 +258,7 @@ static mq_message *mqc_message_from(const Mq__Message *w)
 	MQC_COPY_STR_(m->type, w->type);
 	MQC_COPY_STR_(m->dead_reason, w->dead_reason);
 	MQC_COPY_STR_(m->last_error, w->last_error);
+	MQC_COPY_STR_(m->group, w->group);
 	for (size_t i = 0; i < w->n_history; i++) {
 		m->history[i].time_ms = w->history[i]->time_ms;
 		switch (w->history[i]->outcome) {
@@ -352,6 +376,16 @@ int32_t mq_message_priority(const mq_message *m)
 	return m->priority;
 }
 
+const char *mq_message_group(const mq_message *m)
+{
+	return m->group;
+}
+
+uint64_t mq_message_expires_ms(const mq_message *m)
+{
+	return m->expires_ms;
+}
+
 const char *mq_message_dedup_key(const mq_message *m)
 {
 	return m->dedup_key;
@@ -449,6 +483,34 @@ mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64_t toke
 	return mqc_ok();
 }
 
+mq_status mq_snooze_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms)
+{
+	Mq__SnoozeRequest req = MQ__SNOOZE_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	mq_status st;
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_snooze: client is NULL");
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	req.queue = (char *)queue;
+	req.id = id;
+	req.lease_token = token;
+	req.delay_ms = delay_ms;
+	if ((st = mqc_rpc(c, &req.base, 0, &rep)) != MQ_OK)
+		return st;
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return mqc_ok();
+}
+
+mq_status mq_snooze(mq_client *c, const mq_message *m, uint64_t delay_ms)
+{
+	if (m == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_snooze: message is NULL");
+	return mq_snooze_id(c, m->queue, m->id, m->lease_token, delay_ms);
+}
+
 mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
                              uint32_t lease_ms, uint64_t *expiry_ms)
 {
@@ -470,6 +532,106 @@ mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint6
 		*expiry_ms = rep->lease_expiry_ms;
 	mq__extend_lease_reply__free_unpacked(rep, NULL);
 	return mqc_ok();
+}
+
+/* ---- Batch ack, nack, extend ------------------------------------------- */
+
+/* lease_batch sends one of AckBatch, NackBatch, ExtendBatch (req, whose
+ * queue and items are set by the caller through q and it) and unpacks the
+ * per-item results. */
+static mq_status lease_batch(mq_client *c, const char *what, ProtobufCMessage *req, char **qfield,
+                             size_t *nfield, Mq__LeaseRef ***ifield, const char *queue,
+                             const mq_lease_ref *items, size_t n, mq_lease_result *results)
+{
+	Mq__LeaseRef *refs = NULL, **refp = NULL;
+	Mq__AckBatchReply *rep = NULL; /* the three replies are alike */
+	mq_status st, first = MQ_OK;
+	char first_msg[256] = "";
+
+	if (c == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "%s: client is NULL", what);
+	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
+		return st;
+	if (n == 0 || n > MQ_LEASE_BATCH_MAX || items == NULL)
+		return mqc_fail(MQ_INVALID_ARGUMENT, "%s: want 1 to %d leases (not NULL), not %zu",
+		                what, MQ_LEASE_BATCH_MAX, n);
+	refs = calloc(n, sizeof(*refs));
+	refp = calloc(n, sizeof(*refp));
+	if (refs == NULL || refp == NULL) {
+		st = mqc_fail(MQ_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		mq__lease_ref__init(&refs[i]);
+		refs[i].id = items[i].id;
+		refs[i].lease_token = items[i].token;
+		refp[i] = &refs[i];
+	}
+	*qfield = (char *)queue;
+	*nfield = n;
+	*ifield = refp;
+	st = mqc_rpc(c, req, 0, (ProtobufCMessage **)&rep);
+	if (st != MQ_OK)
+		goto out;
+	if (rep->n_results != n) {
+		st = mqc_fail(MQ_INTERNAL, "%s: %zu results for %zu leases", what, rep->n_results,
+		              n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Mq__ItemResult *res = rep->results[i];
+		mq_status rs =
+		    res->status > MQ_UNAUTHENTICATED ? MQ_UNKNOWN : (mq_status)res->status;
+
+		if (rs != MQ_OK && first == MQ_OK) {
+			first = rs;
+			snprintf(first_msg, sizeof(first_msg), "%s", res->message);
+		}
+		if (results != NULL) {
+			results[i].status = rs;
+			results[i].lease_expiry_ms = res->lease_expiry_ms;
+		}
+	}
+	st = first == MQ_OK ? mqc_ok() : mqc_fail(first, "%s", first_msg);
+out:
+	if (st != MQ_OK && results != NULL && rep == NULL)
+		for (size_t i = 0; i < n; i++)
+			results[i] = (mq_lease_result){.status = st};
+	free(refs);
+	free(refp);
+	if (rep != NULL)
+		protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return st;
+}
+
+mq_status mq_ack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                       mq_lease_result *results)
+{
+	Mq__AckBatchRequest req = MQ__ACK_BATCH_REQUEST__INIT;
+
+	return lease_batch(c, "mq_ack_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
+}
+
+mq_status mq_nack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                        uint64_t delay_ms, const char *error, mq_lease_result *results)
+{
+	Mq__NackBatchRequest req = MQ__NACK_BATCH_REQUEST__INIT;
+
+	req.delay_ms = delay_ms;
+	req.error = (char *)(error != NULL ? error : "");
+	return lease_batch(c, "mq_nack_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
+}
+
+mq_status mq_extend_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                          uint32_t lease_ms, mq_lease_result *results)
+{
+	Mq__ExtendBatchRequest req = MQ__EXTEND_BATCH_REQUEST__INIT;
+
+	req.lease_ms = lease_ms;
+	return lease_batch(c, "mq_extend_batch", &req.base, &req.queue, &req.n_items, &req.items,
+	                   queue, items, n, results);
 }
 
 mq_status mq_ack(mq_client *c, const mq_message *m)
@@ -641,31 +803,48 @@ mq_status mq_message_delete(mq_client *c, const char *queue, uint64_t id, uint32
 mq_status mq_redrive(mq_client *c, const char *queue, const uint64_t *ids, size_t n_ids,
                      const char *to_queue, uint64_t *moved, bool *more)
 {
+	mq_redrive_opts o = {.ids = ids, .n_ids = n_ids, .to_queue = to_queue};
+
+	return mq_redrive_ex(c, queue, &o, moved, more, NULL);
+}
+
+mq_status mq_redrive_ex(mq_client *c, const char *queue, const mq_redrive_opts *opts,
+                        uint64_t *moved, bool *more, uint64_t *next_after)
+{
 	Mq__RedriveRequest req = MQ__REDRIVE_REQUEST__INIT;
 	Mq__RedriveReply *rep = NULL;
+	mq_redrive_opts none = {0};
+	const mq_redrive_opts *o = opts != NULL ? opts : &none;
 	mq_status st;
 
 	if (c == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_redrive: client is NULL");
 	if ((st = mqc_check_name("queue name", queue)) != MQ_OK)
 		return st;
-	if (to_queue != NULL && to_queue[0] != '\0' &&
-	    (st = mqc_check_name("target queue name", to_queue)) != MQ_OK)
+	if (o->to_queue != NULL && o->to_queue[0] != '\0' &&
+	    (st = mqc_check_name("target queue name", o->to_queue)) != MQ_OK)
 		return st;
-	if (n_ids > MQ_REDRIVE_MAX || (n_ids > 0 && ids == NULL))
+	if (o->n_ids > MQ_REDRIVE_MAX || (o->n_ids > 0 && o->ids == NULL))
 		return mqc_fail(MQ_INVALID_ARGUMENT,
 		                "mq_redrive: want 0 to %d ids (not NULL), not %zu", MQ_REDRIVE_MAX,
-		                n_ids);
+		                o->n_ids);
 	req.queue = (char *)queue;
-	req.ids = (uint64_t *)ids;
-	req.n_ids = n_ids;
-	req.to_queue = (char *)(to_queue != NULL ? to_queue : "");
+	req.ids = (uint64_t *)o->ids;
+	req.n_ids = o->n_ids;
+	req.to_queue = (char *)(o->to_queue != NULL ? o->to_queue : "");
+	req.max = o->max;
+	req.after_id = o->after_id;
+	req.reason_prefix = (char *)(o->reason_prefix != NULL ? o->reason_prefix : "");
+	req.type = (char *)(o->type != NULL ? o->type : "");
+	req.dead_since_ms = o->dead_since_ms;
 	if ((st = mqc_rpc(c, &req.base, 0, (ProtobufCMessage **)&rep)) != MQ_OK)
 		return st;
 	if (moved != NULL)
 		*moved = rep->redriven;
 	if (more != NULL)
 		*more = rep->more;
+	if (next_after != NULL)
+		*next_after = rep->next_after_id;
 	mq__redrive_reply__free_unpacked(rep, NULL);
 	return mqc_ok();
 }

@@ -45,6 +45,13 @@ struct store_txn {
 	uint32_t gen;
 	uint32_t *name_slot, *name_gen;
 	uint32_t *qid_slot, *qid_gen;
+	/* The savepoint (store_savepoint): the counters and cached queues as
+	 * they were, restored by store_rollback. */
+	bool sp_active;
+	uint64_t sp_next_id, sp_next_token;
+	uint32_t sp_next_qid;
+	uint32_t sp_n_ents, sp_cap;
+	qent *sp_ents;
 };
 
 struct store {
@@ -154,10 +161,96 @@ static inline uint64_t *store_q_counter(qent *q, uint8_t state)
  * entry and, unless DEAD, its dedup key; fixes q's gauge. */
 mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err);
 
+/* STORE_OLDEST_PRIO_MAX bounds the priority levels store_q_oldest_ready
+ * visits. */
+#define STORE_OLDEST_PRIO_MAX 64u
+
+/* store_q_oldest_ready sets *age_ms to now minus the enqueue time of q's
+ * oldest READY message (0 when none): it reads the first entry of each
+ * priority level of the ready index (oldest within its level), at most
+ * STORE_OLDEST_PRIO_MAX levels, highest first; no queue scan. */
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err);
+
+/* store_msg_put encodes message record m (with headers h[0..nh) when h is
+ * not NULL, else m's encoded ones) into the scratch buffer and stores it;
+ * *rec (if not NULL) gets the encoded bytes, valid until the next
+ * encoding. store_index_key computes the state index entry of m (ready,
+ * timers or dead): its database, key and *klen. Both in jobs.c. */
+mq_status store_msg_put(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
+                        const store_header *h, size_t nh, const uint8_t **rec, store_err *err);
+kv_db store_index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
+                      const rec_msg *m);
+
+/* Dead-letter queues (jobs.c). store_dlq_of finds q's dead-letter queue
+ * (*dlq NULL when none, or when it no longer exists). store_dead_letter
+ * moves message id of q (record m, already DEAD, whose old index entry is
+ * okey in odb, oklen 0 = none) into dlq, with the origin header, and counts
+ * it in both queues; the caller frees its dedup key, expiry entry and group
+ * place in q. */
+mq_status store_dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err);
+mq_status store_dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
+                            uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
+                            store_err *err);
+
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
 
 /* store_msg_get reads and decodes message id of queue qid: NOT_FOUND
  * (nothing written to err) when absent, DATA_LOSS when it does not parse. */
 mq_status store_msg_get(store_txn *t, uint32_t qid, uint64_t id, rec_msg *m, store_err *err);
+
+/* ---- groups.c: ordering groups, expiry (TTL), dedup scopes --------------- */
+
+uint32_t store_q_dedup_scope(const qent *q);
+uint64_t store_q_dedup_window_ms(const qent *q);
+uint64_t store_q_max_age_ms(const qent *q);
+
+/* store_del_opt deletes a key that may be missing. */
+mq_status store_del_opt(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err);
+
+/* store_group_place places message m (m->group set) in its group at seq,
+ * reading only: sets m->group_seq, and REC_MF_GROUP_WAIT when the group
+ * already has a head (the message then goes in no other index). Then
+ * store the record and store_group_add its entry. No-op without a group. */
+mq_status store_group_place(store_txn *t, uint32_t qid, rec_msg *m, uint64_t seq, store_err *err);
+mq_status store_group_add(store_txn *t, uint32_t qid, uint64_t id, const char *g, size_t glen,
+                          uint64_t seq, store_err *err);
+/* store_group_leave removes a message (group g, seq) from its group and,
+ * when it was the head, promotes the next one. g must not point into the
+ * store (copy it first). No-op when glen is 0. */
+mq_status store_group_leave(store_txn *t, qent *q, const char *g, size_t glen, uint64_t seq,
+                            bool was_head, store_err *err);
+
+/* store_expiry_of is the expiry of a message pushed at now with ttl_ms
+ * (0 = none) into q: the earlier of ttl and the queue's max age; 0 = never. */
+uint64_t store_expiry_of(const qent *q, uint64_t now, uint64_t ttl_ms);
+mq_status store_expiry_put(store_txn *t, uint32_t qid, uint64_t id, uint64_t expire_ms,
+                           store_err *err);
+mq_status store_expiry_del(store_txn *t, uint32_t qid, uint64_t id, uint64_t expire_ms,
+                           store_err *err);
+bool store_expired(const store_txn *t, const rec_msg *m);
+/* store_mark_expired sets m DEAD with reason "expired" (record only). */
+void store_mark_expired(rec_msg *m);
+
+/* store_dedup_lookup finds the holder of a dedup key: MQ_OK with *id (and
+ * *completed when it is a WINDOW record of an acked job), or NOT_FOUND
+ * (a window that ended is freed on the way). */
+mq_status store_dedup_lookup(store_txn *t, qent *q, const char *key, size_t len, uint64_t *id,
+                             bool *completed, store_err *err);
+/* store_dedup_release frees key when message id holds it. */
+mq_status store_dedup_release(store_txn *t, const qent *q, const char *key, size_t len, uint64_t id,
+                              store_err *err);
+/* store_dedup_take gives key to message id when it is free. */
+mq_status store_dedup_take(store_txn *t, const qent *q, const char *key, size_t len, uint64_t id,
+                           store_err *err);
+/* store_dedup_complete keeps key for the queue's window after message id
+ * was acked (WINDOW scope; no-op otherwise). */
+mq_status store_dedup_complete(store_txn *t, const qent *q, const char *key, size_t len,
+                               uint64_t id, store_err *err);
+
+/* store_tick_ext applies due expiries and dedup windows; *count goes on
+ * counting toward budget (0 = none). */
+mq_status store_tick_ext(store_txn *t, uint32_t budget, uint32_t *count, store_err *err);
+/* store_next_due_ext lowers *due_ms to the earliest expiry or window end. */
+mq_status store_next_due_ext(store_txn *t, uint64_t *due_ms, store_err *err);
 
 #endif

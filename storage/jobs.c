@@ -38,10 +38,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - 1 - b ? UINT64_MAX - 1 : a + b;
 }
 
-/* put_msg encodes m into the scratch buffer and stores it; *rec (if not
- * NULL) gets the encoded bytes, valid until the next encoding. */
-static mq_status put_msg(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
-                         const store_header *h, size_t nh, const uint8_t **rec, store_err *err)
+mq_status store_msg_put(store_txn *t, uint32_t qid, uint64_t id, const rec_msg *m,
+                        const store_header *h, size_t nh, const uint8_t **rec, store_err *err)
 {
 	uint8_t k[KEY_MSG_LEN];
 	size_t n = store_rec_msg_size(m, h, nh);
@@ -75,9 +73,8 @@ static mq_status put_index(store_txn *t, uint32_t qid, uint64_t id, const rec_ms
 	}
 }
 
-/* index_key computes the index entry of m: its database and key. */
-static kv_db index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
-                       const rec_msg *m)
+kv_db store_index_key(uint8_t k[KEY_TIMER_LEN], size_t *klen, uint32_t qid, uint64_t id,
+                      const rec_msg *m)
 {
 	switch (m->state) {
 	case STORE_STATE_READY:
@@ -124,6 +121,8 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 	m->not_before_ms = r->state == STORE_STATE_DELAYED ? r->due_ms : 0;
 	m->priority = r->priority;
 	m->dedup_key = r->dedup;
+	m->group = r->group;
+	m->expire_ms = r->expire_ms;
 	m->type = r->type;
 	m->headers = h;
 	m->n_headers = r->n_headers;
@@ -134,13 +133,22 @@ static mq_status msg_view(store_txn *t, const qent *q, uint64_t id, const rec_ms
 
 /* ---- push ----------------------------------------------------------------- */
 
-static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen, store_err *err)
+static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen, size_t *glen,
+                            store_err *err)
 {
 	if (!m)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: no message");
 	if (m->payload_len && !m->payload)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: payload is NULL");
-	if (m->dedup_mode != STORE_DEDUP_IGNORE && m->dedup_mode != STORE_DEDUP_REPLACE)
+	if (m->delay_ms && m->not_before_ms)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "push: give a delay or a not-before time, not both");
+	*glen = m->group ? strlen(m->group) : 0;
+	if (*glen > STORE_GROUP_MAX)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "push: the group key is longer than %u bytes", STORE_GROUP_MAX);
+	if (m->dedup_mode != STORE_DEDUP_IGNORE && m->dedup_mode != STORE_DEDUP_REPLACE &&
+	    m->dedup_mode != STORE_DEDUP_DEBOUNCE)
 		return store_seterr(err, MQ_INVALID_ARGUMENT, "push: unknown dedup mode %d",
 		                    (int)m->dedup_mode);
 	*dlen = m->dedup_key ? strlen(m->dedup_key) : 0;
@@ -157,10 +165,18 @@ static mq_status push_check(const store_push_msg *m, size_t *dlen, size_t *tlen,
 		if (!m->headers[i].key || !m->headers[i].key[0] || !m->headers[i].value)
 			return store_seterr(err, MQ_INVALID_ARGUMENT,
 			                    "push: header %zu has no key or value", i);
+		else if (strcmp(m->headers[i].key, STORE_ORIGIN_HEADER) == 0)
+			return store_seterr(err, MQ_INVALID_ARGUMENT,
+			                    "push: header %s is reserved (dead-letter origin)",
+			                    STORE_ORIGIN_HEADER);
 	return MQ_OK;
 }
 
-/* push_replace applies a REPLACE push to the holder id of the dedup key. */
+/* push_replace applies a REPLACE or DEBOUNCE push to the holder id of the
+ * dedup key. The holder keeps its id, attempts, history, expiry and its
+ * group and place in it; a holder waiting behind its group's head stays
+ * there (only its record changes). DEBOUNCE keeps the later of the two
+ * not-before times. */
 static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
                               const store_push_msg *m, store_err *err)
 {
@@ -169,6 +185,7 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	kv_db odb;
 	rec_msg old;
 	uint8_t ostate;
+	bool waiting;
 	mq_status st;
 
 	st = store_msg_get(t, q->qid, id, &old, err);
@@ -185,7 +202,12 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 		                  "dedup key of queue %s held by a %s message %" PRIu64, q->name,
 		                  state_name(old.state), id);
 	ostate = old.state;
-	odb = index_key(ok, &olen, q->qid, id, &old);
+	waiting = (old.flags & REC_MF_GROUP_WAIT) != 0;
+	odb = store_index_key(ok, &olen, q->qid, id, &old);
+	if (m->dedup_mode == STORE_DEDUP_DEBOUNCE && old.due_ms > nm->due_ms) {
+		nm->due_ms = old.due_ms;
+		nm->state = old.due_ms > t->now ? STORE_STATE_DELAYED : STORE_STATE_READY;
+	}
 	nm->attempts = old.attempts;
 	nm->enqueued_ms = old.enqueued_ms;
 	nm->error = old.error;
@@ -193,17 +215,23 @@ static mq_status push_replace(store_txn *t, qent *q, uint64_t id, rec_msg *nm,
 	nm->hist = old.hist;
 	nm->hist_len = old.hist_len;
 	nm->n_hist = old.n_hist;
+	nm->group = old.group;
+	nm->group_len = old.group_len;
+	nm->group_seq = old.group_seq;
+	nm->flags = old.flags;
+	nm->expire_ms = old.expire_ms;
 	/* Encode first: old points into the store, which writes may move. */
-	if ((st = put_msg(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
+	if ((st = store_msg_put(t, q->qid, id, nm, m->headers, m->n_headers, NULL, err)) != MQ_OK)
 		return st;
-	if (nm->state != ostate || nm->due_ms != old.due_ms || nm->priority != old.priority) {
+	if (!waiting &&
+	    (nm->state != ostate || nm->due_ms != old.due_ms || nm->priority != old.priority)) {
 		if ((st = store_del_must(t, odb, ok, olen, err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, nm, err)) != MQ_OK)
 			return st;
 	}
 	(*store_q_counter(q, ostate))--;
 	(*store_q_counter(q, nm->state))++;
-	if (nm->state == STORE_STATE_READY)
+	if (nm->state == STORE_STATE_READY && !waiting)
 		store_notify_ready(t, q);
 	return MQ_OK;
 }
@@ -228,7 +256,8 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	store_err local;
 	store_push_result rlocal;
 	uint8_t dk[KEY_DEDUP_MAX], idv[8];
-	size_t dlen = 0, tlen = 0, dklen = 0;
+	size_t dlen = 0, tlen = 0, glen = 0, dklen = 0;
+	uint64_t due = 0;
 	rec_msg nm;
 	qent *q;
 	uint64_t id;
@@ -240,19 +269,25 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 		r = &rlocal;
 	if ((st = store_txn_check(t, err)) != MQ_OK ||
 	    (st = store_name_check(queue, err)) != MQ_OK ||
-	    (st = push_check(m, &dlen, &tlen, err)) != MQ_OK)
+	    (st = push_check(m, &dlen, &tlen, &glen, err)) != MQ_OK)
 		return st;
+	if (m->delay_ms)
+		due = add_sat(t->now, m->delay_ms);
+	else if (m->not_before_ms > t->now)
+		due = m->not_before_ms; /* a time past is ready now */
 	nm = (rec_msg){
-	    .state = m->delay_ms ? STORE_STATE_DELAYED : STORE_STATE_READY,
+	    .state = due ? STORE_STATE_DELAYED : STORE_STATE_READY,
 	    .priority = m->priority,
 	    .enqueued_ms = t->now,
-	    .due_ms = m->delay_ms ? add_sat(t->now, m->delay_ms) : 0,
+	    .due_ms = due,
 	    .dedup = m->dedup_key,
 	    .dedup_len = (uint32_t)dlen,
 	    .type = m->type,
 	    .type_len = (uint32_t)tlen,
 	    .error = "",
 	    .reason = "",
+	    .group = glen ? m->group : "",
+	    .group_len = (uint32_t)glen,
 	    .payload = m->payload,
 	    .payload_len = (uint32_t)m->payload_len,
 	};
@@ -264,30 +299,33 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	if (st != MQ_OK)
 		return st;
 	if (dlen) {
-		kv_val v;
+		bool completed;
 
-		dklen = key_dedup(dk, q->qid, m->dedup_key, dlen);
-		st = tx_get(t, KV_DEDUP, dk, dklen, &v, err);
+		st = store_dedup_lookup(t, q, m->dedup_key, dlen, &id, &completed, err);
 		if (st == MQ_OK) {
-			if (v.len != 8)
-				return store_fail(t, err, MQ_DATA_LOSS, "dedup record corrupted");
-			id = le64_get(v.data);
 			q->rec.stats.deduplicated_total++;
 			q->dirty = true;
 			r->id = id;
 			r->duplicate = true;
-			if (m->dedup_mode == STORE_DEDUP_REPLACE)
+			if (m->dedup_mode != STORE_DEDUP_IGNORE && !completed)
 				return push_replace(t, q, id, &nm, m, err);
 			return MQ_OK;
 		}
 		if (st != MQ_NOT_FOUND)
 			return st;
+		dklen = key_dedup(dk, q->qid, m->dedup_key, dlen);
 	}
 	if ((st = push_limit_check(q, err)) != MQ_OK)
 		return st;
 	id = t->next_id++;
-	if ((st = put_msg(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) != MQ_OK ||
-	    (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK)
+	nm.expire_ms = store_expiry_of(q, t->now, m->ttl_ms);
+	if ((st = store_group_place(t, q->qid, &nm, id, err)) != MQ_OK ||
+	    (st = store_group_add(t, q->qid, id, m->group, glen, id, err)) != MQ_OK ||
+	    (st = store_msg_put(t, q->qid, id, &nm, m->headers, m->n_headers, NULL, err)) !=
+	        MQ_OK ||
+	    (!(nm.flags & REC_MF_GROUP_WAIT) &&
+	     (st = put_index(t, q->qid, id, &nm, err)) != MQ_OK) ||
+	    (st = store_expiry_put(t, q->qid, id, nm.expire_ms, err)) != MQ_OK)
 		return st;
 	if (dlen) {
 		le64_put(idv, id);
@@ -299,7 +337,7 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 	q->dirty = true;
 	r->id = id;
 	r->duplicate = false;
-	if (nm.state == STORE_STATE_READY)
+	if (nm.state == STORE_STATE_READY && !(nm.flags & REC_MF_GROUP_WAIT))
 		store_notify_ready(t, q);
 	return MQ_OK;
 }
@@ -328,6 +366,8 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 	be32_put(pfx, q->qid);
 	while (count < max) {
 		uint8_t rk[KEY_READY_LEN];
+		char dkey[STORE_DEDUP_MAX];
+		size_t dlen;
 		const uint8_t *enc;
 		kv_val k, v;
 		rec_msg mr;
@@ -366,9 +406,15 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 				break;
 		}
 		t->next_token++;
-		if ((st = put_msg(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
+		dlen = mr.dedup_len;
+		if (dlen && store_q_dedup_scope(q) == STORE_DEDUP_SCOPE_WAITING)
+			memcpy(dkey, mr.dedup, dlen);
+		else
+			dlen = 0;
+		if ((st = store_msg_put(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_READY, rk, sizeof(rk), err)) != MQ_OK ||
-		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK)
+		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK ||
+		    (st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK)
 			return st;
 		q->rec.stats.ready--;
 		q->rec.stats.in_flight++;
@@ -416,6 +462,8 @@ static mq_status lease_find(store_txn *t, const char *queue, uint64_t id, uint64
 mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token, store_err *err)
 {
 	store_err local;
+	char dkey[STORE_DEDUP_MAX];
+	size_t dlen;
 	qent *q;
 	rec_msg m;
 	mq_status st;
@@ -424,32 +472,119 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
 		err = &local;
 	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
 		return st;
-	if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+	dlen = m.dedup_len;
+	memcpy(dkey, m.dedup, dlen);
+	if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK ||
+	    (st = store_dedup_complete(t, q, dkey, dlen, id, err)) != MQ_OK)
 		return st;
 	q->rec.stats.acked_total++;
 	return MQ_OK;
 }
 
+static mq_status msg_headers(store_txn *t, const rec_msg *m, uint64_t id, size_t extra,
+                             store_header **h, store_err *err);
+static bool drop_origin(store_header *h, size_t *n);
+
+/* ---- dead-letter queues ---------------------------------------------------------- */
+
+/* store_dlq_of finds q's dead-letter queue: *dlq NULL when it has none, names
+ * itself, or names a queue that no longer exists (its dead messages then
+ * stay in q). */
+mq_status store_dlq_of(store_txn *t, qent *q, qent **dlq, store_err *err)
+{
+	const char *name = q->rec.dlq;
+	mq_status st;
+
+	*dlq = NULL;
+	if (!name[0] || strcmp(name, q->name) == 0)
+		return MQ_OK;
+	st = store_q_get(t, name, dlq, err);
+	if (st == MQ_NOT_FOUND) {
+		*dlq = NULL;
+		return MQ_OK;
+	}
+	return st;
+}
+
+/* store_dead_letter moves message id of q (record m, now DEAD, whose index
+ * entry is still the old one at okey in odb; oklen 0 = none) into dlq as a DEAD message, with
+ * the origin header naming q, and counts it. Reason, history, payload and
+ * id are kept. The caller frees its dedup key, expiry entry and group
+ * place in q. */
+mq_status store_dead_letter(store_txn *t, qent *q, qent *dlq, uint64_t id, rec_msg *m,
+                            uint8_t ostate, kv_db odb, const uint8_t *okey, size_t oklen,
+                            store_err *err)
+{
+	uint8_t mk[KEY_MSG_LEN];
+	size_t nh = m->n_headers;
+	store_header *h;
+	mq_status st;
+
+	if ((st = msg_headers(t, m, id, 1, &h, err)) != MQ_OK)
+		return st;
+	drop_origin(h, &nh);
+	h[nh].key = STORE_ORIGIN_HEADER;
+	h[nh++].value = q->name;
+	key_msg(mk, q->qid, id);
+	/* Encode first: m points into the store, which writes may move. */
+	if ((st = store_msg_put(t, dlq->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	    (oklen && (st = store_del_must(t, odb, okey, oklen, err)) != MQ_OK) ||
+	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
+	    (st = put_index(t, dlq->qid, id, m, err)) != MQ_OK)
+		return st;
+	(*store_q_counter(q, ostate))--;
+	q->rec.stats.dead_total++;
+	dlq->rec.stats.dead++;
+	q->dirty = dlq->dirty = true;
+	return MQ_OK;
+}
+
 /* settle moves message id (record m, whose index entry is still the old
- * one at okey) to m->state; frees the dedup key when it goes DEAD. */
+ * one at okey) to m->state. A message back from a lease past its expiry
+ * goes DEAD ("expired") instead. Going DEAD frees its dedup key, its
+ * expiry entry and its place in its group (the next one is promoted), and
+ * in a queue with a dead-letter queue moves the message there; back to
+ * waiting in the WAITING scope, it takes its key again if free. */
 static mq_status settle(store_txn *t, qent *q, uint64_t id, rec_msg *m, uint8_t ostate,
                         const uint8_t *okey, store_err *err)
 {
-	uint8_t dk[KEY_DEDUP_MAX];
-	size_t dklen = 0;
+	char dkey[STORE_DEDUP_MAX], gkey[STORE_GROUP_MAX];
+	size_t dlen = m->dedup_len, glen = m->group_len;
+	uint64_t seq = m->group_seq, exp = m->expire_ms;
+	qent *dlq = NULL;
 	mq_status st;
 
-	if (m->state == STORE_STATE_DEAD && m->dedup_len)
-		dklen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
-	if ((st = put_msg(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
-	    (st = store_del_must(t, KV_TIMERS, okey, KEY_TIMER_LEN, err)) != MQ_OK ||
-	    (st = put_index(t, q->qid, id, m, err)) != MQ_OK ||
-	    (dklen && (st = store_del_must(t, KV_DEDUP, dk, dklen, err)) != MQ_OK))
+	if (ostate == STORE_STATE_LEASED && m->state != STORE_STATE_DEAD && store_expired(t, m))
+		store_mark_expired(m);
+	memcpy(dkey, m->dedup, dlen);
+	memcpy(gkey, m->group, glen);
+	if (m->state == STORE_STATE_DEAD && (st = store_dlq_of(t, q, &dlq, err)) != MQ_OK)
 		return st;
-	(*store_q_counter(q, ostate))--;
-	(*store_q_counter(q, m->state))++;
-	if (m->state == STORE_STATE_DEAD)
-		q->rec.stats.dead_total++;
+	if (dlq != NULL) {
+		if ((st = store_dead_letter(t, q, dlq, id, m, ostate, KV_TIMERS, okey,
+		                            KEY_TIMER_LEN, err)) != MQ_OK)
+			return st;
+	} else if ((st = store_msg_put(t, q->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	           (st = store_del_must(t, KV_TIMERS, okey, KEY_TIMER_LEN, err)) != MQ_OK ||
+	           (st = put_index(t, q->qid, id, m, err)) != MQ_OK) {
+		return st;
+	}
+	if (m->state == STORE_STATE_DEAD) {
+		if ((st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK ||
+		    (st = store_expiry_del(t, q->qid, id, exp, err)) != MQ_OK ||
+		    (st = store_group_leave(t, q, gkey, glen, seq, true, err)) != MQ_OK)
+			return st;
+	} else if (ostate == STORE_STATE_LEASED &&
+	           store_q_dedup_scope(q) == STORE_DEDUP_SCOPE_WAITING &&
+	           (st = store_dedup_take(t, q, dkey, dlen, id, err)) != MQ_OK) {
+		return st;
+	}
+	if (dlq == NULL) { /* store_dead_letter counted a moved message */
+		(*store_q_counter(q, ostate))--;
+		(*store_q_counter(q, m->state))++;
+		if (m->state == STORE_STATE_DEAD)
+			q->rec.stats.dead_total++;
+	}
 	q->dirty = true;
 	if (m->state == STORE_STATE_READY)
 		store_notify_ready(t, q);
@@ -558,6 +693,33 @@ mq_status store_term(store_txn *t, const char *queue, uint64_t id, uint64_t toke
 	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
 }
 
+mq_status store_snooze(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms, store_err *err)
+{
+	store_err local;
+	uint8_t okey[KEY_TIMER_LEN];
+	qent *q;
+	rec_msg m;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = lease_find(t, queue, id, token, &q, &m, err)) != MQ_OK)
+		return st;
+	key_timer(okey, m.due_ms, q->qid, id);
+	if (m.attempts)
+		m.attempts--; /* the pull counted this delivery: give it back */
+	m.lease_token = 0;
+	if (delay_ms) {
+		m.state = STORE_STATE_DELAYED;
+		m.due_ms = add_sat(t->now, delay_ms);
+	} else {
+		m.state = STORE_STATE_READY;
+		m.due_ms = 0;
+	}
+	return settle(t, q, id, &m, STORE_STATE_LEASED, okey, err);
+}
+
 mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                        uint32_t lease_ms, uint64_t *expiry_ms, store_err *err)
 {
@@ -576,7 +738,7 @@ mq_status store_extend(store_txn *t, const char *queue, uint64_t id, uint64_t to
 	if (due != m.due_ms) {
 		key_timer(okey, m.due_ms, q->qid, id);
 		m.due_ms = due;
-		if ((st = put_msg(t, q->qid, id, &m, NULL, 0, NULL, err)) != MQ_OK ||
+		if ((st = store_msg_put(t, q->qid, id, &m, NULL, 0, NULL, err)) != MQ_OK ||
 		    (st = store_del_must(t, KV_TIMERS, okey, sizeof(okey), err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, &m, err)) != MQ_OK)
 			return st;
@@ -720,15 +882,55 @@ mq_status store_message_delete(store_txn *t, const char *queue, uint64_t id, uin
 
 /* ---- redrive ------------------------------------------------------------------ */
 
-/* redrive_one moves DEAD message id of q (record m) to READY in queue to. */
+/* msg_headers decodes the headers of m into the header scratch. */
+static mq_status msg_headers(store_txn *t, const rec_msg *m, uint64_t id, size_t extra,
+                             store_header **h, store_err *err)
+{
+	*h = store_hdr_scratch(t, m->n_headers + extra, err);
+	if (!*h)
+		return MQ_RESOURCE_EXHAUSTED;
+	if (!store_rec_headers_decode(m, *h))
+		return store_fail(t, err, MQ_DATA_LOSS, "message %" PRIu64 " headers are corrupted",
+		                  id);
+	return MQ_OK;
+}
+
+/* drop_origin removes STORE_ORIGIN_HEADER from h[0..*n); true if it was there. */
+static bool drop_origin(store_header *h, size_t *n)
+{
+	bool found = false;
+	size_t j = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(h[i].key, STORE_ORIGIN_HEADER) == 0)
+			found = true;
+		else
+			h[j++] = h[i];
+	}
+	*n = j;
+	return found;
+}
+
+/* redrive_one moves DEAD message id of q (record m) to READY in queue to.
+ * A grouped message rejoins its group at the back (a fresh seq); its
+ * expiry clock restarts (the same time to live, from now); the origin
+ * header goes. */
 static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_msg *m,
                              store_err *err)
 {
 	uint8_t mk[KEY_MSG_LEN], dk[KEY_DEDUP_MAX], idv[8];
-	size_t dklen = 0;
+	char gkey[STORE_GROUP_MAX];
+	size_t dklen = 0, glen, nh = m->n_headers;
+	store_header *h = NULL;
 	kv_val v;
 	mq_status st;
 
+	if (nh) {
+		if ((st = msg_headers(t, m, id, 0, &h, err)) != MQ_OK)
+			return st;
+		if (!drop_origin(h, &nh))
+			h = NULL; /* unchanged: copy the encoded headers */
+	}
 	if (m->dedup_len) {
 		dklen = key_dedup(dk, to->qid, m->dedup, m->dedup_len);
 		st = tx_get(t, KV_DEDUP, dk, dklen, &v, err);
@@ -746,12 +948,22 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 	m->lease_token = 0;
 	m->reason = "";
 	m->reason_len = 0;
+	if (m->expire_ms)
+		m->expire_ms = add_sat(
+		    t->now, m->expire_ms > m->enqueued_ms ? m->expire_ms - m->enqueued_ms : 1);
 	key_msg(mk, q->qid, id);
+	glen = m->group_len;
+	memcpy(gkey, m->group, glen);
+	if ((st = store_group_place(t, to->qid, m, glen ? t->next_id++ : 0, err)) != MQ_OK)
+		return st;
 	/* Encode first: m points into the store, which writes may move. */
-	if ((st = put_msg(t, to->qid, id, m, NULL, 0, NULL, err)) != MQ_OK ||
+	if ((st = store_msg_put(t, to->qid, id, m, h, nh, NULL, err)) != MQ_OK ||
+	    (st = store_group_add(t, to->qid, id, gkey, glen, m->group_seq, err)) != MQ_OK ||
 	    (st = store_del_must(t, KV_DEAD, mk, KEY_DEAD_LEN, err)) != MQ_OK ||
 	    (to != q && (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK) ||
-	    (st = put_index(t, to->qid, id, m, err)) != MQ_OK)
+	    (!(m->flags & REC_MF_GROUP_WAIT) &&
+	     (st = put_index(t, to->qid, id, m, err)) != MQ_OK) ||
+	    (st = store_expiry_put(t, to->qid, id, m->expire_ms, err)) != MQ_OK)
 		return st;
 	if (dklen) {
 		le64_put(idv, id);
@@ -765,107 +977,313 @@ static mq_status redrive_one(store_txn *t, qent *q, qent *to, uint64_t id, rec_m
 	return MQ_OK;
 }
 
-mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, size_t n_ids,
-                        const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
-                        bool *more, store_err *err)
+uint64_t store_dead_time(const store_msg *m)
 {
-	store_err local;
-	uint64_t count = 0;
-	uint8_t pfx[4];
-	qent *q, *to;
-	rec_msg m;
+	return m->n_history ? m->history[m->n_history - 1].time_ms : m->enqueued_ms;
+}
+
+/* redrive_match tells whether DEAD record m passes the filter of o. */
+static mq_status redrive_match(store_txn *t, const store_redrive_opts *o, uint64_t id,
+                               const rec_msg *m, bool *match, store_err *err)
+{
+	*match = false;
+	if (o->reason_prefix && o->reason_prefix[0] &&
+	    strncmp(m->reason, o->reason_prefix, strlen(o->reason_prefix)) != 0)
+		return MQ_OK;
+	if (o->type && o->type[0] && strcmp(m->type, o->type) != 0)
+		return MQ_OK;
+	if (o->dead_since_ms) {
+		store_attempt h[STORE_HISTORY_MAX];
+		uint64_t when = m->enqueued_ms;
+
+		if (m->n_hist) {
+			if (!store_rec_history_decode(m, h))
+				return store_fail(t, err, MQ_DATA_LOSS,
+				                  "message %" PRIu64 " history is corrupted", id);
+			when = h[m->n_hist - 1].time_ms;
+		}
+		if (when < o->dead_since_ms)
+			return MQ_OK;
+	}
+	*match = true;
+	return MQ_OK;
+}
+
+/* redrive_target finds (or creates) the queue DEAD message id of q goes
+ * to. It may write (a created queue): the caller reads the record again. */
+static mq_status redrive_target(store_txn *t, qent *q, const store_redrive_opts *o, uint64_t id,
+                                const rec_msg *m, qent **to, store_err *err)
+{
+	char name[MQ_NAME_MAX + 1] = "";
 	mq_status st;
 
-	if (!err)
-		err = &local;
-	if (moved)
-		*moved = 0;
-	if (more)
-		*more = false;
-	if ((st = store_txn_check(t, err)) != MQ_OK)
-		return st;
-	if (n_ids > STORE_REDRIVE_MAX)
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "redrive: at most %u ids per call, not %zu", STORE_REDRIVE_MAX,
-		                    n_ids);
-	if (n_ids && !ids)
-		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: ids is NULL");
-	if (max == 0 || max > STORE_REDRIVE_MAX)
-		max = STORE_REDRIVE_MAX;
-	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
-		return st;
-	if (to_queue && to_queue[0] && (st = store_name_check(to_queue, err)) != MQ_OK)
-		return st;
-	/* Check every id before the first write: a request error moves none. */
-	for (size_t i = 0; i < n_ids; i++) {
-		st = store_msg_get(t, q->qid, ids[i], &m, err);
+	if (o->to_queue && o->to_queue[0]) {
+		snprintf(name, sizeof(name), "%s", o->to_queue);
+	} else if (m->n_headers) {
+		store_header *h;
+
+		if ((st = msg_headers(t, m, id, 0, &h, err)) != MQ_OK)
+			return st;
+		for (size_t i = 0; i < m->n_headers; i++)
+			if (strcmp(h[i].key, STORE_ORIGIN_HEADER) == 0 && mq_name_valid(h[i].value))
+				snprintf(name, sizeof(name), "%s", h[i].value);
+	}
+	if (!name[0] || strcmp(name, q->name) == 0) {
+		*to = q;
+		return MQ_OK;
+	}
+	st = store_q_get(t, name, to, err);
+	if (st == MQ_NOT_FOUND && o->auto_create)
+		st = store_q_create(t, name, NULL, to, err);
+	if (st == MQ_NOT_FOUND && !(o->to_queue && o->to_queue[0]))
+		return store_seterr(err, MQ_NOT_FOUND,
+		                    "message %" PRIu64
+		                    " came from queue %s, which no longer exists "
+		                    "(redrive it into a named queue)",
+		                    id, name);
+	return st;
+}
+
+/* notify_once tells the broker that queue to got ready messages, once per
+ * run of messages to the same queue. */
+static void notify_once(store_txn *t, qent *to, qent **notified)
+{
+	if (*notified != to)
+		store_notify_ready(t, to);
+	*notified = to;
+}
+
+/* redrive_get reads DEAD message id of q; DATA_LOSS when indexed but gone. */
+static mq_status redrive_get(store_txn *t, qent *q, uint64_t id, rec_msg *m, store_err *err)
+{
+	mq_status st = store_msg_get(t, q->qid, id, m, err);
+
+	if (st == MQ_NOT_FOUND || (st == MQ_OK && m->state != STORE_STATE_DEAD))
+		return store_fail(t, err, MQ_DATA_LOSS,
+		                  "dead index of queue %s names a missing or live message %" PRIu64,
+		                  q->name, id);
+	return st;
+}
+
+/* redrive_ids checks every id before moving any, then moves them. */
+static mq_status redrive_ids(store_txn *t, qent *q, const store_redrive_opts *o,
+                             store_redrive_result *r, store_err *err)
+{
+	qent *notified = NULL;
+	rec_msg m;
+	qent *to;
+	mq_status st;
+
+	for (size_t i = 0; i < o->n_ids; i++) {
+		st = store_msg_get(t, q->qid, o->ids[i], &m, err);
 		if (st == MQ_NOT_FOUND)
 			return store_seterr(err, MQ_NOT_FOUND,
-			                    "message %" PRIu64 " not found in queue %s", ids[i],
-			                    queue);
+			                    "message %" PRIu64 " not found in queue %s", o->ids[i],
+			                    q->name);
 		if (st != MQ_OK)
 			return st;
 		if (m.state != STORE_STATE_DEAD)
 			return store_seterr(err, MQ_FAILED_PRECONDITION,
-			                    "message %" PRIu64 " is not dead (it is %s)", ids[i],
+			                    "message %" PRIu64 " is not dead (it is %s)", o->ids[i],
 			                    state_name(m.state));
 		for (size_t j = 0; j < i; j++)
-			if (ids[j] == ids[i])
+			if (o->ids[j] == o->ids[i])
 				return store_seterr(err, MQ_INVALID_ARGUMENT,
 				                    "redrive: message %" PRIu64 " is listed twice",
-				                    ids[i]);
+				                    o->ids[i]);
 	}
-	to = q;
-	if (to_queue && to_queue[0] && strcmp(to_queue, queue) != 0) {
-		st = store_q_get(t, to_queue, &to, err);
-		if (st == MQ_NOT_FOUND && auto_create)
-			st = store_q_create(t, to_queue, NULL, &to, err);
+	for (size_t i = 0; i < o->n_ids; i++) {
+		if ((st = redrive_get(t, q, o->ids[i], &m, err)) != MQ_OK ||
+		    (st = redrive_target(t, q, o, o->ids[i], &m, &to, err)) != MQ_OK ||
+		    (st = redrive_get(t, q, o->ids[i], &m, err)) != MQ_OK ||
+		    (st = redrive_one(t, q, to, o->ids[i], &m, err)) != MQ_OK)
+			return st;
+		notify_once(t, to, &notified);
+		r->moved++;
+		r->next_after = o->ids[i];
+	}
+	return MQ_OK;
+}
+
+/* redrive_scan walks the dead index from after_id, moving matches. */
+static mq_status redrive_scan(store_txn *t, qent *q, const store_redrive_opts *o, uint32_t max,
+                              store_redrive_result *r, store_err *err)
+{
+	uint64_t last = o->after_id;
+	uint32_t scanned = 0;
+	qent *notified = NULL;
+	uint8_t key[KEY_DEAD_LEN];
+	mq_status st;
+
+	while (last != UINT64_MAX) {
+		kv_val k, v;
+		rec_msg m;
+		qent *to;
+		uint64_t id;
+		bool match;
+
+		key_msg(key, q->qid, last + 1);
+		st = tx_seek(t, KV_DEAD, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_DEAD_LEN || be32_get(k.data) != q->qid)
+			break;
+		if (r->moved == max || scanned == STORE_LIST_SCAN_MAX) {
+			r->more = true;
+			break;
+		}
+		id = be64_get((const uint8_t *)k.data + 4);
+		scanned++;
+		if ((st = redrive_get(t, q, id, &m, err)) != MQ_OK ||
+		    (st = redrive_match(t, o, id, &m, &match, err)) != MQ_OK)
+			return st;
+		if (match) {
+			if ((st = redrive_target(t, q, o, id, &m, &to, err)) != MQ_OK ||
+			    (st = redrive_get(t, q, id, &m, err)) != MQ_OK ||
+			    (st = redrive_one(t, q, to, id, &m, err)) != MQ_OK)
+				return st;
+			notify_once(t, to, &notified);
+			r->moved++;
+		}
+		last = id;
+	}
+	r->next_after = last;
+	return MQ_OK;
+}
+
+mq_status store_redrive_ex(store_txn *t, const char *queue, const store_redrive_opts *o,
+                           store_redrive_result *r, store_err *err)
+{
+	store_err local;
+	store_redrive_result rlocal;
+	uint32_t max;
+	bool sp = false;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (!r)
+		r = &rlocal;
+	*r = (store_redrive_result){.next_after = o ? o->after_id : 0};
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (!o)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: no options");
+	if (o->n_ids > STORE_REDRIVE_MAX)
+		return store_seterr(err, MQ_INVALID_ARGUMENT,
+		                    "redrive: at most %u ids per call, not %zu", STORE_REDRIVE_MAX,
+		                    o->n_ids);
+	if (o->n_ids && !o->ids)
+		return store_seterr(err, MQ_INVALID_ARGUMENT, "redrive: ids is NULL");
+	max = o->max == 0 || o->max > STORE_REDRIVE_MAX ? STORE_REDRIVE_MAX : o->max;
+	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return st;
+	if (o->to_queue && o->to_queue[0]) {
+		qent *to;
+
+		if ((st = store_name_check(o->to_queue, err)) != MQ_OK)
+			return st;
+		st = store_q_get(t, o->to_queue, &to, err);
+		if (st == MQ_NOT_FOUND && o->auto_create)
+			st = store_q_create(t, o->to_queue, NULL, &to, err);
 		if (st != MQ_OK)
 			return st;
 	}
-	if (n_ids) {
-		for (size_t i = 0; i < n_ids; i++) {
-			if ((st = store_msg_get(t, q->qid, ids[i], &m, err)) != MQ_OK ||
-			    (st = redrive_one(t, q, to, ids[i], &m, err)) != MQ_OK)
-				return st == MQ_NOT_FOUND ? store_fail(t, err, MQ_DATA_LOSS,
-				                                       "redrive lost a message")
-				                          : st;
-			count++;
-		}
-	} else {
-		be32_put(pfx, q->qid);
-		for (;;) {
-			kv_val k, v;
-			uint64_t id;
-
-			st = tx_seek(t, KV_DEAD, pfx, sizeof(pfx), &k, &v, err);
-			if (st == MQ_NOT_FOUND)
-				break;
-			if (st != MQ_OK)
-				return st;
-			if (k.len != KEY_DEAD_LEN || memcmp(k.data, pfx, sizeof(pfx)) != 0)
-				break;
-			if (count == max) {
-				if (more)
-					*more = true;
-				break;
-			}
-			id = be64_get((const uint8_t *)k.data + 4);
-			st = store_msg_get(t, q->qid, id, &m, err);
-			if (st == MQ_NOT_FOUND || (st == MQ_OK && m.state != STORE_STATE_DEAD))
-				return store_fail(t, err, MQ_DATA_LOSS,
-				                  "dead index of queue %s names a missing or live "
-				                  "message %" PRIu64,
-				                  q->name, id);
-			if (st != MQ_OK || (st = redrive_one(t, q, to, id, &m, err)) != MQ_OK)
-				return st;
-			count++;
-		}
+	/* All or nothing: a request error found after the first move (a
+	 * missing origin queue) undoes the moves. Inside a caller's savepoint
+	 * the caller's own rollback does. */
+	if (!t->sp_active) {
+		if ((st = store_savepoint(t, err)) != MQ_OK)
+			return st;
+		sp = true;
 	}
+	st = o->n_ids ? redrive_ids(t, q, o, r, err) : redrive_scan(t, q, o, max, r, err);
+	if (sp) {
+		if (st != MQ_OK && !store_txn_failed(t)) {
+			store_rollback(t);
+			r->moved = 0;
+			r->more = false;
+			r->next_after = o->after_id;
+			return st;
+		}
+		if (st == MQ_OK)
+			st = store_release(t, err);
+	}
+	return st;
+}
+
+mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, size_t n_ids,
+                        const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
+                        bool *more, store_err *err)
+{
+	store_redrive_opts o = {
+	    .ids = ids,
+	    .n_ids = n_ids,
+	    .to_queue = to_queue,
+	    .auto_create = auto_create,
+	    .max = max,
+	};
+	store_redrive_result r;
+	mq_status st = store_redrive_ex(t, queue, &o, &r, err);
+
 	if (moved)
-		*moved = count;
-	if (count)
-		store_notify_ready(t, to);
+		*moved = st == MQ_OK ? r.moved : 0;
+	if (more)
+		*more = st == MQ_OK && r.more;
+	return st;
+}
+
+/* ---- oldest ready age ------------------------------------------------------------ */
+
+mq_status store_q_oldest_ready(store_txn *t, const qent *q, uint64_t *age_ms, store_err *err)
+{
+	uint8_t key[KEY_READY_LEN];
+	uint64_t oldest = UINT64_MAX;
+	uint32_t prio_key = 0;
+	mq_status st;
+
+	*age_ms = 0;
+	if (q->rec.stats.ready == 0)
+		return MQ_OK;
+	for (uint32_t level = 0; level < STORE_OLDEST_PRIO_MAX; level++) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		/* The first key at or after (qid, prio_key, 0): the oldest message
+		 * of the next priority level. */
+		be32_put(key, q->qid);
+		be32_put(key + 4, prio_key);
+		be64_put(key + 8, 0);
+		st = tx_seek(t, KV_READY, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_READY_LEN || be32_get(k.data) != q->qid)
+			break;
+		prio_key = be32_get((const uint8_t *)k.data + 4);
+		id = be64_get((const uint8_t *)k.data + 8);
+		st = store_msg_get(t, q->qid, id, &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "ready index of queue %s names missing message %" PRIu64,
+			                  q->name, id);
+		if (st != MQ_OK)
+			return st;
+		if (m.enqueued_ms < oldest)
+			oldest = m.enqueued_ms;
+		if (prio_key == UINT32_MAX)
+			break;
+		prio_key++;
+	}
+	if (oldest != UINT64_MAX) {
+		uint64_t now = store_now(t->s);
+		*age_ms = now > oldest ? now - oldest : 0;
+	}
 	return MQ_OK;
 }
 
@@ -943,6 +1361,10 @@ mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_
 		if (handled)
 			*handled = count;
 	}
+	if ((st = store_tick_ext(t, max_items, &count, err)) != MQ_OK)
+		return st;
+	if (handled)
+		*handled = count;
 	return MQ_OK;
 }
 
@@ -956,15 +1378,14 @@ mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err)
 		err = &local;
 	if ((st = store_txn_check(t, err)) != MQ_OK)
 		return st;
+	*due_ms = UINT64_MAX;
 	st = tx_seek(t, KV_TIMERS, NULL, 0, &k, &v, err);
-	if (st == MQ_NOT_FOUND) {
-		*due_ms = UINT64_MAX;
-		return MQ_OK;
-	}
+	if (st == MQ_NOT_FOUND)
+		return store_next_due_ext(t, due_ms, err);
 	if (st != MQ_OK)
 		return st;
 	if (k.len != KEY_TIMER_LEN)
 		return store_fail(t, err, MQ_DATA_LOSS, "a timer key is corrupted");
 	*due_ms = be64_get(k.data);
-	return MQ_OK;
+	return store_next_due_ext(t, due_ms, err);
 }

@@ -44,6 +44,9 @@ typedef enum kv_db {
 	KV_TIMERS,
 	KV_DEDUP,
 	KV_DEAD,
+	KV_GROUPS,
+	KV_EXPIRY,
+	KV_DEDUPEXP,
 	/* Schedules and topics (record_pubsub.h). */
 	KV_SCHEDULES,
 	KV_SCHED_DUE,
@@ -86,6 +89,13 @@ typedef struct kv_ops {
 	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
 	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);
+	/* Savepoints, one level: savepoint marks the transaction's state;
+	 * rollback undoes every change made since and ends the savepoint;
+	 * release keeps them and ends it. Cursors are invalid after any of
+	 * the three (seek again). A failure is a transaction failure. */
+	mq_status (*savepoint)(kv_txn *t, store_err *err);
+	mq_status (*release)(kv_txn *t, store_err *err);
+	void (*rollback)(kv_txn *t);
 } kv_ops;
 
 extern const kv_ops store_kv_lmdb;

@@ -22,15 +22,16 @@
 
 /* lmdb_db_names are the names of the databases on disk, by kv_db. */
 static const char *const lmdb_db_names[KV_NDB] = {
-    "meta", "queues", "qids", "msgs", "ready", "timers", "dedup", "dead",
-    /* schema 3 */
-    "schedules", "sched_due", "topics", "subs", "sub_topic",
+    "meta",   "queues", "qids",     "msgs",      "ready",     "timers", "dedup", "dead",
+    "groups", "expiry", "dedupexp", "schedules", "sched_due", "topics", "subs",  "sub_topic",
 };
 
 struct kv_txn {
 	kv_env *env;
 	MDB_txn *txn;
-	MDB_cursor *cur[KV_NDB]; /* opened lazily; LMDB frees them at txn end */
+	MDB_cursor *cur[KV_NDB];  /* opened lazily; LMDB frees them at txn end */
+	MDB_txn *parent;          /* during a savepoint: the outer transaction */
+	MDB_cursor *pcur[KV_NDB]; /* and its cursors */
 	bool cur_valid[KV_NDB];
 };
 
@@ -341,7 +342,8 @@ static mq_status lmdb_commit(kv_txn *t, store_err *err)
 
 static void lmdb_abort(kv_txn *t)
 {
-	mdb_txn_abort(t->txn);
+	mdb_txn_abort(t->parent ? t->parent : t->txn); /* a parent aborts its child */
+	t->parent = NULL;
 	t->txn = NULL;
 	t->env->in_txn = false;
 }
@@ -427,6 +429,45 @@ static mq_status lmdb_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_
 	return lmdb_cursor_get(t, db, &mk, MDB_NEXT, key, val, err);
 }
 
+/* Savepoints are LMDB nested transactions: the child takes the parent's
+ * place until released (committed into the parent) or rolled back. */
+static mq_status lmdb_savepoint(kv_txn *t, store_err *err)
+{
+	MDB_txn *child;
+	int rc = mdb_txn_begin(t->env->env, t->txn, 0, &child);
+
+	if (rc)
+		return lmdb_status(t->env, rc, "begin savepoint", err);
+	t->parent = t->txn;
+	t->txn = child;
+	memcpy(t->pcur, t->cur, sizeof(t->cur));
+	memset(t->cur, 0, sizeof(t->cur));
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+	return MQ_OK;
+}
+
+static void lmdb_sp_end(kv_txn *t)
+{
+	t->txn = t->parent;
+	t->parent = NULL;
+	memcpy(t->cur, t->pcur, sizeof(t->cur));
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+}
+
+static mq_status lmdb_release(kv_txn *t, store_err *err)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	lmdb_sp_end(t);
+	return rc ? lmdb_status(t->env, rc, "release savepoint", err) : MQ_OK;
+}
+
+static void lmdb_rollback(kv_txn *t)
+{
+	mdb_txn_abort(t->txn);
+	lmdb_sp_end(t);
+}
+
 const kv_ops store_kv_lmdb = {
     .engine = "lmdb",
     .open = lmdb_open,
@@ -442,4 +483,7 @@ const kv_ops store_kv_lmdb = {
     .del = lmdb_del,
     .seek = lmdb_seek,
     .next = lmdb_next,
+    .savepoint = lmdb_savepoint,
+    .release = lmdb_release,
+    .rollback = lmdb_rollback,
 };

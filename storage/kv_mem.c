@@ -61,6 +61,7 @@ struct kv_txn {
 	size_t n, cap;
 	mem_node *cur[KV_NDB]; /* the implicit cursors */
 	bool cur_valid[KV_NDB];
+	size_t sp; /* the savepoint: log entries before it stay on rollback */
 };
 
 struct kv_env {
@@ -161,11 +162,12 @@ static mq_status mem_commit(kv_txn *t, store_err *err)
 	return MQ_OK;
 }
 
-static void mem_abort(kv_txn *t)
+/* undo_to reverts the log's entries down to (not including) entry n. */
+static void undo_to(kv_txn *t, size_t n)
 {
 	kv_env *e = t->env;
 
-	while (t->n > 0) {
+	while (t->n > n) {
 		undo *u = &t->log[--t->n];
 		struct mem_tree *tree = &e->trees[u->db];
 
@@ -184,7 +186,33 @@ static void mem_abort(kv_txn *t)
 			break;
 		}
 	}
-	e->in_txn = false;
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+}
+
+static void mem_abort(kv_txn *t)
+{
+	undo_to(t, 0);
+	t->env->in_txn = false;
+}
+
+static mq_status mem_savepoint(kv_txn *t, store_err *err)
+{
+	(void)err;
+	t->sp = t->n;
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+	return MQ_OK;
+}
+
+static mq_status mem_release(kv_txn *t, store_err *err)
+{
+	(void)err;
+	memset(t->cur_valid, 0, sizeof(t->cur_valid));
+	return MQ_OK;
+}
+
+static void mem_rollback(kv_txn *t)
+{
+	undo_to(t, t->sp);
 }
 
 static mq_status log_add(kv_txn *t, undo_op op, kv_db db, mem_node *n, store_err *err)
@@ -336,4 +364,7 @@ const kv_ops store_kv_mem = {
     .del = mem_del,
     .seek = mem_seek,
     .next = mem_next,
+    .savepoint = mem_savepoint,
+    .release = mem_release,
+    .rollback = mem_rollback,
 };

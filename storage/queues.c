@@ -141,6 +141,21 @@ mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_q
 	return MQ_OK;
 }
 
+mq_status store_queue_rate_limit(store_txn *t, const char *name, uint32_t *rate, store_err *err)
+{
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK ||
+	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
+		return st;
+	*rate = q->rec.rate_limit;
+	return MQ_OK;
+}
+
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err)
 {
 	store_err local;
@@ -153,7 +168,7 @@ mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info
 	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
 		return st;
 	store_q_info(q, info);
-	return MQ_OK;
+	return store_q_oldest_ready(t, q, &info->stats.oldest_ready_age_ms, err);
 }
 
 mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, store_queue_cb cb,
@@ -206,6 +221,9 @@ mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, stor
 		if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
 			return st;
 		store_q_info(q, &info);
+		if ((st = store_q_oldest_ready(t, q, &info.stats.oldest_ready_age_ms, err)) !=
+		    MQ_OK)
+			return st;
 		count++;
 		stop = cb(arg, &info) != 0;
 		memcpy(key, name, k.len);
@@ -217,10 +235,13 @@ mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, stor
 
 mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m, store_err *err)
 {
-	uint8_t mk[KEY_MSG_LEN], ik[KEY_TIMER_LEN], dk[KEY_DEDUP_MAX];
-	size_t ilen, dlen = 0;
-	kv_db idb;
+	uint8_t mk[KEY_MSG_LEN], ik[KEY_TIMER_LEN];
+	char dk[STORE_DEDUP_MAX], gk[STORE_GROUP_MAX];
+	size_t ilen = 0, dlen = 0, glen = 0;
+	kv_db idb = KV_READY;
 	uint8_t state = m->state;
+	bool waiting = (m->flags & REC_MF_GROUP_WAIT) != 0;
+	uint64_t seq = m->group_seq, exp = m->expire_ms;
 	mq_status st;
 
 	key_msg(mk, q->qid, id);
@@ -245,17 +266,67 @@ mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m,
 		return store_fail(t, err, MQ_DATA_LOSS, "message %" PRIu64 " has a bad state %u",
 		                  id, state);
 	}
-	/* A DEAD message's dedup key was freed when it died. */
-	if (state != STORE_STATE_DEAD && m->dedup_len)
-		dlen = key_dedup(dk, q->qid, m->dedup, m->dedup_len);
+	/* A DEAD message's dedup key, expiry and group place were freed when
+	 * it died; a message waiting in its group is in no state index. */
+	if (state != STORE_STATE_DEAD) {
+		dlen = m->dedup_len;
+		glen = m->group_len;
+		memcpy(dk, m->dedup, dlen);
+		memcpy(gk, m->group, glen);
+	} else {
+		exp = 0;
+	}
 	/* m is not used past this point: writes may move what it points at. */
-	if ((st = store_del_must(t, idb, ik, ilen, err)) != MQ_OK ||
+	if ((!waiting && (st = store_del_must(t, idb, ik, ilen, err)) != MQ_OK) ||
 	    (st = store_del_must(t, KV_MSGS, mk, sizeof(mk), err)) != MQ_OK ||
-	    (dlen && (st = store_del_must(t, KV_DEDUP, dk, dlen, err)) != MQ_OK))
+	    (st = store_dedup_release(t, q, dk, dlen, id, err)) != MQ_OK ||
+	    (st = store_expiry_del(t, q->qid, id, exp, err)) != MQ_OK)
 		return st;
 	(*store_q_counter(q, state))--;
 	q->dirty = true;
-	return MQ_OK;
+	return store_group_leave(t, q, gk, glen, seq, !waiting, err);
+}
+
+/* purge_waiting removes the messages of q waiting behind their group's
+ * head whose state is in mask (their heads may be leased or delayed). */
+static mq_status purge_waiting(store_txn *t, qent *q, uint32_t mask, uint64_t *n, store_err *err)
+{
+	uint8_t key[KEY_GROUP_MAX + 1];
+	size_t klen = 4;
+	mq_status st;
+
+	be32_put(key, q->qid);
+	for (;;) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		st = tx_seek(t, KV_GROUPS, key, klen, &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			return MQ_OK;
+		if (st != MQ_OK)
+			return st;
+		if (k.len < 13 || k.len > KEY_GROUP_MAX || be32_get(k.data) != q->qid)
+			return MQ_OK;
+		if (v.len != 8)
+			return store_fail(t, err, MQ_DATA_LOSS, "a group entry is corrupted");
+		id = le64_get(v.data);
+		/* Next time, seek just past this key: the key with a 0 added. */
+		memcpy(key, k.data, k.len);
+		key[k.len] = 0;
+		klen = k.len + 1;
+		st = store_msg_get(t, q->qid, id, &m, err);
+		if (st == MQ_NOT_FOUND)
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "group entry for missing message %" PRIu64, id);
+		if (st != MQ_OK)
+			return st;
+		if ((m.flags & REC_MF_GROUP_WAIT) && (m.state & mask)) {
+			if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+				return st;
+			(*n)++;
+		}
+	}
 }
 
 /* purge_index removes the messages listed in a per-queue index (ready or
@@ -325,7 +396,14 @@ mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged, 
 			}
 			key_msg(key, q->qid, id + 1);
 		}
+		/* A waiting message promoted past the walk may be READY now. */
+		if ((mask & STORE_STATE_READY) &&
+		    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, &n, err)) != MQ_OK)
+			return st;
 	} else {
+		if ((mask & STORE_STATE_READY) &&
+		    (st = purge_waiting(t, q, mask, &n, err)) != MQ_OK)
+			return st;
 		if ((mask & STORE_STATE_READY) &&
 		    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, &n, err)) != MQ_OK)
 			return st;

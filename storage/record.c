@@ -98,8 +98,8 @@ static uint64_t headers_size(const store_header *h, size_t nh)
 
 size_t store_rec_msg_size(const rec_msg *m, const store_header *h, size_t nh)
 {
-	uint64_t n = REC_MSG_FIXED + 4ull + m->dedup_len + m->type_len + m->error_len +
-	             m->reason_len + m->hist_len + m->payload_len;
+	uint64_t n = REC_MSG_FIXED + 5ull + m->dedup_len + m->type_len + m->error_len +
+	             m->reason_len + m->group_len + m->hist_len + m->payload_len;
 
 	n += h ? headers_size(h, nh) : m->hdrs_len;
 	if (n > UINT32_MAX)
@@ -124,7 +124,7 @@ void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h,
 	out[0] = REC_MSG_VERSION;
 	out[1] = m->state;
 	out[2] = m->n_hist;
-	out[3] = 0;
+	out[3] = m->flags;
 	le32_put(out + 4, m->attempts);
 	le32_put(out + 8, (uint32_t)m->priority);
 	le32_put(out + 12, n_headers);
@@ -138,10 +138,14 @@ void store_rec_msg_encode(uint8_t *out, const rec_msg *m, const store_header *h,
 	le32_put(out + 56, m->payload_len);
 	le32_put(out + 60, m->reason_len);
 	le32_put(out + 64, m->hist_len);
+	le32_put(out + 68, m->group_len);
+	le64_put(out + 72, m->expire_ms);
+	le64_put(out + 80, m->group_seq);
 	p = put_str(p, m->dedup, m->dedup_len);
 	p = put_str(p, m->type, m->type_len);
 	p = put_str(p, m->error, m->error_len);
 	p = put_str(p, m->reason, m->reason_len);
+	p = put_str(p, m->group, m->group_len);
 	if (m->hist_len) {
 		memcpy(p, m->hist, m->hist_len);
 		p += m->hist_len;
@@ -169,13 +173,23 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 	const uint8_t *p = data;
 	uint64_t need;
 	size_t fixed;
+	uint8_t ver;
 
-	if (len < REC_MSG_FIXED_1 + 3 || (p[0] != REC_MSG_VERSION && p[0] != REC_MSG_VERSION_1))
+	if (len < REC_MSG_FIXED_1 + 3)
 		return false;
-	fixed = p[0] == REC_MSG_VERSION ? REC_MSG_FIXED : REC_MSG_FIXED_1;
+	ver = p[0];
+	if (ver == REC_MSG_VERSION)
+		fixed = REC_MSG_FIXED;
+	else if (ver == REC_MSG_VERSION_2)
+		fixed = REC_MSG_FIXED_2;
+	else if (ver == REC_MSG_VERSION_1)
+		fixed = REC_MSG_FIXED_1;
+	else
+		return false;
 	if (len < fixed + 3)
 		return false;
 	m->state = p[1];
+	m->flags = ver == REC_MSG_VERSION ? p[3] : 0;
 	m->attempts = le32_get(p + 4);
 	m->priority = (int32_t)le32_get(p + 8);
 	m->n_headers = le32_get(p + 12);
@@ -190,15 +204,25 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 	m->n_hist = 0;
 	m->reason_len = 0;
 	m->hist_len = 0;
-	if (p[0] == REC_MSG_VERSION) {
+	m->group_len = 0;
+	m->expire_ms = 0;
+	m->group_seq = 0;
+	if (ver >= REC_MSG_VERSION_2) {
 		m->n_hist = p[2];
 		m->reason_len = le32_get(p + 60);
 		m->hist_len = le32_get(p + 64);
 	}
+	if (ver == REC_MSG_VERSION) {
+		m->group_len = le32_get(p + 68);
+		m->expire_ms = le64_get(p + 72);
+		m->group_seq = le64_get(p + 80);
+	}
 	need =
 	    fixed + 3ull + m->dedup_len + m->type_len + m->error_len + m->hdrs_len + m->payload_len;
-	if (p[0] == REC_MSG_VERSION)
+	if (ver >= REC_MSG_VERSION_2)
 		need += 1ull + m->reason_len + m->hist_len;
+	if (ver == REC_MSG_VERSION)
+		need += 1ull + m->group_len;
 	if (need != len || m->n_headers > m->hdrs_len / 10 ||
 	    m->n_hist > m->hist_len / (REC_HIST_FIXED + 1) || m->n_hist > STORE_HISTORY_MAX)
 		return false;
@@ -209,13 +233,19 @@ bool store_rec_msg_decode(rec_msg *m, const void *data, size_t len)
 	p += m->type_len + 1;
 	m->error = (const char *)p;
 	p += m->error_len + 1;
-	if (fixed == REC_MSG_FIXED) {
+	m->reason = "";
+	m->group = "";
+	if (ver >= REC_MSG_VERSION_2) {
 		m->reason = (const char *)p;
 		p += m->reason_len + 1;
 		if (m->reason[m->reason_len])
 			return false;
-	} else {
-		m->reason = "";
+	}
+	if (ver == REC_MSG_VERSION) {
+		m->group = (const char *)p;
+		p += m->group_len + 1;
+		if (m->group[m->group_len])
+			return false;
 	}
 	m->hist = p;
 	p += m->hist_len;

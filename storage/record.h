@@ -20,6 +20,9 @@
  *   timers    due_ms u64 | qid u32 | id u64               empty
  *   dedup     qid u32 | dedup key bytes                   id u64
  *   dead      qid u32 | id u64                            empty
+ *   groups    qid u32 | group bytes | 0 u8 | seq u64        id u64
+ *   expiry    expire_ms u64 | qid u32 | id u64            empty
+ *   dedupexp  expire_ms u64 | qid u32 | dedup key bytes   empty
  *   schedules, sched_due, topics, subs, sub_topic: record_pubsub.h (schema 3)
  *
  * Why: messages are keyed by queue first, so a queue's messages are one
@@ -32,7 +35,22 @@
  * (due = lease expiry); tick takes keys from the start while due <= now.
  * "dead" lists a queue's DEAD messages. READY messages are in "ready";
  * DELAYED and LEASED in "timers"; DEAD in "dead": exactly one index each.
- * A dedup key is in "dedup" from push until ack, purge, delete or DEAD.
+ * A dedup key is in "dedup" from push until ack, purge, delete or DEAD
+ * (in the WAITING scope only while the holder is READY or DELAYED). Its
+ * value is the holder's id (8 bytes), or, in the WINDOW scope after the
+ * holder was acked, id u64 | expire_ms u64 (16 bytes: a completed key),
+ * with an entry in "dedupexp" that the tick removes both through.
+ *
+ * Groups (schema 3): every live (not DEAD) message with a group key has an
+ * entry in "groups", ordered by seq (its id, or a fresh id when it was
+ * redriven: it rejoins at the back). The first entry of a group is its
+ * head: the only message of the group in ready or timers. The others
+ * carry REC_MF_GROUP_WAIT and are in no other index (state READY or
+ * DELAYED as pushed; due_ms keeps their not-before time). When the head
+ * leaves (ack, DEAD, delete, purge), the next one is promoted.
+ * "expiry" holds one key per live message with an expiry (TTL), from push
+ * until it is removed or goes DEAD; the tick drops the entry of a LEASED
+ * message without changing it (it expires when it comes back).
  *
  * Queue record, version 1 (104 bytes):
  *   0 u8 version (1)  1 u8[3] zero  4 u32 qid  8 u32 lease_ms (0 = default)
@@ -73,6 +91,15 @@
  * Version 1 records decode as version 2 with no reason and no history;
  * every write stores version 2 (schema 1 -> 2 needs no rewrite).
  *
+ * Message record, version 3 (88 bytes + variable part): version 2 with
+ *   0 u8 version (3)  3 u8 flags (REC_MF_*)
+ *   68 u32 group_len  72 u64 expire_ms (0 = never)  80 u64 group_seq
+ *   88 dedup key, NUL; type, NUL; last error, NUL; dead reason, NUL;
+ *      group, NUL; history; headers; payload
+ * Versions 1 and 2 decode with no group and no expiry; every write stores
+ * version 3 (schema 2 -> 3 needs no rewrite: the new databases start
+ * empty).
+ *
  * How to change the format (checklist):
  *  1. Never change the meaning of an existing version. Add a new record
  *     version (REC_*_VERSION) or a new database; new code reads every
@@ -96,29 +123,38 @@
 
 #include "storage.h"
 
-#define STORE_SCHEMA_VERSION 3u /* 3: queue record version 3; schedules and topics */
+/* 3: queue and message records version 3; groups, expiry, dedupexp; schedules and topics
+ * (record_pubsub.h) */
+#define STORE_SCHEMA_VERSION 3u
 #define REC_QUEUE_VERSION    3u
 #define REC_QUEUE_VERSION_2  2u
 #define REC_QUEUE_VERSION_1  1u
-#define REC_MSG_VERSION      2u
+#define REC_MSG_VERSION      3u
+#define REC_MSG_VERSION_2    2u
 #define REC_MSG_VERSION_1    1u
+
+#define REC_MF_GROUP_WAIT 0x01u /* grouped, not the head: only in "groups" */
 
 #define REC_QUEUE_FIXED    152u
 #define REC_QUEUE_SIZE_MAX (REC_QUEUE_FIXED + MQ_NAME_MAX)
 #define REC_QUEUE_SIZE_2   112u
 #define REC_QUEUE_SIZE_1   104u
-#define REC_MSG_FIXED      68u
+#define REC_MSG_FIXED      88u
+#define REC_MSG_FIXED_2    68u
 #define REC_MSG_FIXED_1    60u
 #define REC_HIST_FIXED     16u   /* time_ms, outcome, elen */
 #define STORE_DEDUP_MAX    256u  /* longest dedup key, bytes (LMDB keys <= 511) */
 #define STORE_TYPE_MAX     256u  /* longest type string, bytes */
 #define STORE_ERROR_MAX    1024u /* a nack's error is truncated to this */
 
-#define KEY_MSG_LEN   12u
-#define KEY_READY_LEN 16u
-#define KEY_TIMER_LEN 20u
-#define KEY_DEAD_LEN  12u
-#define KEY_DEDUP_MAX (4u + STORE_DEDUP_MAX)
+#define KEY_MSG_LEN      12u
+#define KEY_READY_LEN    16u
+#define KEY_TIMER_LEN    20u
+#define KEY_DEAD_LEN     12u
+#define KEY_DEDUP_MAX    (4u + STORE_DEDUP_MAX)
+#define KEY_GROUP_MAX    (4u + STORE_GROUP_MAX + 1u + 8u)
+#define KEY_EXPIRY_LEN   20u
+#define KEY_DEDUPEXP_MAX (8u + 4u + STORE_DEDUP_MAX)
 
 /* rec_queue is a decoded queue record. */
 typedef struct rec_queue {
@@ -143,6 +179,7 @@ typedef struct rec_queue {
 /* rec_msg is a decoded message record; pointers borrow the value. */
 typedef struct rec_msg {
 	uint8_t state;
+	uint8_t flags; /* REC_MF_* */
 	uint32_t attempts;
 	int32_t priority;
 	uint32_t n_headers;
@@ -157,6 +194,10 @@ typedef struct rec_msg {
 	uint32_t error_len;
 	const char *reason; /* dead reason; "" unless DEAD */
 	uint32_t reason_len;
+	const char *group; /* "" when none */
+	uint32_t group_len;
+	uint64_t expire_ms; /* 0 = never */
+	uint64_t group_seq; /* its place in its group */
 	uint8_t n_hist;
 	const uint8_t *hist; /* encoded history */
 	uint32_t hist_len;
@@ -240,6 +281,35 @@ static inline size_t key_dedup(uint8_t k[KEY_DEDUP_MAX], uint32_t qid, const cha
 	be32_put(k, qid);
 	memcpy(k + 4, key, len);
 	return 4 + len;
+}
+
+/* key_group_pfx writes qid | group | 0 and returns its length. */
+static inline size_t key_group_pfx(uint8_t k[KEY_GROUP_MAX], uint32_t qid, const char *g,
+                                   size_t len)
+{
+	be32_put(k, qid);
+	memcpy(k + 4, g, len);
+	k[4 + len] = 0;
+	return 5 + len;
+}
+
+/* key_group writes qid | group | 0 | seq and returns its length. */
+static inline size_t key_group(uint8_t k[KEY_GROUP_MAX], uint32_t qid, const char *g, size_t len,
+                               uint64_t seq)
+{
+	size_t n = key_group_pfx(k, qid, g, len);
+
+	be64_put(k + n, seq);
+	return n + 8;
+}
+
+static inline size_t key_dedupexp(uint8_t k[KEY_DEDUPEXP_MAX], uint64_t due, uint32_t qid,
+                                  const char *key, size_t len)
+{
+	be64_put(k, due);
+	be32_put(k + 8, qid);
+	memcpy(k + 12, key, len);
+	return 12 + len;
 }
 
 /* store_rec_queue_encode writes q into out and returns its length. */

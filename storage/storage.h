@@ -149,6 +149,16 @@ void store_abort(store_txn *t);
  * then only store_abort is allowed. */
 bool store_txn_failed(const store_txn *t);
 
+/* Savepoints (one level): store_savepoint marks the transaction's state;
+ * store_rollback undoes every change made since (records, indexes, queue
+ * counters, queues created, ids handed out) and ends the savepoint;
+ * store_release keeps the changes and ends it. A transaction failure
+ * inside a savepoint still fails the whole transaction. Used for
+ * all-or-nothing requests (an atomic push) inside a group commit. */
+mq_status store_savepoint(store_txn *t, store_err *err);
+mq_status store_release(store_txn *t, store_err *err);
+void store_rollback(store_txn *t);
+
 /* ---- Queues ------------------------------------------------------------ */
 
 #define STORE_MAX_RETRY_MS (24u * 3600u * 1000u) /* longest backoff, 24 h */
@@ -253,6 +263,10 @@ mq_status store_queue_pause(store_txn *t, const char *name, bool paused, store_q
 /* store_queue_get reads a queue's config and stats; NOT_FOUND if none. */
 mq_status store_queue_get(store_txn *t, const char *name, store_queue_info *info, store_err *err);
 
+/* store_queue_rate_limit reads a queue's rate_limit (0 = none) without the
+ * computed stats: cheap enough for every pull. NOT_FOUND if none. */
+mq_status store_queue_rate_limit(store_txn *t, const char *name, uint32_t *rate, store_err *err);
+
 /* store_queue_cb receives one queue; return non-zero to stop early. */
 typedef int (*store_queue_cb)(void *arg, const store_queue_info *info);
 
@@ -276,7 +290,13 @@ mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
 typedef enum store_dedup_mode {
 	STORE_DEDUP_IGNORE = 0,  /* keep the existing job; report it */
 	STORE_DEDUP_REPLACE = 1, /* swap the waiting job's payload and options */
+	/* REPLACE, and the not-before time becomes the later of the holder's
+	 * and the push's: a burst of pushes runs once, after the last one's
+	 * delay (BullMQ debounce). */
+	STORE_DEDUP_DEBOUNCE = 2,
 } store_dedup_mode;
+
+#define STORE_GROUP_MAX 128u /* longest group key, bytes */
 
 typedef struct store_header {
 	const char *key;
@@ -293,6 +313,16 @@ typedef struct store_push_msg {
 	const char *type;  /* NULL or "" = none */
 	const store_header *headers;
 	size_t n_headers;
+	/* Ordering group (NULL or "" = none): at most one message of a group
+	 * is leased at a time, and a group's messages are delivered in push
+	 * order, whatever their priorities. */
+	const char *group;
+	/* Absolute not-before time, unix ms (0 = none; with delay_ms set too
+	 * the push is INVALID_ARGUMENT; a time past is ready now). */
+	uint64_t not_before_ms;
+	/* Time to live, ms from the push (0 = the queue's max age only). The
+	 * message expires at the earlier of the two. */
+	uint64_t ttl_ms;
 } store_push_msg;
 
 typedef struct store_push_result {
@@ -349,6 +379,8 @@ typedef struct store_msg {
 	const char *type;
 	const store_header *headers;
 	size_t n_headers;
+	const char *group;       /* ordering group, "" if none */
+	uint64_t expire_ms;      /* when it expires (TTL), unix ms; 0 = never */
 	const char *error;       /* the last nack's error, "" if none */
 	const char *dead_reason; /* why it went DEAD, "" unless DEAD */
 	size_t n_history;        /* oldest first, at most STORE_HISTORY_MAX */
@@ -382,6 +414,14 @@ mq_status store_ack(store_txn *t, const char *queue, uint64_t id, uint64_t token
  * error (may be NULL) is the consumer's reason. Errors as store_ack. */
 mq_status store_nack(store_txn *t, const char *queue, uint64_t id, uint64_t token,
                      uint64_t delay_ms, const char *error, store_err *err);
+
+/* store_snooze ends a lease without spending an attempt: the message goes
+ * back to DELAYED for delay_ms (READY when 0), its attempts as before the
+ * pull, no history entry and no nack counted. A group's head stays its
+ * head. A message past its expiry goes DEAD ("expired") instead. Errors
+ * as store_ack. */
+mq_status store_snooze(store_txn *t, const char *queue, uint64_t id, uint64_t token,
+                       uint64_t delay_ms, store_err *err);
 
 /* store_term ends a lease by failing the message for good: it goes DEAD
  * at once whatever its attempts, with dead reason "termed: <reason>"
@@ -443,14 +483,60 @@ mq_status store_redrive(store_txn *t, const char *queue, const uint64_t *ids, si
                         const char *to_queue, bool auto_create, uint32_t max, uint64_t *moved,
                         bool *more, store_err *err);
 
+/* STORE_ORIGIN_HEADER is the reserved header that a dead-lettered message
+ * carries in its dead-letter queue: the name of the queue it died in, so
+ * that a redrive without a target sends it back there. The message record
+ * format is unchanged (it is an ordinary header). Pushes may not set it;
+ * redrive removes it. */
+#define STORE_ORIGIN_HEADER "x-mq-origin-queue"
+
+/* store_redrive_opts selects what store_redrive_ex moves. Without ids it
+ * walks the queue's DEAD messages in id order (above after_id) and moves
+ * those matching every criterion given; it reads at most
+ * STORE_LIST_SCAN_MAX of them per call. */
+typedef struct store_redrive_opts {
+	const uint64_t *ids; /* exactly these (as store_redrive), or NULL */
+	size_t n_ids;
+	/* Where: to_queue when given; else the message's origin queue
+	 * (STORE_ORIGIN_HEADER) when it has one; else the same queue. A
+	 * missing target is created when auto_create, else NOT_FOUND. */
+	const char *to_queue;
+	bool auto_create;
+	uint32_t max;              /* moved per call; 0 or above STORE_REDRIVE_MAX = that */
+	uint64_t after_id;         /* only ids above this */
+	const char *reason_prefix; /* NULL or "" = any dead reason */
+	const char *type;          /* NULL or "" = any type */
+	uint64_t dead_since_ms;    /* 0 = any; else went dead at or after (see
+	                            * store_dead_time) */
+} store_redrive_opts;
+
+typedef struct store_redrive_result {
+	uint64_t moved;
+	bool more;           /* DEAD messages above next_after may match: call again */
+	uint64_t next_after; /* the after_id of the next call */
+} store_redrive_result;
+
+/* store_redrive_ex is store_redrive with filters, origin routing and
+ * paging. It is all or nothing: a request error (a missing target...)
+ * moves none. redriven_total of queue counts the messages moved out. */
+mq_status store_redrive_ex(store_txn *t, const char *queue, const store_redrive_opts *o,
+                           store_redrive_result *r, store_err *err);
+
+/* store_dead_time is when a DEAD message went dead: the time of its last
+ * failed attempt (history), else its enqueue time. */
+uint64_t store_dead_time(const store_msg *m);
+
 /* store_tick applies due timers: leases that ended (back to READY, or DEAD
- * at max_attempts; expired_total counts them) and delayed messages whose
- * time came (to READY). It handles at most max_items (0 = no limit) so a
+ * at max_attempts; expired_total counts them), delayed messages whose
+ * time came (to READY), messages past their expiry (TTL: DEAD with reason
+ * "expired", counted in dead_total; a LEASED one is left to finish and
+ * expires when it comes back), and completed dedup keys whose window
+ * ended (freed). It handles at most max_items (0 = no limit) so a
  * transaction stays bounded. */
 mq_status store_tick(store_txn *t, uint32_t max_items, uint32_t *handled, store_err *err);
 
-/* store_next_due returns the earliest pending timer (lease end or
- * not-before time), unix ms, or UINT64_MAX when there is none. */
+/* store_next_due returns the earliest pending timer (lease end,
+ * not-before time, expiry, end of a dedup window), unix ms, or UINT64_MAX when there is none. */
 mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err);
 
 #endif

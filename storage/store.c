@@ -580,6 +580,7 @@ void store_close(store *s)
 	free(t->name_gen);
 	free(t->qid_slot);
 	free(t->qid_gen);
+	free(t->sp_ents);
 	free(s->buf);
 	free(s->hdrs);
 	free(s);
@@ -688,6 +689,10 @@ mq_status store_commit(store_txn *t, store_err *err)
 		return store_seterr(err, MQ_ABORTED,
 		                    "the transaction had failed; nothing of it was kept");
 	}
+	if (t->sp_active && (st = store_release(t, err)) != MQ_OK) {
+		store_abort(t);
+		return st;
+	}
 	if ((st = txn_flush(t, err)) != MQ_OK) {
 		store_abort(t);
 		return st;
@@ -706,7 +711,78 @@ void store_abort(store_txn *t)
 	if (!t || !t->s->txn_open)
 		return;
 	t->s->ops->abort(t->kv);
+	t->sp_active = false;
 	t->s->txn_open = false;
+}
+
+mq_status store_savepoint(store_txn *t, store_err *err)
+{
+	store_err local;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if (t->sp_active)
+		return store_seterr(err, MQ_FAILED_PRECONDITION, "a savepoint is already active");
+	if (t->n_ents > t->sp_cap) {
+		qent *p = realloc(t->sp_ents, t->n_ents * sizeof(*p));
+
+		if (!p)
+			return store_fail(t, err, MQ_RESOURCE_EXHAUSTED, "out of memory");
+		t->sp_ents = p;
+		t->sp_cap = t->n_ents;
+	}
+	if ((st = t->s->ops->savepoint(t->kv, err)) != MQ_OK) {
+		t->failed = true;
+		return st;
+	}
+	for (uint32_t i = 0; i < t->n_ents; i++)
+		t->sp_ents[i] = *t->ents[i];
+	t->sp_n_ents = t->n_ents;
+	t->sp_next_id = t->next_id;
+	t->sp_next_token = t->next_token;
+	t->sp_next_qid = t->next_qid;
+	t->sp_active = true;
+	return MQ_OK;
+}
+
+mq_status store_release(store_txn *t, store_err *err)
+{
+	store_err local;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (!t || !t->sp_active)
+		return store_seterr(err, MQ_FAILED_PRECONDITION, "no savepoint is active");
+	t->sp_active = false;
+	if ((st = t->s->ops->release(t->kv, err)) != MQ_OK)
+		t->failed = true;
+	return st;
+}
+
+void store_rollback(store_txn *t)
+{
+	if (!t || !t->sp_active)
+		return;
+	t->sp_active = false;
+	t->s->ops->rollback(t->kv);
+	for (uint32_t i = 0; i < t->sp_n_ents; i++)
+		*t->ents[i] = t->sp_ents[i];
+	t->n_ents = t->sp_n_ents;
+	t->next_id = t->sp_next_id;
+	t->next_token = t->sp_next_token;
+	t->next_qid = t->sp_next_qid;
+	/* Queues cached since the savepoint leave the lookup tables. */
+	if (++t->gen == 0) {
+		memset(t->name_gen, 0, t->hcap * sizeof(uint32_t));
+		memset(t->qid_gen, 0, t->hcap * sizeof(uint32_t));
+		t->gen = 1;
+	}
+	for (uint32_t i = 0; i < t->n_ents; i++)
+		qc_index(t, i);
 }
 
 bool store_txn_failed(const store_txn *t)

@@ -2058,15 +2058,17 @@ static void test_storage_semantics_reopen(void **state)
 			const uint8_t *p = mv.mv_data;
 			size_t strs, n;
 
-			assert_true(mv.mv_size <= sizeof(out) && p[0] == 2);
+			assert_true(mv.mv_size <= sizeof(out) && p[0] == 3);
 			/* dedup, type, error with their NULs; then the reason's NUL */
 			strs = (size_t)(p[40] + p[44] + p[48]) + 3;
 			memcpy(out, p, 60);
 			out[0] = 1;
 			out[2] = 0;
-			memcpy(out + 60, p + 68, strs);
-			/* skip the reason and the history (their lengths at 60, 64) */
-			n = 68 + strs + 1 + p[60] + p[64];
+			out[3] = 0;
+			memcpy(out + 60, p + 88, strs);
+			/* skip the reason, the group and the history (their lengths
+			 * at 60, 68, 64) */
+			n = 88 + strs + 1 + p[60] + 1 + p[68] + p[64];
 			memcpy(out + 60 + strs, p + n, mv.mv_size - n);
 			v.mv_data = out;
 			v.mv_size = 60 + strs + (mv.mv_size - n);

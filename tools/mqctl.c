@@ -86,13 +86,20 @@ enum {
 	OPT_TO,
 	OPT_RETRY_BASE_MS,
 	OPT_RETRY_MAX_MS,
+	OPT_ATOMIC,
+	OPT_REASON_PREFIX,
+	OPT_DEAD_SINCE_MS,
+	OPT_RATE,
+	OPT_LINES,
 	OPT_MAX_LENGTH,
 	OPT_MAX_AGE_MS,
 	OPT_RATE_LIMIT,
 	OPT_DEDUP_SCOPE,
 	OPT_DEDUP_WINDOW_MS,
+	OPT_GROUP,
+	OPT_AT,
+	OPT_TTL_MS,
 	OPT_DLQ,
-	OPT_LINES,
 	OPT_INTERVAL_MS,
 	OPT_COUNT,
 };
@@ -1103,8 +1110,61 @@ struct push_args {
 	mq_push_opts opts;
 	mq_header headers[PUSH_MAX_HEADERS];
 	const char *file;
-	bool lines;
+	bool lines; /* --lines: one message per line of --file or stdin */
+	bool atomic;
 };
+
+/* parse_time_ms reads an absolute time: unix ms (digits only) or RFC 3339
+ * (date, 'T' or ' ', time, optional fraction, then 'Z' or +-HH:MM). */
+static bool parse_time_ms(const char *s, uint64_t *out)
+{
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	uint64_t frac = 0, scale = 1000;
+	struct tm tm = {0};
+	const char *p;
+	int64_t t;
+
+	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s))
+		return parse_u64(s, UINT64_MAX, out);
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n == 0)
+		return false;
+	p = s + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (uint64_t)(*p - '0') * scale;
+			}
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1;
+
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2)
+			return false;
+		p += 1 + n;
+		oh *= sign;
+		om *= sign;
+	} else {
+		return false;
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = (int64_t)timegm(&tm) - (int64_t)oh * 3600 - (int64_t)om * 60;
+	if (t < 0)
+		return false;
+	*out = (uint64_t)t * 1000u + frac;
+	return true;
+}
 
 static int push_opt(const struct cmd *cmd, int opt, void *arg)
 {
@@ -1118,6 +1178,9 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 	case OPT_LINES:
 		a->lines = true;
 		return -1;
+	case OPT_ATOMIC:
+		a->atomic = true;
+		return -1;
 	case OPT_DEDUP_KEY:
 		a->opts.dedup_key = optarg;
 		return -1;
@@ -1126,9 +1189,26 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 			a->opts.dedup_mode = MQ_DEDUP_IGNORE;
 		else if (strcmp(optarg, "replace") == 0)
 			a->opts.dedup_mode = MQ_DEDUP_REPLACE;
+		else if (strcmp(optarg, "debounce") == 0)
+			a->opts.dedup_mode = MQ_DEDUP_DEBOUNCE;
 		else
-			return usage_error(cmd, "--dedup-mode: want ignore or replace, not '%s'",
+			return usage_error(
+			    cmd, "--dedup-mode: want ignore, replace or debounce, not '%s'",
+			    optarg);
+		return -1;
+	case OPT_GROUP:
+		a->opts.group = optarg;
+		return -1;
+	case OPT_AT:
+		if (!parse_time_ms(optarg, &a->opts.not_before_ms))
+			return usage_error(cmd,
+			                   "--at: want RFC 3339 (2030-01-02T03:04:05Z, "
+			                   "2030-01-02T03:04:05.5+02:00) or unix ms, not '%s'",
 			                   optarg);
+		return -1;
+	case OPT_TTL_MS:
+		if (!parse_u64(optarg, UINT64_MAX, &a->opts.ttl_ms))
+			return usage_error(cmd, "--ttl-ms: bad number '%s'", optarg);
 		return -1;
 	case OPT_DELAY_MS:
 		if (!parse_u64(optarg, UINT64_MAX, &a->opts.delay_ms))
@@ -1154,6 +1234,117 @@ static int push_opt(const struct cmd *cmd, int opt, void *arg)
 		return -1;
 	}
 	return -2;
+}
+
+/* push_many pushes several messages in one request: the DATA
+ * positionals, or the lines of --lines FILE ("-" = stdin), with the same
+ * options; --atomic makes it all or nothing. */
+static int push_many(const struct cmd *cmd, struct push_args *a, char **pos, int npos)
+{
+	const void **payloads = NULL;
+	size_t *lens = NULL, n = 0, len = 0;
+	mq_push_opts *opts = NULL;
+	mq_push_result *res = NULL;
+	char *data = NULL;
+	int rv;
+	mq_status st;
+
+	if (a->lines && npos > 1)
+		return usage_error(cmd, "give DATA... or --lines, not both");
+	if (!a->lines && a->file != NULL)
+		return usage_error(cmd,
+		                   "--atomic with --file needs --lines (one message per line)");
+	if (a->lines) {
+		FILE *f =
+		    a->file == NULL || strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "rb");
+
+		if (f == NULL) {
+			fprintf(stderr, "mqctl: INVALID_ARGUMENT: %s: %s\n", a->file,
+			        strerror(errno));
+			return EXIT_ERROR;
+		}
+		if (!read_all(f, &data, &len)) {
+			fprintf(stderr, "mqctl: INTERNAL: reading %s: %s\n",
+			        a->file != NULL ? a->file : "stdin", strerror(errno));
+			if (f != stdin)
+				fclose(f);
+			return EXIT_ERROR;
+		}
+		if (f != stdin)
+			fclose(f);
+	}
+	payloads = calloc(MQ_PUSH_BATCH_MAX, sizeof(*payloads));
+	lens = calloc(MQ_PUSH_BATCH_MAX, sizeof(*lens));
+	opts = calloc(MQ_PUSH_BATCH_MAX, sizeof(*opts));
+	res = calloc(MQ_PUSH_BATCH_MAX, sizeof(*res));
+	if (payloads == NULL || lens == NULL || opts == NULL || res == NULL) {
+		rv = EXIT_ERROR;
+		goto out;
+	}
+	if (a->lines) { /* non-empty lines, as push --lines */
+		for (char *p = data, *end = data + len; p < end;) {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t l = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (l > 0 && n == MQ_PUSH_BATCH_MAX) {
+				rv = usage_error(cmd, "--atomic: at most %d messages",
+				                 MQ_PUSH_BATCH_MAX);
+				goto out;
+			}
+			if (l > 0) {
+				payloads[n] = p;
+				lens[n++] = l;
+			}
+			p += l + 1;
+		}
+	} else {
+		for (int i = 1; i < npos; i++) {
+			payloads[n] = pos[i];
+			lens[n++] = strlen(pos[i]);
+		}
+	}
+	if (n == 0) {
+		rv = usage_error(cmd, "no messages to push");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		opts[i] = a->opts;
+	if ((rv = check_name(pos[0])) != -1 || (rv = connect_broker()) != EXIT_OK)
+		goto out;
+	st = mq_push_batch_ex(ctl.client, pos[0], n, payloads, lens, opts,
+	                      a->atomic ? MQ_PUSH_ATOMIC : 0, res);
+	rv = st == MQ_OK ? EXIT_OK : fail(st);
+	if (ctl.json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:o, s:b}", "status",
+			                                     mq_status_name(res[i].status), "id",
+			                                     json_u64(res[i].id), "duplicate",
+			                                     res[i].duplicate));
+		if (json_print(json_pack("{s:s, s:b, s:o}", "queue", pos[0], "atomic", a->atomic,
+		                         "results", arr)) != EXIT_OK &&
+		    rv == EXIT_OK)
+			rv = EXIT_ERROR;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (res[i].status != MQ_OK)
+				printf("message %zu: not stored: %s\n", i,
+				       mq_status_name(res[i].status));
+			else if (res[i].duplicate)
+				printf("message %zu: duplicate of %" PRIu64 "\n", i, res[i].id);
+			else
+				printf("message %zu: pushed %" PRIu64 " to %s\n", i, res[i].id,
+				       pos[0]);
+		}
+	}
+out:
+	free(payloads);
+	free(lens);
+	free(opts);
+	free(res);
+	free(data);
+	return rv;
 }
 
 #define PUSH_LINES_BATCH 500
@@ -1246,6 +1437,10 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	    {"priority", required_argument, NULL, OPT_PRIORITY},
 	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"header", required_argument, NULL, OPT_HEADER},
+	    {"group", required_argument, NULL, OPT_GROUP},
+	    {"at", required_argument, NULL, OPT_AT},
+	    {"ttl-ms", required_argument, NULL, OPT_TTL_MS},
+	    {"atomic", no_argument, NULL, OPT_ATOMIC},
 	    COMMON_OPTS,
 	};
 	struct push_args a = {0};
@@ -1257,8 +1452,14 @@ static int cmd_push(const struct cmd *cmd, int argc, char **argv)
 	mq_status st;
 
 	a.opts.headers = a.headers;
-	if ((rv = parse_args(cmd, argc, argv, lo, push_opt, &a, 1, 2, &pos, &npos)) != -1)
+	if ((rv = parse_args(cmd, argc, argv, lo, push_opt, &a, 1, 1 + MQ_PUSH_BATCH_MAX, &pos,
+	                     &npos)) != -1)
 		return rv;
+	if (npos > 2 || a.atomic) {
+		rv = push_many(cmd, &a, pos, npos);
+		free(pos);
+		return rv;
+	}
 	if (npos == 2 && a.file != NULL) {
 		free(pos);
 		return usage_error(cmd, "give DATA or --file, not both");
@@ -1480,6 +1681,104 @@ static int lease_args(const struct cmd *cmd, char **pos, uint64_t *id, uint64_t 
 	return -1;
 }
 
+/* lease_list parses the ID:TOKEN positionals pos[1..npos) of a batch
+ * ack/nack/extend into *items (malloc'd). */
+static int lease_list(const struct cmd *cmd, char **pos, int npos, mq_lease_ref **items)
+{
+	mq_lease_ref *it = calloc((size_t)npos, sizeof(*it));
+
+	*items = NULL;
+	if (it == NULL)
+		return EXIT_ERROR;
+	for (int i = 1; i < npos; i++) {
+		char *colon = strchr(pos[i], ':');
+
+		if (colon == NULL) {
+			free(it);
+			return usage_error(cmd, "want ID:TOKEN, not '%s'", pos[i]);
+		}
+		*colon = '\0';
+		if (!parse_u64(pos[i], UINT64_MAX, &it[i - 1].id) ||
+		    !parse_u64(colon + 1, UINT64_MAX, &it[i - 1].token)) {
+			*colon = ':';
+			free(it);
+			return usage_error(cmd, "bad ID:TOKEN '%s'", pos[i]);
+		}
+		*colon = ':';
+	}
+	*items = it;
+	return -1;
+}
+
+/* is_batch tells whether ack/nack/extend got ID:TOKEN pairs (else the
+ * single form QUEUE ID TOKEN). */
+static bool is_batch(char **pos, int npos)
+{
+	return npos != 3 || strchr(pos[1], ':') != NULL || strchr(pos[2], ':') != NULL;
+}
+
+enum lease_op { LEASE_ACK, LEASE_NACK, LEASE_EXTEND };
+
+/* run_lease_batch sends one batch and prints each lease's outcome; the
+ * exit code is the first failure's. */
+static int run_lease_batch(const struct cmd *cmd, enum lease_op op, char **pos, int npos,
+                           uint64_t delay_ms, const char *error, uint32_t lease_ms)
+{
+	static const char *const verb[] = {"acked", "nacked", "extended"};
+	mq_lease_ref *items;
+	mq_lease_result *res;
+	size_t n = (size_t)npos - 1;
+	int rv;
+	mq_status st;
+
+	if (n > MQ_LEASE_BATCH_MAX)
+		return usage_error(cmd, "at most %d ID:TOKEN pairs", MQ_LEASE_BATCH_MAX);
+	if ((rv = lease_list(cmd, pos, npos, &items)) != -1)
+		return rv;
+	if ((rv = check_name(pos[0])) != -1 || (rv = connect_broker()) != EXIT_OK) {
+		free(items);
+		return rv;
+	}
+	if ((res = calloc(n, sizeof(*res))) == NULL) {
+		free(items);
+		return EXIT_ERROR;
+	}
+	if (op == LEASE_ACK)
+		st = mq_ack_batch(ctl.client, pos[0], items, n, res);
+	else if (op == LEASE_NACK)
+		st = mq_nack_batch(ctl.client, pos[0], items, n, delay_ms, error, res);
+	else
+		st = mq_extend_batch(ctl.client, pos[0], items, n, lease_ms, res);
+	rv = st == MQ_OK ? EXIT_OK : fail(st);
+	if (ctl.json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_pack("{s:o, s:s}", "id", json_u64(items[i].id), "status",
+			                      mq_status_name(res[i].status));
+			if (op == LEASE_EXTEND && res[i].status == MQ_OK)
+				json_object_set_new(o, "lease_expiry_ms",
+				                    json_u64(res[i].lease_expiry_ms));
+			json_array_append_new(arr, o);
+		}
+		if (json_print(json_pack("{s:s, s:o}", "queue", pos[0], "results", arr)) !=
+		        EXIT_OK &&
+		    rv == EXIT_OK)
+			rv = EXIT_ERROR;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (res[i].status == MQ_OK)
+				printf("%s %" PRIu64 " in %s\n", verb[op], items[i].id, pos[0]);
+			else
+				printf("failed %" PRIu64 " in %s: %s\n", items[i].id, pos[0],
+				       mq_status_name(res[i].status));
+		}
+	}
+	free(res);
+	free(items);
+	return rv;
+}
+
 static int cmd_ack(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
@@ -1488,8 +1787,14 @@ static int cmd_ack(const struct cmd *cmd, int argc, char **argv)
 	int npos, rv;
 	mq_status st;
 
-	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 3, 3, &pos, &npos)) != -1)
+	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 2, 1 + MQ_LEASE_BATCH_MAX, &pos,
+	                     &npos)) != -1)
 		return rv;
+	if (is_batch(pos, npos)) {
+		rv = run_lease_batch(cmd, LEASE_ACK, pos, npos, 0, NULL, 0);
+		free(pos);
+		return rv;
+	}
 	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
 	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_ack_id(ctl.client, pos[0], id, token)) != MQ_OK)
@@ -1538,8 +1843,14 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 	int npos, rv;
 	mq_status st;
 
-	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 3, 3, &pos, &npos)) != -1)
+	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 2, 1 + MQ_LEASE_BATCH_MAX, &pos,
+	                     &npos)) != -1)
 		return rv;
+	if (is_batch(pos, npos)) {
+		rv = run_lease_batch(cmd, LEASE_NACK, pos, npos, a.delay_ms, a.error, 0);
+		free(pos);
+		return rv;
+	}
 	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
 	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_nack_id(ctl.client, pos[0], id, token, a.delay_ms, a.error)) != MQ_OK)
@@ -1553,6 +1864,38 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 			       fmt_duration(b, sizeof(b), a.delay_ms));
 		else
 			printf("nacked %" PRIu64 " in %s: ready again now\n", id, pos[0]);
+	}
+	free(pos);
+	return rv;
+}
+
+static int cmd_snooze(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"delay-ms", required_argument, NULL, OPT_DELAY_MS},
+	    COMMON_OPTS,
+	};
+	struct nack_args a = {0};
+	uint64_t id, token;
+	char **pos, b[16];
+	int npos, rv;
+	mq_status st;
+
+	if ((rv = parse_args(cmd, argc, argv, lo, nack_opt, &a, 3, 3, &pos, &npos)) != -1)
+		return rv;
+	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
+	    (rv = connect_broker()) == EXIT_OK) {
+		if ((st = mq_snooze_id(ctl.client, pos[0], id, token, a.delay_ms)) != MQ_OK)
+			rv = fail(st);
+		else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
+			                          json_u64(id), "snoozed", 1, "delay_ms",
+			                          json_u64(a.delay_ms)));
+		else if (a.delay_ms > 0)
+			printf("snoozed %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
+			       fmt_duration(b, sizeof(b), a.delay_ms));
+		else
+			printf("snoozed %" PRIu64 " in %s: ready again now\n", id, pos[0]);
 	}
 	free(pos);
 	return rv;
@@ -1579,8 +1922,14 @@ static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 	int npos, rv;
 	mq_status st;
 
-	if ((rv = parse_args(cmd, argc, argv, lo, extend_opt, &lease_ms, 3, 3, &pos, &npos)) != -1)
+	if ((rv = parse_args(cmd, argc, argv, lo, extend_opt, &lease_ms, 2, 1 + MQ_LEASE_BATCH_MAX,
+	                     &pos, &npos)) != -1)
 		return rv;
+	if (is_batch(pos, npos)) {
+		rv = run_lease_batch(cmd, LEASE_EXTEND, pos, npos, 0, NULL, lease_ms);
+		free(pos);
+		return rv;
+	}
 	if ((rv = lease_args(cmd, pos, &id, &token)) == -1 && (rv = check_name(pos[0])) == -1 &&
 	    (rv = connect_broker()) == EXIT_OK) {
 		st = mq_extend_lease_id(ctl.client, pos[0], id, token, lease_ms, &expiry);
@@ -1683,6 +2032,8 @@ static json_t *inspect_json(const mq_message *m)
 	json_object_set_new(o, "dead_reason", json_string(mq_message_dead_reason(m)));
 	json_object_set_new(o, "last_error", json_string(mq_message_last_error(m)));
 	json_object_set_new(o, "not_before_ms", json_u64(mq_message_not_before_ms(m)));
+	json_object_set_new(o, "group", json_string(mq_message_group(m)));
+	json_object_set_new(o, "expires_ms", json_u64(mq_message_expires_ms(m)));
 	json_object_set_new(o, "history", hist);
 	return o;
 }
@@ -1931,6 +2282,9 @@ struct redrive_args {
 	uint64_t *ids;
 	size_t n_ids;
 	const char *to;
+	mq_redrive_opts o;
+	uint64_t max_total; /* --max: stop after this many; 0 = all */
+	uint32_t rate;      /* --rate: at most this many per second; 0 = no limit */
 };
 
 static int redrive_opt(const struct cmd *cmd, int opt, void *arg)
@@ -1952,8 +2306,44 @@ static int redrive_opt(const struct cmd *cmd, int opt, void *arg)
 	case OPT_TO:
 		a->to = optarg;
 		return -1;
+	case OPT_REASON_PREFIX:
+		a->o.reason_prefix = optarg;
+		return -1;
+	case OPT_TYPE:
+		a->o.type = optarg;
+		return -1;
+	case OPT_DEAD_SINCE_MS:
+		if (!parse_u64(optarg, UINT64_MAX, &a->o.dead_since_ms))
+			return usage_error(cmd, "--dead-since-ms: bad time '%s'", optarg);
+		return -1;
+	case OPT_MAX:
+		if (!parse_u64(optarg, UINT64_MAX, &a->max_total) || a->max_total == 0)
+			return usage_error(cmd, "--max: want 1 or more, not '%s'", optarg);
+		return -1;
+	case OPT_RATE:
+		if (!parse_u32(optarg, &a->rate) || a->rate == 0 || a->rate > MQ_REDRIVE_MAX)
+			return usage_error(cmd, "--rate: want 1 to %d per second, not '%s'",
+			                   MQ_REDRIVE_MAX, optarg);
+		return -1;
 	}
 	return -2;
+}
+
+/* sleep_until_mono sleeps until the monotonic clock reads at_ms. */
+static void sleep_until_mono(uint64_t at_ms)
+{
+	struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
@@ -1961,18 +2351,28 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 	static const struct option lo[] = {
 	    {"id", required_argument, NULL, OPT_ID},
 	    {"to", required_argument, NULL, OPT_TO},
+	    {"reason-prefix", required_argument, NULL, OPT_REASON_PREFIX},
+	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"dead-since-ms", required_argument, NULL, OPT_DEAD_SINCE_MS},
+	    {"max", required_argument, NULL, OPT_MAX},
+	    {"rate", required_argument, NULL, OPT_RATE},
 	    COMMON_OPTS,
 	};
 	struct redrive_args a = {0};
-	uint64_t moved = 0, total = 0;
+	uint64_t moved = 0, total = 0, next = 0, steps = 0;
 	bool more = false;
 	char **pos;
 	int npos, rv;
-	mq_status st;
+	mq_status st = MQ_OK;
 
 	if ((rv = parse_args(cmd, argc, argv, lo, redrive_opt, &a, 1, 1, &pos, &npos)) != -1) {
 		free(a.ids);
 		return rv;
+	}
+	if (a.n_ids > 0 && (a.o.reason_prefix || a.o.type || a.o.dead_since_ms || a.rate)) {
+		free(a.ids);
+		free(pos);
+		return usage_error(cmd, "--id does not combine with filters or --rate");
 	}
 	if ((rv = check_name(pos[0])) == -1 && (a.to == NULL || (rv = check_name(a.to)) == -1) &&
 	    (rv = connect_broker()) == EXIT_OK) {
@@ -1981,19 +2381,38 @@ static int cmd_dead_redrive(const struct cmd *cmd, int argc, char **argv)
 
 		if (a.n_ids == 0 && progress_on() && mq_queue_get(ctl.client, pos[0], &qi) == MQ_OK)
 			dead = qi.stats.dead;
-		/* Without ids, each call moves a bounded batch: go on while more. */
+		a.o.ids = a.ids;
+		a.o.n_ids = a.n_ids;
+		a.o.to_queue = a.to;
+		/* Without ids, each call moves a bounded step and says where the
+		 * next starts: go on while more. With --rate N a step moves at most
+		 * N and the next starts a second after it began. */
 		do {
-			st = mq_redrive(ctl.client, pos[0], a.ids, a.n_ids, a.to, &moved, &more);
+			uint64_t began = mono_ms();
+			uint64_t left = a.max_total ? a.max_total - total : 0;
+
+			a.o.max = a.rate;
+			if (left && (a.o.max == 0 || left < a.o.max))
+				a.o.max = left > MQ_REDRIVE_MAX ? MQ_REDRIVE_MAX : (uint32_t)left;
+			st = mq_redrive_ex(ctl.client, pos[0], &a.o, &moved, &more, &next);
+			if (st != MQ_OK)
+				break;
 			total += moved;
+			steps++;
+			a.o.after_id = next;
 			progress("redriving", total, dead);
-		} while (st == MQ_OK && more && a.n_ids == 0 && moved > 0);
+			if (a.max_total && total >= a.max_total)
+				break;
+			if (a.rate && more)
+				sleep_until_mono(began + 1000);
+		} while (more && a.n_ids == 0);
 		progress_done();
 		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:s, s:o}", "queue", pos[0], "to_queue",
-			                          a.to != NULL ? a.to : pos[0], "redriven",
-			                          json_u64(total)));
+			rv = json_print(json_pack("{s:s, s:s, s:o, s:o}", "queue", pos[0],
+			                          "to_queue", a.to != NULL ? a.to : "", "redriven",
+			                          json_u64(total), "steps", json_u64(steps)));
 		else
 			printf("redrove %" PRIu64 " dead message%s of %s to %s\n", total,
 			       total == 1 ? "" : "s", pos[0], a.to != NULL ? a.to : pos[0]);
@@ -2222,20 +2641,28 @@ static const struct cmd cmds[] = {
      cmd_queue_purge},
     {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
     {"push",
-     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] [--dedup-mode ignore|replace] [--delay-ms "
-     "N] "
-     "[--priority N] [--type T] [--header K=V]...",
+     "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] "
+     "[--dedup-mode ignore|replace|debounce] [--delay-ms N | --at TIME] [--priority N] "
+     "[--type T] [--header K=V]... [--group G] [--ttl-ms N]",
      "Push one message (payload: DATA, else --file, else stdin), or with --lines\n"
      "one message per line.",
      "Options:\n"
      "  --lines           each non-empty line of --file or stdin is a message; pushed\n"
      "                    in batches of 500, with a progress bar on a terminal\n"
+     "  --atomic          several DATA (or --lines, at most 1000) in one request,\n"
+     "                    all or nothing: when one fails none is stored\n"
      "  --file F          read the payload from file F ('-' = stdin)\n"
      "  --dedup-key K     while a message with key K is queued or leased, a push\n"
      "                    with K is a duplicate\n"
-     "  --dedup-mode M    ignore (keep the existing message, default) or replace\n"
+     "  --dedup-mode M    ignore (keep the existing message, default), replace\n"
      "                    (swap in this payload if the existing one is not leased)\n"
+     "                    or debounce (replace, and its time becomes the later of\n"
+     "                    the two)\n"
      "  --delay-ms N      deliver no earlier than N ms from now\n"
+     "  --at TIME         deliver no earlier than TIME: RFC 3339 or unix ms\n"
+     "  --group G         ordering group: one message of G leased at a time, in\n"
+     "                    push order\n"
+     "  --ttl-ms N        the message expires (goes dead) N ms after the push\n"
      "  --priority N      higher is delivered first (default 0; may be negative)\n"
      "  --type T          application message type\n"
      "  --header K=V      add a header; repeat for more\n",
@@ -2255,6 +2682,11 @@ static const struct cmd cmds[] = {
      "  --delay-ms N   make it ready again after N ms (default: now)\n"
      "  --error MSG    why it failed, kept with the message\n",
      cmd_nack},
+    {"snooze", "QUEUE ID TOKEN [--delay-ms N]",
+     "Give a leased message back for a while without spending an attempt.",
+     "Options:\n"
+     "  --delay-ms N   make it ready again after N ms (default: now)\n",
+     cmd_snooze},
     {"extend", "QUEUE ID TOKEN [--lease-ms N]", "Extend a lease to end N ms from now.",
      "Options:\n"
      "  --lease-ms N   new lease time from now, ms (default: the queue's)\n",
@@ -2280,13 +2712,24 @@ static const struct cmd cmds[] = {
      "  --limit N    at most N messages, 1 to 1000 (default 100)\n"
      "  --after ID   start after message ID\n",
      cmd_dead_list},
-    {"dead redrive", "QUEUE [--id ID]... [--to QUEUE]",
+    {"dead redrive",
+     "QUEUE [--id ID]... [--to QUEUE] [--reason-prefix P] [--type T] [--dead-since-ms MS] "
+     "[--max N] [--rate N]",
      "Move dead messages back to ready (attempts reset, history kept).",
      "Options:\n"
-     "  --id ID      redrive message ID only; repeat for more (default: every dead\n"
-     "               message of QUEUE)\n"
-     "  --to QUEUE   put them in this queue instead (created if the broker\n"
-     "               creates queues on push)\n",
+     "  --id ID             redrive message ID only; repeat for more (default: every\n"
+     "                      dead message of QUEUE that matches the filters)\n"
+     "  --to QUEUE          put them in this queue (created if the broker creates\n"
+     "                      queues on push); default: the queue each message was\n"
+     "                      dead-lettered from, else QUEUE itself\n"
+     "  --reason-prefix P   only messages whose dead reason starts with P\n"
+     "                      (e.g. 'termed:', 'max attempts', 'expired')\n"
+     "  --type T            only messages of type T\n"
+     "  --dead-since-ms MS  only messages that went dead at or after unix ms MS\n"
+     "  --max N             stop after N messages\n"
+     "  --rate N            at most N messages per second: mqctl moves N, waits for\n"
+     "                      the rest of the second, and goes on (each step is one\n"
+     "                      durable call; stopping mqctl stops the redrive)\n",
      cmd_dead_redrive},
     MQCTL_PUBSUB_CMDS,
 };

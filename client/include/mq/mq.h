@@ -107,6 +107,10 @@ typedef enum mq_dedup_mode {
 	/** Replace the payload and options of the waiting (not yet leased) job
 	 * holding the key; the push returns its id and sets *duplicate. */
 	MQ_DEDUP_REPLACE = 1,
+	/** As MQ_DEDUP_REPLACE, and the job's not-before time becomes the later
+	 * of its own and this push's (delay_ms or not_before_ms): a burst of
+	 * pushes runs once, after the last one's delay (debounce). */
+	MQ_DEDUP_DEBOUNCE = 2,
 } mq_dedup_mode;
 
 /** A message header (key, value), both NUL-terminated strings. */
@@ -131,8 +135,19 @@ typedef struct mq_push_opts {
 	/** Headers delivered with the message; n_headers entries. */
 	const mq_header *headers;
 	size_t n_headers;
+	/** Ordering group (at most 128 bytes): at most one message of a group
+	 * is leased at a time, and a group's messages are delivered in push
+	 * order, whatever their priorities. NULL = none. Default NULL. */
+	const char *group;
+	/** Deliver no earlier than this unix time, ms; 0 = not set. Not with
+	 * delay_ms (MQ_INVALID_ARGUMENT); a time past is ready now. Default 0. */
+	uint64_t not_before_ms;
+	/** Time to live, ms from the push: the message then goes dead with
+	 * reason "expired" (the queue's max_age_ms applies too, whichever is
+	 * sooner). 0 = the queue's only. Default 0. */
+	uint64_t ttl_ms;
 	/** Reserved for future options; keep zero. */
-	uint64_t reserved[8];
+	uint64_t reserved[5];
 } mq_push_opts;
 
 /**
@@ -179,6 +194,21 @@ typedef struct mq_push_result {
 MQ_API mq_status mq_push_batch(mq_client *c, const char *queue, size_t n,
                                const void *const *payloads, const size_t *lens,
                                const mq_push_opts *opts, mq_push_result *results);
+
+/** Flags of mq_push_batch_ex(). */
+#define MQ_PUSH_ATOMIC 1u /**< all or nothing */
+
+/**
+ * mq_push_batch_ex is mq_push_batch() with @p flags. With MQ_PUSH_ATOMIC
+ * the batch is all or nothing: when any message fails (validation, a queue
+ * limit, a missing queue) none is stored; each failing message's result has
+ * its own status, every other one MQ_ABORTED, and the return value is the
+ * first failure's status (its reason in mq_errmsg()).
+ */
+MQ_API mq_status mq_push_batch_ex(mq_client *c, const char *queue, size_t n,
+                                  const void *const *payloads, const size_t *lens,
+                                  const mq_push_opts *opts, uint32_t flags,
+                                  mq_push_result *results);
 
 /** Options of mq_pull(); all-zero (or NULL) means the defaults. */
 typedef struct mq_pull_opts {
@@ -231,6 +261,11 @@ MQ_API int32_t mq_message_priority(const mq_message *m);
 MQ_API const char *mq_message_dedup_key(const mq_message *m);
 /** mq_message_type returns the type name, "" when none (borrowed). */
 MQ_API const char *mq_message_type(const mq_message *m);
+/** mq_message_group returns the ordering group, "" when none (borrowed). */
+MQ_API const char *mq_message_group(const mq_message *m);
+/** mq_message_expires_ms returns when the message expires (TTL), unix ms;
+ * 0 = never. */
+MQ_API uint64_t mq_message_expires_ms(const mq_message *m);
 /** mq_message_header_count returns the number of headers. */
 MQ_API size_t mq_message_header_count(const mq_message *m);
 /** mq_message_header returns header @p i (0-based; borrowed), or
@@ -262,6 +297,18 @@ MQ_API mq_status mq_nack(mq_client *c, const mq_message *m, uint64_t delay_ms, c
  */
 MQ_API mq_status mq_extend_lease(mq_client *c, mq_message *m, uint32_t lease_ms);
 
+/**
+ * mq_snooze gives a leased message back for @p delay_ms (0 = ready at once)
+ * without spending an attempt: its attempt count is as before this
+ * delivery, nothing is added to its history, and it is not counted as a
+ * nack. A group's head stays its group's head.
+ * @return as mq_ack().
+ */
+MQ_API mq_status mq_snooze(mq_client *c, const mq_message *m, uint64_t delay_ms);
+/** mq_snooze_id is mq_snooze() by queue, id and lease token. */
+MQ_API mq_status mq_snooze_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
+                              uint64_t delay_ms);
+
 /** mq_ack_id is mq_ack() by queue, id and lease token. */
 MQ_API mq_status mq_ack_id(mq_client *c, const char *queue, uint64_t id, uint64_t token);
 /** mq_nack_id is mq_nack() by queue, id and lease token. */
@@ -271,6 +318,45 @@ MQ_API mq_status mq_nack_id(mq_client *c, const char *queue, uint64_t id, uint64
  * @p expiry_ms (may be NULL) receives the new lease end, unix ms. */
 MQ_API mq_status mq_extend_lease_id(mq_client *c, const char *queue, uint64_t id, uint64_t token,
                                     uint32_t lease_ms, uint64_t *expiry_ms);
+
+/* ---- Batch ack / nack / extend ------------------------------------------ */
+
+/** MQ_LEASE_BATCH_MAX is the most leases one batch call names. */
+#define MQ_LEASE_BATCH_MAX 1000
+
+/** A lease: message id and lease token (as pulled). */
+typedef struct mq_lease_ref {
+	uint64_t id;
+	uint64_t token;
+} mq_lease_ref;
+
+/** The outcome of one lease of a batch call. */
+typedef struct mq_lease_result {
+	mq_status status;         /**< MQ_OK, or as mq_ack() would answer alone */
+	uint64_t lease_expiry_ms; /**< mq_extend_batch(): the new lease end */
+} mq_lease_result;
+
+/**
+ * mq_ack_batch acknowledges @p n leases of @p queue in one request and one
+ * commit. Each lease succeeds or fails on its own, exactly as mq_ack_id()
+ * would (a stale token is MQ_FAILED_PRECONDITION for that one only).
+ * @param[in]  n        1 to MQ_LEASE_BATCH_MAX
+ * @param[out] results  NULL, or an array of n results, written whenever the
+ *                      broker answered (also when some failed)
+ * @return MQ_OK when every lease succeeded; else the first failing lease's
+ *   status (its reason in mq_errmsg()), or the request's own failure.
+ */
+MQ_API mq_status mq_ack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                              mq_lease_result *results);
+/** mq_nack_batch is mq_nack_id() for n leases, with one delay and error for
+ * all; results and return value as mq_ack_batch(). */
+MQ_API mq_status mq_nack_batch(mq_client *c, const char *queue, const mq_lease_ref *items, size_t n,
+                               uint64_t delay_ms, const char *error, mq_lease_result *results);
+/** mq_extend_batch is mq_extend_lease_id() for n leases, one lease time for
+ * all; each result's lease_expiry_ms gets the new end. Results and return
+ * value as mq_ack_batch(). */
+MQ_API mq_status mq_extend_batch(mq_client *c, const char *queue, const mq_lease_ref *items,
+                                 size_t n, uint32_t lease_ms, mq_lease_result *results);
 
 /**
  * mq_term fails a leased message for good: it goes dead at once, whatever
@@ -385,6 +471,42 @@ MQ_API mq_status mq_message_delete(mq_client *c, const char *queue, uint64_t id,
  */
 MQ_API mq_status mq_redrive(mq_client *c, const char *queue, const uint64_t *ids, size_t n_ids,
                             const char *to_queue, uint64_t *moved, bool *more);
+
+/** Options of mq_redrive_ex(); a NULL pointer means all zero. */
+typedef struct mq_redrive_opts {
+	/** Exactly these dead messages (as mq_redrive()); NULL/0 = a scan of
+	 * the dead messages in id order, filtered by the fields below. */
+	const uint64_t *ids;
+	size_t n_ids;
+	/** Where they go: NULL or "" = each message's origin queue when it was
+	 * dead-lettered from another queue (see docs/semantics.md), else
+	 * @p queue. */
+	const char *to_queue;
+	/** Move at most this many in this call; 0 = MQ_REDRIVE_MAX. */
+	uint32_t max;
+	/** Only ids above this one (resume with *next_after). */
+	uint64_t after_id;
+	/** Only messages whose dead reason starts with this; NULL/"" = any. */
+	const char *reason_prefix;
+	/** Only messages of this type; NULL/"" = any. */
+	const char *type;
+	/** Only messages that went dead at or after this unix ms (the time of
+	 * their last failed attempt); 0 = any. */
+	uint64_t dead_since_ms;
+	uint64_t reserved[8]; /**< keep zero */
+} mq_redrive_opts;
+
+/**
+ * mq_redrive_ex moves dead messages of @p queue back to ready, by ids or by
+ * filter, at most opts->max per call. All or nothing per call. A filtered
+ * call reads at most 100000 dead messages; page with opts->after_id =
+ * *next_after while *more. For a rate (N per second) call it with max = N
+ * once a second (mqctl dead redrive --rate does).
+ * @param[out] moved, more, next_after  (each may be NULL)
+ * @return MQ_OK; MQ_INVALID_ARGUMENT; MQ_NOT_FOUND; MQ_FAILED_PRECONDITION.
+ */
+MQ_API mq_status mq_redrive_ex(mq_client *c, const char *queue, const mq_redrive_opts *opts,
+                               uint64_t *moved, bool *more, uint64_t *next_after);
 
 /* ---- Queues ------------------------------------------------------------ */
 
@@ -570,6 +692,9 @@ typedef enum mq_outcome {
 	/** Failed for good: the message is termed (mq_term), so it goes dead
 	 * at once with mq_result.error as its reason; no retry. */
 	MQ_OUTCOME_FAIL = 2,
+	/** Not now: the message is snoozed (mq_snooze) for mq_result.delay_ms
+	 * without spending an attempt. */
+	MQ_OUTCOME_SNOOZE = 3,
 } mq_outcome;
 
 /** MQ_RESULT_ERROR_MAX is the size of mq_result.error, NUL included. */
@@ -578,7 +703,7 @@ typedef enum mq_outcome {
 /** What a handler may add to its outcome. Zeroed before each handler call;
  * owned by the consumer. */
 typedef struct mq_result {
-	/** RETRY: deliver again no earlier than this many ms from now. */
+	/** RETRY, SNOOZE: deliver again no earlier than this many ms from now. */
 	uint64_t delay_ms;
 	/** RETRY, FAIL: why, kept with the message (NUL-terminated; "" =
 	 * none). Write it with e.g. snprintf(r->error, sizeof(r->error), ...). */
