@@ -51,6 +51,14 @@ struct brk_call {
 	const ProtobufCMethodDescriptor *method;
 	uint64_t start_ms; /* monotonic */
 
+	/* Transport hooks (ops: http.c, metrics.c). on_finish, when set, answers
+	 * the call instead of the nng context (work is then NULL); start_ns is
+	 * the monotonic receipt time for the latency histogram; internal calls
+	 * (made by /metrics) are not counted as requests. */
+	void (*on_finish)(brk_call *c);
+	uint64_t start_ns;
+	bool internal;
+
 	/* Writer side. */
 	brk_apply_fn apply;
 	brk_call *next;           /* in the writer's incoming list or a batch */

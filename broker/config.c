@@ -66,6 +66,12 @@ static const opt_def opts[] = {
      "most requests in flight at once (parked long polls included)"},
     {"max-batch", 0, "MQ_MAX_BATCH", T_U32, OFF(max_batch), "4096", 1, 1u << 20,
      "most requests applied in one storage transaction (group commit)"},
+    /* ops: HTTP listener and log format. */
+    {"http-listen", 0, "MQ_HTTP_LISTEN", T_STR, OFF(http_listen), "", 0, 0,
+     "HTTP listener (http://HOST:PORT; port 0 picks one) for the JSON API, /metrics, /livez "
+     "and /readyz; empty = off"},
+    {"log-format", 0, "MQ_LOG_FORMAT", T_STR, OFF(log_format), "text", 0, 0,
+     "log line format: text or json (one JSON object per line)"},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -274,6 +280,10 @@ int brk_config_load(brk_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mqd: unknown log level '%s'\n", cfg->log_level);
 		return -1;
 	}
+	if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+		fprintf(stderr, "mqd: unknown log format '%s' (want text or json)\n", cfg->log_format);
+		return -1;
+	}
 	if (cfg->map_size > cfg->map_size_max)
 		cfg->map_size = cfg->map_size_max;
 	if (cfg->max_request < cfg->max_payload + 4096)
@@ -290,4 +300,6 @@ void brk_config_free(brk_config *cfg)
 	free(cfg->storage);
 	free(cfg->durability);
 	free(cfg->log_level);
+	free(cfg->http_listen); /* ops */
+	free(cfg->log_format);
 }

@@ -35,6 +35,9 @@ typedef struct brk_config {
 	uint32_t contexts;     /* nng contexts started at once */
 	uint32_t max_contexts; /* upper bound of requests in flight */
 	uint32_t max_batch;    /* requests applied in one transaction */
+	/* ops: HTTP listener (http.c) and log format (log.c). */
+	char *http_listen; /* "" = no HTTP listener */
+	char *log_format;  /* "text" | "json" */
 } brk_config;
 
 /* brk_config_load fills cfg from defaults, the environment and argv.

@@ -13,6 +13,9 @@ enum brk_log_level {
 };
 
 extern int brk_log_level;
+/* brk_log_json: one JSON object per line ({"ts","level","msg"}) instead of
+ * text (--log-format json). Set before the first thread starts. */
+extern int brk_log_json;
 
 /* brk_log_parse_level maps "error", "warn", "info", "debug" to a level;
  * returns -1 for anything else. */

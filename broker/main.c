@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "http.h"
 #include "log.h"
 
 int main(int argc, char **argv)
@@ -19,6 +20,7 @@ int main(int argc, char **argv)
 	brk_config cfg;
 	brk_info info = {0};
 	brk_server *srv = NULL;
+	brk_http *http = NULL;
 	store_config scfg = {0};
 	store_err err;
 	sigset_t sigs;
@@ -36,6 +38,7 @@ int main(int argc, char **argv)
 		return rv > 0 ? 0 : 2;
 	}
 	brk_log_level = brk_log_parse_level(cfg.log_level);
+	brk_log_json = strcmp(cfg.log_format, "json") == 0;
 	info.cfg = &cfg;
 	info.start_ms = brk_mono_ms();
 
@@ -67,6 +70,16 @@ int main(int argc, char **argv)
 		brk_config_free(&cfg);
 		return 1;
 	}
+	if (cfg.http_listen[0] != '\0' && brk_http_open(&http, &cfg, &info) != 0) {
+		brk_server_quiesce(srv);
+		brk_writer_stop(info.writer);
+		brk_server_close(srv);
+		brk_writer_free(info.writer);
+		store_close(info.store);
+		brk_config_free(&cfg);
+		return 1;
+	}
+	brk_http_set_ready(http, true);
 	if (strcmp(cfg.storage, "memory") == 0)
 		brk_warn("storage engine 'memory': messages are lost when mqd stops");
 	brk_info("mqd %s ready: storage %s (%s) in %s, max payload %llu bytes", MQ_VERSION_STRING,
@@ -76,9 +89,11 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	brk_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	brk_http_quiesce(http);
 	brk_server_quiesce(srv);
 	brk_writer_stop(info.writer);
 	brk_server_close(srv);
+	brk_http_close(http);
 	brk_writer_free(info.writer);
 	store_close(info.store);
 	brk_info("stopped cleanly");

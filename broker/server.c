@@ -27,6 +27,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
 
 #define IDLE_LOW_WATER 4u
 
@@ -112,6 +113,12 @@ void brk_call_finish(brk_call *c)
 	nng_msg *msg = NULL;
 	size_t n;
 
+	if (!c->internal)
+		brk_metrics_request(c->method, c->status, brk_mono_ns() - c->start_ns);
+	if (c->on_finish != NULL) { /* an HTTP call (http.c) */
+		c->on_finish(c);
+		return;
+	}
 	reply.status = (uint32_t)c->status;
 	if (c->status != MQ_OK) {
 		reply.message = c->errmsg[0] ? c->errmsg : (char *)mq_strerror(c->status);
@@ -175,6 +182,7 @@ static void work_cb(void *arg)
 			brk_warn("cannot add an nng context: %s", nng_strerror(rv));
 		atomic_fetch_add(&s->busy, 1);
 		w->state = W_BUSY;
+		w->call.start_ns = brk_mono_ns();
 		if (atomic_load(&s->quiescing)) {
 			nng_msg_free(msg);
 			brk_call_reset_result(&w->call);
@@ -215,9 +223,11 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		int n = atomic_fetch_add(&s->pipes, 1) + 1;
+		brk_metrics_conn_add(1);
 		brk_debug("connection opened (%d open)", n);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		int n = atomic_fetch_sub(&s->pipes, 1) - 1;
+		brk_metrics_conn_add(-1);
 		brk_debug("connection closed (%d open)", n);
 	}
 }

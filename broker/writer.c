@@ -35,6 +35,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
 #include "pubsub.h"
 
 #define WQ_BUCKETS     256
@@ -163,6 +164,7 @@ static void wq_remove(brk_writer *w, brk_call *c)
 	c->wq = NULL;
 	RB_REMOVE(deadline_tree, &w->deadlines, c);
 	w->n_parked--;
+	brk_metrics_parked_add(-1);
 	wq_maybe_free(w, q);
 }
 
@@ -191,6 +193,7 @@ void brk_writer_park(brk_writer *w, brk_call *c, const char *queue)
 	q->tail = c;
 	RB_INSERT(deadline_tree, &w->deadlines, c);
 	w->n_parked++;
+	brk_metrics_parked_add(1);
 }
 
 /* wq_tail_to_head moves the last call of q to the front. */
@@ -467,13 +470,16 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 {
 	store_txn *t = NULL;
 	store_err err;
+	size_t n_calls = 0;
 	int rv;
 
 	*replay = NULL;
 	w->done_head = w->done_tail = NULL;
 	w->seq++;
-	for (brk_call *c = calls; c != NULL; c = c->next)
+	for (brk_call *c = calls; c != NULL; c = c->next) {
 		c->batch_seq = w->seq;
+		n_calls++;
+	}
 	rv = store_begin(w->store, &t, &err);
 	if (rv != MQ_OK) {
 		brk_err("storage: cannot begin a transaction: %s", err.msg);
@@ -525,8 +531,11 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 		if (sched_due < w->next_due_ms)
 			w->next_due_ms = sched_due;
 	}
+	uint64_t commit_start_ns = brk_mono_ns();
 	rv = store_commit(t, &err);
 	t = NULL;
+	if (rv == MQ_OK)
+		brk_metrics_commit(n_calls, brk_mono_ns() - commit_start_ns);
 	if (rv != MQ_OK) {
 		brk_err("storage: commit failed: %s", err.msg);
 		goto failed;
