@@ -92,6 +92,23 @@ static const struct {
     {"DeleteQueue",   BRK_NEED_ADMIN},
     {"Ping",          BRK_NEED_NONE},  /* liveness (the listener watchdog too): only the clock */
     {"ServerInfo",    BRK_NEED_TOKEN},
+    /* Schedules push into queues on the broker's own authority: all admin.
+     * Their names count as resources as well as their target queue. */
+    {"CreateSchedule",     BRK_NEED_ADMIN},
+    {"GetSchedule",        BRK_NEED_ADMIN},
+    {"ListSchedules",      BRK_NEED_ADMIN},
+    {"PauseSchedule",      BRK_NEED_ADMIN},
+    {"ResumeSchedule",     BRK_NEED_ADMIN},
+    {"DeleteSchedule",     BRK_NEED_ADMIN},
+    /* Topics: publishing is producing to the topic; the rest is admin
+     * (ListTopics is not filtered per token, so it needs admin on "*"). */
+    {"CreateTopic",        BRK_NEED_ADMIN},
+    {"DeleteTopic",        BRK_NEED_ADMIN},
+    {"GetTopic",           BRK_NEED_ANY},
+    {"ListTopics",         BRK_NEED_ADMIN},
+    {"CreateSubscription", BRK_NEED_ADMIN},
+    {"DeleteSubscription", BRK_NEED_ADMIN},
+    {"Publish",            BRK_NEED_PRODUCE},
     /* clang-format on */
 };
 

@@ -23,6 +23,7 @@
 #include "broker.h"
 #include "conn_limits.h"
 #include "log.h"
+#include "svc_pubsub.h"
 
 #ifndef MQ_VERSION_STRING
 #define MQ_VERSION_STRING "unknown"
@@ -1494,6 +1495,7 @@ static brk_service broker_service = {
 void brk_service_init(brk_info *info)
 {
 	broker_service.info = info;
+	svc_pubsub_init(info);
 }
 
 void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len)

@@ -2640,6 +2640,10 @@ static int cmd_top(const struct cmd *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- Commands: schedules, topics, subscriptions ------------------------------ */
+
+#include "mqctl_pubsub.c"
+
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
@@ -2766,6 +2770,7 @@ static const struct cmd cmds[] = {
      "                      the rest of the second, and goes on (each step is one\n"
      "                      durable call; stopping mqctl stops the redrive)\n",
      cmd_dead_redrive},
+    MQCTL_PUBSUB_CMDS,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -2847,6 +2852,9 @@ int main(int argc, char **argv)
 		static const char *const groups[][2] = {
 		    {"message", "get or delete"},
 		    {"dead", "list or redrive"},
+		    {"schedule", "create, list, get, pause, resume or delete"},
+		    {"topic", "create, list, get, delete or publish"},
+		    {"sub", "create or delete"},
 		};
 
 		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {

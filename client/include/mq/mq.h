@@ -877,6 +877,7 @@ typedef struct mq_consumer_stats {
 MQ_API void mq_consumer_stats_get(const mq_consumer *cons, mq_consumer_stats *out);
 
 #include "mq/async.h"
+#include "mq/pubsub.h"
 
 #ifdef __cplusplus
 }
