@@ -172,6 +172,7 @@ static void mqc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		pthread_cond_broadcast(&c->cv);
 	} else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0) {
 		c->npipes--;
+		pthread_cond_broadcast(&c->cv); /* mq_client_close waits for 0 */
 	}
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -294,6 +295,25 @@ mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts 
 	return mqc_ok();
 }
 
+/* mqc_pipes_drain closes the dialer and waits (at most 2 s) for its pipes
+ * to be gone before the socket closes. nng 1.5.2's req0 can hang in
+ * nng_close when a pipe closes while the socket is being torn down
+ * (nanomsg/nng#648, #1543): with the pipes closed first, and no request of
+ * ours pending, the socket close has no pipe left to race with. */
+static void mqc_pipes_drain(mq_client *c)
+{
+	struct timespec ts;
+
+	nng_dialer_close(c->dialer);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 2;
+	pthread_mutex_lock(&c->mtx);
+	while (c->npipes > 0)
+		if (pthread_cond_timedwait(&c->cv, &c->mtx, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&c->mtx);
+}
+
 void mq_client_close(mq_client *c)
 {
 	struct mqc_slot *s;
@@ -305,6 +325,7 @@ void mq_client_close(mq_client *c)
 	 * when the socket closes. Closing the socket aborts every context and
 	 * pipe; after it returns no callback of ours runs any more. */
 	mqc_async_closing(c->async);
+	mqc_pipes_drain(c);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {
 		c->pool = s->next;
