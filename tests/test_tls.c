@@ -123,11 +123,16 @@ static void test_tls_push_pull(void **state)
 	mq_message_free(m[0]);
 	mq_client_close(c);
 
-	/* The URL's host is the default server name: localhost is in the
-	 * certificate. */
-	snprintf(url, sizeof(url), "tls+tcp://localhost:%d", tls_port(&b));
+	/* Without a server name the URL's host is checked against the
+	 * certificate: 127.0.0.1 is not a DNS name in it (mbed TLS matches DNS
+	 * names only), so the link is refused, naming it. (A URL with
+	 * "localhost" would pass, but where localhost resolves to ::1 first
+	 * it would not reach mqd's 127.0.0.1 listener at all.) */
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", tls_port(&b));
 	assert_mq_ok(open_tls(&c, url, "ca.crt", NULL, NULL, NULL));
-	assert_mq_ok(ping(c));
+	assert_mq_status(ping(c), MQ_UNAVAILABLE);
+	if (strstr(mq_errmsg(), "127.0.0.1") == NULL)
+		fail_msg("unclear error: %s", mq_errmsg());
 	mq_client_close(c);
 	assert_int_equal(mqtest_broker_stop(&b), 0);
 	mqtest_broker_cleanup(&b);
