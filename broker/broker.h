@@ -79,6 +79,11 @@ struct brk_call {
 	char errmsg[STORE_ERR_MAX];
 	uint8_t *body;
 	size_t body_len, body_cap;
+
+	/* Security and limits (auth.c, conn_limits.c). */
+	uint32_t pipe_id;              /* the connection it came on (0 = unknown) */
+	bool longpoll_held;            /* holds a parked-pull slot of pipe_id */
+	const struct brk_token *token; /* the caller's token; NULL with auth off */
 };
 
 /* Server-wide facts the handlers need. */
@@ -86,7 +91,9 @@ typedef struct brk_info {
 	const brk_config *cfg;
 	store *store;
 	brk_writer *writer;
-	uint64_t start_ms; /* monotonic */
+	uint64_t start_ms;         /* monotonic */
+	struct brk_auth *auth;     /* NULL = authentication off (auth.h) */
+	struct brk_limits *limits; /* per-connection limits (conn_limits.h); set by the server */
 } brk_info;
 
 /* ---- server.c ---- */

@@ -72,6 +72,24 @@ static const opt_def opts[] = {
      "and /readyz; empty = off"},
     {"log-format", 0, "MQ_LOG_FORMAT", T_STR, OFF(log_format), "text", 0, 0,
      "log line format: text or json (one JSON object per line)"},
+    /* ---- security and connection limits (docs/security.md) ---- */
+    {"tls-cert", 0, "MQ_TLS_CERT", T_STR, OFF(tls_cert), "", 0, 0,
+     "PEM certificate (chain) served on tls+tcp:// listeners"},
+    {"tls-key", 0, "MQ_TLS_KEY", T_STR, OFF(tls_key), "", 0, 0, "PEM private key of --tls-cert"},
+    {"tls-ca", 0, "MQ_TLS_CA", T_STR, OFF(tls_ca), "", 0, 0,
+     "PEM CA certificates that verify client certificates (mutual TLS)"},
+    {"tls-client-auth", 0, "MQ_TLS_CLIENT_AUTH", T_STR, OFF(tls_client_auth), "auto", 0, 0,
+     "client certificates: none, optional or required; auto = required when --tls-ca is "
+     "set, else none"},
+    {"auth", 0, "MQ_AUTH", T_STR, OFF(auth), "auto", 0, 0,
+     "token authentication: on, off, or auto (on when tokens are configured; mqd refuses "
+     "to start without tokens on a non-loopback listener unless --auth=off)"},
+    {"auth-file", 0, "MQ_AUTH_FILE", T_STR, OFF(auth_file), "", 0, 0,
+     "INI file of tokens and their permissions (tokens may also come from MQ_AUTH_TOKENS)"},
+    {"max-connections", 0, "MQ_MAX_CONNECTIONS", T_U32, OFF(max_connections), "1000", 1, 1u << 20,
+     "most client connections at once; more are refused with RESOURCE_EXHAUSTED"},
+    {"max-parked-pulls", 0, "MQ_MAX_PARKED_PULLS", T_U32, OFF(max_parked_pulls), "64", 1, 1u << 20,
+     "most long-poll pulls (wait_ms > 0) waiting at once on one connection"},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -281,7 +299,22 @@ int brk_config_load(brk_config *cfg, int argc, char **argv)
 		return -1;
 	}
 	if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
-		fprintf(stderr, "mqd: unknown log format '%s' (want text or json)\n", cfg->log_format);
+		fprintf(stderr, "mqd: unknown log format '%s' (want text or json)\n",
+		        cfg->log_format);
+		return -1;
+	}
+	if (strcmp(cfg->auth, "auto") != 0 && strcmp(cfg->auth, "on") != 0 &&
+	    strcmp(cfg->auth, "off") != 0) {
+		fprintf(stderr, "mqd: --auth is '%s' (want on, off or auto)\n", cfg->auth);
+		return -1;
+	}
+	if (strcmp(cfg->tls_client_auth, "auto") != 0 &&
+	    strcmp(cfg->tls_client_auth, "none") != 0 &&
+	    strcmp(cfg->tls_client_auth, "optional") != 0 &&
+	    strcmp(cfg->tls_client_auth, "required") != 0) {
+		fprintf(stderr,
+		        "mqd: --tls-client-auth is '%s' (want none, optional, required or auto)\n",
+		        cfg->tls_client_auth);
 		return -1;
 	}
 	if (cfg->map_size > cfg->map_size_max)
@@ -302,4 +335,10 @@ void brk_config_free(brk_config *cfg)
 	free(cfg->log_level);
 	free(cfg->http_listen); /* ops */
 	free(cfg->log_format);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_ca);
+	free(cfg->tls_client_auth);
+	free(cfg->auth);
+	free(cfg->auth_file);
 }

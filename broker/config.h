@@ -38,6 +38,14 @@ typedef struct brk_config {
 	/* ops: HTTP listener (http.c) and log format (log.c). */
 	char *http_listen; /* "" = no HTTP listener */
 	char *log_format;  /* "text" | "json" */
+	/* Security and connection limits (tls.c, auth.c, limits.c). Empty
+	 * strings mean "not set". */
+	char *tls_cert, *tls_key, *tls_ca;
+	char *tls_client_auth;     /* auto | none | optional | required */
+	char *auth;                /* auto | on | off */
+	char *auth_file;           /* INI token file */
+	uint32_t max_connections;  /* pipes at once */
+	uint32_t max_parked_pulls; /* long polls waiting per connection */
 } brk_config;
 
 /* brk_config_load fills cfg from defaults, the environment and argv.

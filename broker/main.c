@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "broker.h"
 #include "http.h"
 #include "log.h"
@@ -41,6 +42,12 @@ int main(int argc, char **argv)
 	brk_log_json = strcmp(cfg.log_format, "json") == 0;
 	info.cfg = &cfg;
 	info.start_ms = brk_mono_ms();
+	/* Tokens and whether auth is on (auth.c); refuses an unprotected
+	 * non-loopback listener. */
+	if (brk_auth_open(&info.auth, &cfg) != 0) {
+		brk_config_free(&cfg);
+		return 2;
+	}
 
 	scfg.engine = cfg.storage;
 	scfg.path = cfg.data_dir;
@@ -54,6 +61,7 @@ int main(int argc, char **argv)
 	rv = store_open(&info.store, &scfg, &err);
 	if (rv != MQ_OK) {
 		brk_err("cannot open %s storage at %s: %s", cfg.storage, cfg.data_dir, err.msg);
+		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
 		return 1;
 	}
@@ -61,12 +69,14 @@ int main(int argc, char **argv)
 	if (brk_writer_start(&info.writer, &info) != 0) {
 		brk_err("cannot start the writer thread");
 		store_close(info.store);
+		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
 		return 1;
 	}
 	if (brk_server_open(&srv, &cfg, &info) != 0) {
 		brk_writer_free(info.writer);
 		store_close(info.store);
+		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
 		return 1;
 	}
@@ -97,6 +107,7 @@ int main(int argc, char **argv)
 	brk_writer_free(info.writer);
 	store_close(info.store);
 	brk_info("stopped cleanly");
+	brk_auth_free(info.auth);
 	brk_config_free(&cfg);
 	return 0;
 }

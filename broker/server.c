@@ -26,8 +26,10 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "broker.h"
+#include "conn_limits.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define IDLE_LOW_WATER 4u
 
@@ -72,6 +74,9 @@ struct brk_server {
 	atomic_bool quiescing;
 	atomic_int busy; /* requests taken in and not yet answered */
 	atomic_int pipes;
+	brk_limits *limits;        /* connection limits (conn_limits.c) */
+	nng_tls_config *tls;       /* tls+tcp:// listeners (tls.c); NULL = none */
+	nng_tls_config *probe_tls; /* the watchdog's client side of them */
 };
 
 static void work_cb(void *arg);
@@ -115,10 +120,11 @@ void brk_call_finish(brk_call *c)
 
 	if (!c->internal)
 		brk_metrics_request(c->method, c->status, brk_mono_ns() - c->start_ns);
-	if (c->on_finish != NULL) { /* an HTTP call (http.c) */
+	if (c->on_finish != NULL) { /* an HTTP call (http.c): no connection slot */
 		c->on_finish(c);
 		return;
 	}
+	brk_limits_call_done(w->srv->limits, c);
 	reply.status = (uint32_t)c->status;
 	if (c->status != MQ_OK) {
 		reply.message = c->errmsg[0] ? c->errmsg : (char *)mq_strerror(c->status);
@@ -183,6 +189,16 @@ static void work_cb(void *arg)
 		atomic_fetch_add(&s->busy, 1);
 		w->state = W_BUSY;
 		w->call.start_ns = brk_mono_ns();
+		w->call.pipe_id = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+		w->call.longpoll_held = false;
+		if (brk_limits_refused(s->limits, w->call.pipe_id)) {
+			/* A connection over --max-connections: told why, closed soon. */
+			nng_msg_free(msg);
+			brk_call_reset_result(&w->call);
+			brk_limits_refuse_call(s->limits, &w->call);
+			brk_call_finish(&w->call);
+			return;
+		}
 		if (atomic_load(&s->quiescing)) {
 			nng_msg_free(msg);
 			brk_call_reset_result(&w->call);
@@ -220,7 +236,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	brk_server *s = arg;
 
-	(void)p;
+	brk_limits_pipe_event(s->limits, p, ev);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		int n = atomic_fetch_add(&s->pipes, 1) + 1;
 		brk_metrics_conn_add(1);
@@ -236,13 +252,17 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
  * a wildcard tcp address becomes loopback and port 0 the bound port. */
 static void probe_url_for(char *out, size_t len, const char *url, int bound_port)
 {
-	const char *host, *colon;
+	const char *host, *colon, *scheme;
 
-	if (strncmp(url, "tcp://", 6) != 0) {
+	if (strncmp(url, "tcp://", 6) == 0)
+		scheme = "tcp";
+	else if (strncmp(url, "tls+tcp://", 10) == 0)
+		scheme = "tls+tcp";
+	else {
 		snprintf(out, len, "%s", url);
 		return;
 	}
-	host = url + 6;
+	host = url + strlen(scheme) + 3;
 	colon = strrchr(host, ':');
 	if (colon == NULL) {
 		snprintf(out, len, "%s", url);
@@ -250,19 +270,23 @@ static void probe_url_for(char *out, size_t len, const char *url, int bound_port
 	}
 	int hlen = (int)(colon - host);
 	if (hlen == 0 || (hlen == 1 && host[0] == '*') || strncmp(host, "0.0.0.0", 7) == 0)
-		snprintf(out, len, "tcp://127.0.0.1:%d", bound_port);
+		snprintf(out, len, "%s://127.0.0.1:%d", scheme, bound_port);
 	else if (strncmp(host, "[::]", 4) == 0)
-		snprintf(out, len, "tcp://[::1]:%d", bound_port);
+		snprintf(out, len, "%s://[::1]:%d", scheme, bound_port);
 	else
-		snprintf(out, len, "tcp://%.*s:%d", hlen, host, bound_port);
+		snprintf(out, len, "%s://%.*s:%d", scheme, hlen, host, bound_port);
 }
 
 static int listener_start(brk_server *s, int i, const char *url)
 {
 	int rv, port = 0;
 
-	if ((rv = nng_listener_create(&s->lst[i], s->sock, url)) != 0 ||
-	    (rv = nng_listener_start(s->lst[i], 0)) != 0)
+	if ((rv = nng_listener_create(&s->lst[i], s->sock, url)) != 0)
+		return rv;
+	if (brk_tls_url(url) &&
+	    (rv = nng_listener_set_ptr(s->lst[i], NNG_OPT_TLS_CONFIG, s->tls)) != 0)
+		return rv;
+	if ((rv = nng_listener_start(s->lst[i], 0)) != 0)
 		return rv;
 	if (strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0)
 		nng_listener_get_int(s->lst[i], NNG_OPT_TCP_BOUND_PORT, &port);
@@ -273,7 +297,7 @@ static int listener_start(brk_server *s, int i, const char *url)
 /* probe sends a Ping through url; 0 when answered. (In nng 1.5.2's bug
  * the connection completes its handshake but is never attached to the
  * socket, so only a request shows that the listener still serves.) */
-static int probe(const char *url)
+static int probe(brk_server *s, const char *url)
 {
 	Mq__Request req = MQ__REQUEST__INIT;
 	uint8_t buf[64];
@@ -292,6 +316,16 @@ static int probe(const char *url)
 	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, WATCH_TIMEOUT_MS);
 	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, WATCH_TIMEOUT_MS);
 	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (brk_tls_url(url)) {
+		nng_dialer d;
+		if ((rv = nng_dialer_create(&d, sock, url)) == 0 &&
+		    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, s->probe_tls)) == 0 &&
+		    (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) == 0 &&
+		    (rv = nng_send(sock, buf, n, 0)) == 0 && (rv = nng_recvmsg(sock, &msg, 0)) == 0)
+			nng_msg_free(msg);
+		nng_close(sock);
+		return rv;
+	}
 	if ((rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK)) == 0 &&
 	    (rv = nng_send(sock, buf, n, 0)) == 0 && (rv = nng_recvmsg(sock, &msg, 0)) == 0)
 		nng_msg_free(msg);
@@ -313,8 +347,14 @@ static void *watch_main(void *arg)
 		if (s->watch_stop || atomic_load(&s->quiescing))
 			break;
 		pthread_mutex_unlock(&s->watch_mu);
+		brk_limits_sweep(s->limits);
 		for (int i = 0; i < s->n_lst; i++) {
 			uint32_t idle;
+			/* A listener that requires client certificates cannot be
+			 * probed without one: not watched. */
+			if (brk_tls_url(s->cfg->listen[i]) &&
+			    brk_tls_client_auth(s->cfg) == NNG_TLS_AUTH_MODE_REQUIRED)
+				continue;
 			pthread_mutex_lock(&s->mu);
 			idle = s->n_idle;
 			pthread_mutex_unlock(&s->mu);
@@ -322,7 +362,7 @@ static void *watch_main(void *arg)
 			 * a Ping would wait however healthy the listener: skip. */
 			if (idle == 0)
 				continue;
-			int rv = probe(s->probe_url[i]);
+			int rv = probe(s, s->probe_url[i]);
 			if (rv == 0) {
 				fails[i] = 0;
 				continue;
@@ -358,6 +398,15 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->watch_mu, NULL);
 	pthread_cond_init(&s->watch_cv, NULL);
+	if ((s->limits = brk_limits_new(cfg->max_connections, cfg->max_parked_pulls)) == NULL)
+		goto fail;
+	info->limits = s->limits;
+	if (brk_tls_server_open(cfg, &s->tls) != 0)
+		goto fail;
+	if (s->tls != NULL && (rv = brk_tls_probe_config(&s->probe_tls)) != 0) {
+		brk_err("TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		brk_err("cannot open the nng socket: %s", nng_strerror(rv));
 		goto fail;
@@ -378,18 +427,13 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 			goto fail;
 		}
 		s->n_lst++;
-		if (strncmp(url, "tcp", 3) == 0) {
+		if (strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) {
 			int port = 0;
 			nng_listener_get_int(s->lst[s->n_lst - 1], NNG_OPT_TCP_BOUND_PORT, &port);
 			brk_info("listening on %s (port %d)", url, port);
 		} else {
 			brk_info("listening on %s", url);
 		}
-		if (strncmp(url, "ipc://", 6) != 0 && strstr(url, "127.0.0.1") == NULL &&
-		    strstr(url, "localhost") == NULL && strstr(url, "[::1]") == NULL)
-			brk_warn("%s is not a loopback address and mqd has no authentication "
-			         "yet: anyone who can reach it can use every queue",
-			         url);
 	}
 	if (pthread_create(&s->watch_thread, NULL, watch_main, s) == 0)
 		s->watching = true;
@@ -441,6 +485,13 @@ void brk_server_close(brk_server *s)
 		free(w->call.body);
 		free(w);
 	}
+	if (s->info != NULL && s->info->limits == s->limits)
+		s->info->limits = NULL;
+	brk_limits_free(s->limits);
+	if (s->tls != NULL)
+		nng_tls_config_free(s->tls);
+	if (s->probe_tls != NULL)
+		nng_tls_config_free(s->probe_tls);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->watch_mu);
 	pthread_cond_destroy(&s->watch_cv);

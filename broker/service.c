@@ -19,8 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "broker.h"
+#include "conn_limits.h"
 #include "log.h"
+#include "svc_pubsub.h"
 
 #ifndef MQ_VERSION_STRING
 #define MQ_VERSION_STRING "unknown"
@@ -1360,6 +1363,25 @@ static void apply_list_queues(brk_writer *w, store_txn *t, brk_call *c)
 		free(acc.infos);
 		return;
 	}
+	/* With auth on, only the queues the caller's token may see (auth.c);
+	 * pages are read on until `limit` visible queues or the end. */
+	for (size_t kept = 0, rounds = 0;;) {
+		char last[MQ_NAME_MAX + 1] = "";
+		if (acc.n > kept)
+			snprintf(last, sizeof(last), "%s", acc.infos[acc.n - 1].name);
+		for (size_t i = kept; i < acc.n; i++)
+			if (brk_auth_visible(c, acc.infos[i].name))
+				acc.infos[kept++] = acc.infos[i];
+		acc.n = kept;
+		if (!more || kept >= limit || last[0] == '\0' || ++rounds > 1000)
+			break;
+		rv = store_queue_list(t, last, limit - (uint32_t)kept, list_one, &acc, &more, &err);
+		if (rv != MQ_OK) {
+			set_store_error(c, t, rv, &err);
+			free(acc.infos);
+			return;
+		}
+	}
 	Mq__QueueInfo *qi = calloc(acc.n ? acc.n : 1, sizeof(*qi));
 	Mq__QueueConfig *qc = calloc(acc.n ? acc.n : 1, sizeof(*qc));
 	Mq__QueueStats *qs = calloc(acc.n ? acc.n : 1, sizeof(*qs));
@@ -1473,6 +1495,7 @@ static brk_service broker_service = {
 void brk_service_init(brk_info *info)
 {
 	broker_service.info = info;
+	svc_pubsub_init(info);
 }
 
 void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len)
@@ -1480,7 +1503,6 @@ void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t ms
 	const ProtobufCServiceDescriptor *desc = &mq__broker__descriptor;
 	const ProtobufCMethodDescriptor *m;
 
-	(void)info; /* the service was given it by brk_service_init */
 	brk_call_reset_result(c);
 	c->start_ms = brk_mono_ms();
 	c->env = mq__request__unpack(NULL, msg_len, msg_body);
@@ -1516,6 +1538,12 @@ void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t ms
 		return;
 	}
 	c->method = m;
+	/* Security and limits: the token and its permissions (auth.c), the
+	 * connection's parked long polls (conn_limits.c). */
+	if (!brk_auth_check(info->auth, c) || !brk_limits_longpoll_enter(info->limits, c)) {
+		brk_call_finish(c);
+		return;
+	}
 	brk_debug("request %s", m->name);
 	broker_service.base.base.invoke(&broker_service.base.base, (unsigned)(m - desc->methods),
 	                                c->input, (ProtobufCClosure)reply_closure, c);

@@ -36,6 +36,7 @@
 #include "broker.h"
 #include "log.h"
 #include "metrics.h"
+#include "pubsub.h"
 
 #define WQ_BUCKETS     256
 #define TICK_MAX_ITEMS 10000u
@@ -433,6 +434,34 @@ static void replay_add(brk_call **head, brk_call **tail, brk_call *c)
 	*tail = c;
 }
 
+/* ---- Schedules ------------------------------------------------------ */
+
+/* schedule_fired logs a firing: catch-up after downtime (slots skipped)
+ * and failed pushes at WARN, the rest at DEBUG. */
+static void schedule_fired(void *arg, const store_schedule_fire *f)
+{
+	(void)arg;
+	if (f->missed)
+		brk_warn("schedule %s: %" PRIu64
+		         " slot(s) missed (broker down or busy); fired once "
+		         "for the latest, slot %" PRIu64 ", into %s",
+		         f->name, f->missed, f->slot_ms, f->queue);
+	if (f->status != MQ_OK)
+		brk_warn("schedule %s: the push into %s for slot %" PRIu64 " failed: %s: %s",
+		         f->name, f->queue, f->slot_ms, mq_status_name(f->status), f->error);
+	else
+		brk_debug("schedule %s: slot %" PRIu64 " pushed message %" PRIu64 " into %s%s",
+		          f->name, f->slot_ms, f->id, f->queue, f->duplicate ? " (duplicate)" : "");
+}
+
+/* schedules_tick fires the due schedules in the writer's transaction. */
+static mq_status schedules_tick(store_txn *t, store_err *err)
+{
+	uint32_t fired = 0;
+
+	return store_schedule_tick(t, TICK_MAX_ITEMS, schedule_fired, NULL, &fired, err);
+}
+
 /* run_txn applies calls (a list linked by next) in one transaction, plus
  * timers and parked pulls. Returns MQ_OK when committed (replies then go
  * out), else the failure (nothing was kept; calls are left unanswered in
@@ -468,6 +497,11 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 		}
 		if (handled)
 			brk_debug("timers: %" PRIu32 " messages expired or promoted", handled);
+		if (schedules_tick(t, &err) != MQ_OK) {
+			w->tick_ok_after = brk_mono_ms() + 1000;
+			brk_err("storage: firing schedules failed (retried in 1 s): %s", err.msg);
+			goto failed;
+		}
 	}
 	for (brk_call *c = calls, *next; c != NULL; c = next) {
 		next = c->next;
@@ -489,6 +523,14 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 	rv = store_next_due(t, &w->next_due_ms, &err);
 	if (rv != MQ_OK)
 		goto failed;
+	{
+		uint64_t sched_due;
+
+		if ((rv = store_schedule_next_due(t, &sched_due, &err)) != MQ_OK)
+			goto failed;
+		if (sched_due < w->next_due_ms)
+			w->next_due_ms = sched_due;
+	}
 	uint64_t commit_start_ns = brk_mono_ns();
 	rv = store_commit(t, &err);
 	t = NULL;

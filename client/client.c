@@ -20,6 +20,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "mqc.h"
+#include "mqc_tls.h"
 
 #ifndef MQ_VERSION_STRING
 #error "MQ_VERSION_STRING must be defined by the build (client/meson.build)"
@@ -43,6 +44,8 @@ struct mq_client {
 	int32_t timeout_ms;
 	char *auth_token;
 	char *url;
+	nng_tls_config *tls; /* tls+tcp:// only (tls.c); NULL otherwise */
+	char tls_name[256];  /* the server name its certificate must hold */
 
 	pthread_mutex_t mtx;
 	pthread_cond_t cv;     /* signalled when a pipe comes up */
@@ -126,6 +129,38 @@ mq_status mqc_nng_status(mq_client *c, int rv, const char *what)
 	}
 }
 
+/* mqc_no_connection explains, for a TLS client without any connection, why
+ * none comes up (a failed handshake: unknown CA, missing client
+ * certificate...). Returns MQ_OK when it has nothing to add. */
+static mq_status mqc_no_connection(mq_client *c, const char *what)
+{
+	int npipes, rv;
+
+	if (c->tls == NULL)
+		return MQ_OK;
+	pthread_mutex_lock(&c->mtx);
+	npipes = c->npipes;
+	pthread_mutex_unlock(&c->mtx);
+	if (npipes > 0)
+		return MQ_OK;
+	rv = mqc_tls_diagnose(c->url, c->tls, 2000);
+	switch (rv) {
+	case 0:
+	case NNG_ETIMEDOUT:
+	case NNG_ECONNREFUSED:
+	case NNG_EUNREACHABLE:
+		return MQ_OK; /* not a TLS problem (or none now) */
+	default:
+		return mqc_fail(
+		    MQ_UNAVAILABLE,
+		    "%s: TLS connection to broker at %s failed: %s (check that the CA "
+		    "file holds the CA that signed the broker's certificate, that the "
+		    "certificate holds the DNS name '%s' (tls_server_name), and whether "
+		    "the broker requires a client certificate)",
+		    what, c->url, nng_strerror(rv), c->tls_name);
+	}
+}
+
 static void mqc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	mq_client *c = arg;
@@ -137,6 +172,7 @@ static void mqc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		pthread_cond_broadcast(&c->cv);
 	} else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0) {
 		c->npipes--;
+		pthread_cond_broadcast(&c->cv); /* mq_client_close waits for 0 */
 	}
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -167,6 +203,8 @@ static bool mqc_wait_connected(mq_client *c, int32_t ms)
 static void mqc_free(mq_client *c)
 {
 	mqc_async_free(c->async);
+	if (c->tls != NULL)
+		nng_tls_config_free(c->tls);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
 	free(c->auth_token);
@@ -174,8 +212,9 @@ static void mqc_free(mq_client *c)
 	free(c);
 }
 
-static mq_status mqc_socket_open(mq_client *c, const char *url)
+static mq_status mqc_socket_open(mq_client *c, const char *url, const mq_client_opts *opts)
 {
+	mq_status st;
 	int rv;
 
 	if ((rv = nng_req0_open(&c->sock)) != 0)
@@ -193,6 +232,9 @@ static mq_status mqc_socket_open(mq_client *c, const char *url)
 		                "url \"%s\": %s (want tcp://HOST:PORT or ipc:///PATH)", url,
 		                nng_strerror(rv));
 	(void)nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, 0);
+	if ((st = mqc_tls_setup(c->dialer, url, opts, &c->tls, c->tls_name, sizeof(c->tls_name))) !=
+	    MQ_OK)
+		return st;
 	if ((rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT, MQC_RECONN_MIN_MS)) != 0 ||
 	    (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT, MQC_RECONN_MAX_MS)) != 0)
 		return mqc_nng_status(c, rv, "configure dialer");
@@ -235,19 +277,41 @@ mq_status mq_client_open(mq_client **out, const char *url, const mq_client_opts 
 		mqc_free(c);
 		return mqc_fail(MQ_INTERNAL, "out of memory");
 	}
-	if ((st = mqc_socket_open(c, url)) != MQ_OK) {
+	if ((st = mqc_socket_open(c, url, opts)) != MQ_OK) {
 		nng_close(c->sock);
 		mqc_free(c);
 		return st;
 	}
 	if (opts->connect_timeout_ms > 0 && !mqc_wait_connected(c, opts->connect_timeout_ms)) {
 		nng_close(c->sock);
+		st = mqc_no_connection(c, "connect");
+		if (st == MQ_OK || mq_errmsg()[0] == '\0')
+			st = mqc_fail(MQ_UNAVAILABLE, "no connection to broker at %s within %d ms",
+			              url, (int)opts->connect_timeout_ms);
 		mqc_free(c);
-		return mqc_fail(MQ_UNAVAILABLE, "no connection to broker at %s within %d ms", url,
-		                (int)opts->connect_timeout_ms);
+		return st;
 	}
 	*out = c;
 	return mqc_ok();
+}
+
+/* mqc_pipes_drain closes the dialer and waits (at most 2 s) for its pipes
+ * to be gone before the socket closes. nng 1.5.2's req0 can hang in
+ * nng_close when a pipe closes while the socket is being torn down
+ * (nanomsg/nng#648, #1543): with the pipes closed first, and no request of
+ * ours pending, the socket close has no pipe left to race with. */
+static void mqc_pipes_drain(mq_client *c)
+{
+	struct timespec ts;
+
+	nng_dialer_close(c->dialer);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 2;
+	pthread_mutex_lock(&c->mtx);
+	while (c->npipes > 0)
+		if (pthread_cond_timedwait(&c->cv, &c->mtx, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&c->mtx);
 }
 
 void mq_client_close(mq_client *c)
@@ -261,6 +325,7 @@ void mq_client_close(mq_client *c)
 	 * when the socket closes. Closing the socket aborts every context and
 	 * pipe; after it returns no callback of ours runs any more. */
 	mqc_async_closing(c->async);
+	mqc_pipes_drain(c);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {
 		c->pool = s->next;
@@ -340,6 +405,8 @@ mq_status mqc_transact(mq_client *c, size_t len, mqc_encode_fn encode, mqc_decod
 		nng_msg_free(nng_aio_get_msg(s->aio));
 		nng_aio_set_msg(s->aio, NULL);
 		mqc_slot_put(c, s);
+		if (rv == NNG_ETIMEDOUT && (st = mqc_no_connection(c, "send request")) != MQ_OK)
+			return st;
 		return mqc_nng_status(c, rv, "send request");
 	}
 	now = nng_clock();

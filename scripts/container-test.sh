@@ -331,10 +331,22 @@ else
 	record compose-file FAIL "$msg"
 fi
 
+# The image as it is (MQ_LISTEN=tcp://0.0.0.0:7450) without tokens: mqd must
+# refuse to start (docs/security.md), with the reason in its log.
+if msg=$(podman run --rm --network none --no-healthcheck "$image" 2>&1); then
+	record no-token-refusal FAIL "mqd started on 0.0.0.0 without tokens"
+elif echo "$msg" | grep -q "no tokens are configured"; then
+	record no-token-refusal OK "on 0.0.0.0 without tokens mqd refuses to start: $(echo "$msg" | grep -o 'mqd listens on a non-loopback address and no tokens are configured')"
+else
+	record no-token-refusal FAIL "mqd failed without the expected reason: $(echo "$msg" | tail -n2 | tr '\n' ' ')"
+fi
+
 # ---- 4. run it, drive it from the host --------------------------------------------------
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=tcp://127.0.0.1:$port
-mqctl() { "$mqctl_bin" --url "$url" --timeout 5000 "$@"; }
+# Tokens on, as a deployment would have them: one token with every right.
+secret=ci-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+mqctl() { MQ_TOKEN=$secret "$mqctl_bin" --url "$url" --timeout 5000 "$@"; }
 podman volume create "$vol" >/dev/null || fatal volume "podman volume create $vol failed"
 
 # start NAME: run a container on the volume; MQ_LISTEN on loopback only (the
@@ -342,7 +354,8 @@ podman volume create "$vol" >/dev/null || fatal volume "podman volume create $vo
 start() {
 	containers+=("$1")
 	podman run -d --name "$1" --network host -v "$vol:/var/lib/mq" \
-		-e MQ_LISTEN="$url" -e MQ_URL="$url" "$image" >"$out/$1.run.log" 2>&1
+		-e MQ_LISTEN="$url" -e MQ_URL="$url" -e MQ_AUTH_TOKENS="ci=$secret produce=* consume=* admin=*" \
+		"$image" >"$out/$1.run.log" 2>&1
 }
 
 # wait_ping NAME: bounded wait (at most 300 tries) for the first answered
@@ -415,6 +428,13 @@ print(" ".join(hc.get("Test", ["NONE"])[1:]))' "$out/image-inspect.json")
 	else
 		record healthcheck FAIL "the HEALTHCHECK command (${hc_cmd[*]:-none}) in a second container: ${hc:-}"
 	fi
+fi
+
+# Tokens are on: a push without the token is refused.
+if out_nt=$("$mqctl_bin" --url "$url" --timeout 5000 push ci-jobs x 2>&1); then
+	record auth FAIL "a push without a token was accepted: $out_nt"
+else
+	record auth OK "push without a token refused: $(echo "$out_nt" | head -n1)"
 fi
 
 # push, pull, ack from the host.

@@ -47,6 +47,12 @@ typedef enum kv_db {
 	KV_GROUPS,
 	KV_EXPIRY,
 	KV_DEDUPEXP,
+	/* Schedules and topics (record_pubsub.h). */
+	KV_SCHEDULES,
+	KV_SCHED_DUE,
+	KV_TOPICS,
+	KV_SUBS,
+	KV_SUB_TOPIC,
 	KV_NDB
 } kv_db;
 

@@ -22,8 +22,8 @@
 
 /* lmdb_db_names are the names of the databases on disk, by kv_db. */
 static const char *const lmdb_db_names[KV_NDB] = {
-    "meta",  "queues", "qids",   "msgs",   "ready",    "timers",
-    "dedup", "dead",   "groups", "expiry", "dedupexp",
+    "meta",   "queues", "qids",     "msgs",      "ready",     "timers", "dedup", "dead",
+    "groups", "expiry", "dedupexp", "schedules", "sched_due", "topics", "subs",  "sub_topic",
 };
 
 struct kv_txn {

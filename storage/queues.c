@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "topics.h"
 
 mq_status store_queue_config_check(const char *name, const store_queue_config *cfg, store_err *err)
 {
@@ -447,6 +448,9 @@ mq_status store_queue_delete(store_txn *t, const char *name, store_err *err)
 	    (st = store_q_get(t, name, &q, err)) != MQ_OK)
 		return st;
 	if ((st = store_q_purge(t, q, STORE_STATE_ALL, NULL, err)) != MQ_OK)
+		return st;
+	/* A subscription's queue leaves its topic (topics.c). */
+	if ((st = store_topic_queue_deleted(t, q->name, err)) != MQ_OK)
 		return st;
 	be32_put(k, q->qid);
 	if ((st = store_del_must(t, KV_QUEUES, q->name, q->name_len, err)) != MQ_OK ||

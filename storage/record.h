@@ -23,6 +23,7 @@
  *   groups    qid u32 | group bytes | 0 u8 | seq u64        id u64
  *   expiry    expire_ms u64 | qid u32 | id u64            empty
  *   dedupexp  expire_ms u64 | qid u32 | dedup key bytes   empty
+ *   schedules, sched_due, topics, subs, sub_topic: record_pubsub.h (schema 3)
  *
  * Why: messages are keyed by queue first, so a queue's messages are one
  * key range (purge and delete never touch other queues) and ack/nack,
@@ -122,14 +123,15 @@
 
 #include "storage.h"
 
-#define STORE_SCHEMA_VERSION                                                                       \
-	3u /* 3: queue and message records version 3; groups, expiry, dedupexp */
-#define REC_QUEUE_VERSION   3u
-#define REC_QUEUE_VERSION_2 2u
-#define REC_QUEUE_VERSION_1 1u
-#define REC_MSG_VERSION     3u
-#define REC_MSG_VERSION_2   2u
-#define REC_MSG_VERSION_1   1u
+/* 3: queue and message records version 3; groups, expiry, dedupexp; schedules and topics
+ * (record_pubsub.h) */
+#define STORE_SCHEMA_VERSION 3u
+#define REC_QUEUE_VERSION    3u
+#define REC_QUEUE_VERSION_2  2u
+#define REC_QUEUE_VERSION_1  1u
+#define REC_MSG_VERSION      3u
+#define REC_MSG_VERSION_2    2u
+#define REC_MSG_VERSION_1    1u
 
 #define REC_MF_GROUP_WAIT 0x01u /* grouped, not the head: only in "groups" */
 

@@ -487,7 +487,8 @@ static mq_status schema_check(store *s, store_err *err)
 	} else if (st == MQ_OK && ver < STORE_SCHEMA_VERSION) {
 		/* 1 -> 2 -> 3: older message and queue records still decode;
 		 * new writes use the new versions, which an older binary would
-		 * refuse. */
+		 * refuse. 2 -> 3 also adds the schedule and topic databases
+		 * (record_pubsub.h), created empty at open. */
 		st = meta_put(t, META_SCHEMA, STORE_SCHEMA_VERSION, 4, err);
 	}
 	if (st == MQ_OK) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -142,7 +143,12 @@ static void broker_spawn(mqtest_broker *b, va_list ap)
 		fail_msg("fork: %s", strerror(errno));
 	if (b->pid == 0) {
 		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		/* mqd dies with the test: a failed assertion skips the test's
+		 * cleanup, and an mqd left running would also hold the test's
+		 * stdout open, so meson would wait for it until the timeout. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd >= 0) {
+			dup2(fd, 1);
 			dup2(fd, 2);
 			close(fd);
 		}

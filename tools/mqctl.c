@@ -45,6 +45,8 @@ static struct {
 	bool json;
 	int32_t timeout_ms;
 	mq_client *client;
+	/* Security (docs/security.md): flag, else MQ_TOKEN / MQ_TLS_*. */
+	const char *token, *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 } ctl;
 
 struct cmd;
@@ -102,6 +104,11 @@ enum {
 	OPT_DLQ,
 	OPT_INTERVAL_MS,
 	OPT_COUNT,
+	OPT_TOKEN,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_SERVER_NAME,
 };
 
 /* COMMON_OPTS ends every command's long-option table. */
@@ -110,6 +117,11 @@ enum {
 	{"url", required_argument, NULL, OPT_URL},               \
 	{"json", no_argument, NULL, OPT_JSON},                   \
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},       \
+	{"token", required_argument, NULL, OPT_TOKEN},           \
+	{"tls-ca", required_argument, NULL, OPT_TLS_CA},         \
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},     \
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},       \
+	{"tls-server-name", required_argument, NULL, OPT_TLS_SERVER_NAME}, \
 	{"help", no_argument, NULL, 'h'},                        \
 	{NULL, 0, NULL, 0}
 // clang-format on
@@ -118,6 +130,13 @@ enum {
 	"  --url URL      broker URL (default $MQ_URL, else " DEFAULT_URL ")\n"                    \
 	"  --json         print one JSON document instead of text\n"                               \
 	"  --timeout MS   time limit of each call (default 5000)\n"                                \
+	"  --token T      auth token (default $MQ_TOKEN; prefer the variable: flags show in ps)\n" \
+	"  --tls-ca FILE  CA that verifies a tls+tcp:// broker (default $MQ_TLS_CA)\n"             \
+	"  --tls-cert FILE, --tls-key FILE\n"                                                      \
+	"                 client certificate and key for mutual TLS ($MQ_TLS_CERT, $MQ_TLS_KEY)\n" \
+	"  --tls-server-name NAME\n"                                                               \
+	"                 name the broker's certificate must hold (default: the URL's host;\n"     \
+	"                 $MQ_TLS_SERVER_NAME)\n"                                                  \
 	"  -h, --help     show this help\n"
 
 /* ---- Small helpers ----------------------------------------------------- */
@@ -506,6 +525,11 @@ static int connect_broker(void)
 
 	mq_client_opts_init(&opts);
 	opts.timeout_ms = ctl.timeout_ms;
+	opts.auth_token = ctl.token;
+	opts.tls_ca_file = ctl.tls_ca;
+	opts.tls_cert_file = ctl.tls_cert;
+	opts.tls_key_file = ctl.tls_key;
+	opts.tls_server_name = ctl.tls_server_name;
 	if ((st = mq_client_open(&ctl.client, ctl.url, &opts)) != MQ_OK)
 		return fail(st);
 	return EXIT_OK;
@@ -538,6 +562,21 @@ static int common_opt(const struct cmd *cmd, int opt)
 			return usage_error(cmd, "--timeout: want a positive number of ms, not '%s'",
 			                   optarg);
 		ctl.timeout_ms = (int32_t)ms;
+		return -1;
+	case OPT_TOKEN:
+		ctl.token = optarg;
+		return -1;
+	case OPT_TLS_CA:
+		ctl.tls_ca = optarg;
+		return -1;
+	case OPT_TLS_CERT:
+		ctl.tls_cert = optarg;
+		return -1;
+	case OPT_TLS_KEY:
+		ctl.tls_key = optarg;
+		return -1;
+	case OPT_TLS_SERVER_NAME:
+		ctl.tls_server_name = optarg;
 		return -1;
 	case 'h':
 		print_help(cmd);
@@ -2601,6 +2640,10 @@ static int cmd_top(const struct cmd *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- Commands: schedules, topics, subscriptions ------------------------------ */
+
+#include "mqctl_pubsub.c"
+
 /* ---- Command table and main -------------------------------------------- */
 
 static const struct cmd cmds[] = {
@@ -2727,6 +2770,7 @@ static const struct cmd cmds[] = {
      "                      the rest of the second, and goes on (each step is one\n"
      "                      durable call; stopping mqctl stops the redrive)\n",
      cmd_dead_redrive},
+    MQCTL_PUBSUB_CMDS,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -2746,6 +2790,13 @@ static void print_main_help(FILE *f)
 	           "Exit status: 0 ok, 1 error, 2 usage error, 3 broker unreachable.\n");
 }
 
+/* env_or_null returns a non-empty environment variable, else NULL. */
+static const char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -2759,6 +2810,11 @@ int main(int argc, char **argv)
 	ctl.url = getenv("MQ_URL") != NULL && getenv("MQ_URL")[0] != '\0' ? getenv("MQ_URL")
 	                                                                  : DEFAULT_URL;
 	ctl.timeout_ms = DEFAULT_TIMEOUT_MS;
+	ctl.token = env_or_null("MQ_TOKEN");
+	ctl.tls_ca = env_or_null("MQ_TLS_CA");
+	ctl.tls_cert = env_or_null("MQ_TLS_CERT");
+	ctl.tls_key = env_or_null("MQ_TLS_KEY");
+	ctl.tls_server_name = env_or_null("MQ_TLS_SERVER_NAME");
 	/* '+': global options end at the command name. */
 	while ((opt = getopt_long(argc, argv, "+hV", lo, NULL)) != -1) {
 		switch (opt) {
@@ -2796,6 +2852,9 @@ int main(int argc, char **argv)
 		static const char *const groups[][2] = {
 		    {"message", "get or delete"},
 		    {"dead", "list or redrive"},
+		    {"schedule", "create, list, get, pause, resume or delete"},
+		    {"topic", "create, list, get, delete or publish"},
+		    {"sub", "create or delete"},
 		};
 
 		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {

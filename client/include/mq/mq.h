@@ -62,9 +62,25 @@ typedef struct mq_client_opts {
 	 * return at once and connect in the background (calls made before the
 	 * connection is up wait for it within their own timeout). Default 0. */
 	int32_t connect_timeout_ms;
-	/** Token sent with every request (reserved for authentication). NULL =
-	 * none. Copied. Default NULL. */
+	/** Token sent with every request; a broker with authentication on
+	 * answers MQ_UNAUTHENTICATED without a valid one and
+	 * MQ_PERMISSION_DENIED outside its permissions (docs/security.md).
+	 * NULL = none. Copied. Default NULL. */
 	const char *auth_token;
+	/* ---- TLS: used by tls+tcp:// URLs only (docs/security.md). The files
+	 * are read by mq_client_open(); the strings are not kept. */
+	/** PEM file of the CA certificate(s) the broker's certificate must
+	 * chain to. Required for tls+tcp:// (there is no unverified mode). */
+	const char *tls_ca_file;
+	/** PEM client certificate and its key, for brokers that ask for one
+	 * (mutual TLS); both or neither. Default NULL. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	/** Name the broker's certificate must carry; NULL = the URL's host.
+	 * (Debian's nng uses mbed TLS 2.28, which matches DNS names only, not
+	 * IP addresses: with tls+tcp://127.0.0.1:PORT set "localhost" or
+	 * whatever DNS name the certificate holds.) */
+	const char *tls_server_name;
 	/** Reserved for future options; keep zero. */
 	uint64_t reserved[8];
 } mq_client_opts;
@@ -861,6 +877,7 @@ typedef struct mq_consumer_stats {
 MQ_API void mq_consumer_stats_get(const mq_consumer *cons, mq_consumer_stats *out);
 
 #include "mq/async.h"
+#include "mq/pubsub.h"
 
 #ifdef __cplusplus
 }
