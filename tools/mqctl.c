@@ -231,8 +231,9 @@ static const char *fmt_duration(char *buf, size_t len, uint64_t ms)
 		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
 	else if (s < 86400)
 		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, (s % 3600) / 60);
-	else
-		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, (s % 86400) / 3600);
+	else /* at most 99999 days shown: the text fits any caller's buffer */
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h",
+		         s / 86400 > 99999 ? 99999 : s / 86400, (s % 86400) / 3600);
 	return buf;
 }
 
@@ -1821,7 +1822,7 @@ static int run_lease_batch(const struct cmd *cmd, enum lease_op op, char **pos, 
 static int cmd_ack(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
-	uint64_t id, token;
+	uint64_t id = 0, token = 0;
 	char **pos;
 	int npos, rv;
 	mq_status st;
@@ -1877,7 +1878,7 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 	    COMMON_OPTS,
 	};
 	struct nack_args a = {0};
-	uint64_t id, token;
+	uint64_t id = 0, token = 0;
 	char **pos, b[16];
 	int npos, rv;
 	mq_status st;
@@ -1915,7 +1916,7 @@ static int cmd_snooze(const struct cmd *cmd, int argc, char **argv)
 	    COMMON_OPTS,
 	};
 	struct nack_args a = {0};
-	uint64_t id, token;
+	uint64_t id = 0, token = 0;
 	char **pos, b[16];
 	int npos, rv;
 	mq_status st;
@@ -1956,7 +1957,7 @@ static int cmd_extend(const struct cmd *cmd, int argc, char **argv)
 	    COMMON_OPTS,
 	};
 	uint32_t lease_ms = 0;
-	uint64_t id, token, expiry = 0;
+	uint64_t id = 0, token = 0, expiry = 0;
 	char **pos, b[16];
 	int npos, rv;
 	mq_status st;
@@ -2004,7 +2005,7 @@ static int cmd_term(const struct cmd *cmd, int argc, char **argv)
 	    COMMON_OPTS,
 	};
 	const char *reason = NULL;
-	uint64_t id, token;
+	uint64_t id = 0, token = 0;
 	char **pos;
 	int npos, rv;
 	mq_status st;
@@ -2270,7 +2271,7 @@ static int cmd_message_get(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
 	mq_message *m = NULL;
-	uint64_t id;
+	uint64_t id = 0;
 	char **pos;
 	int npos, rv;
 	mq_status st;
@@ -2295,7 +2296,7 @@ static int cmd_message_delete(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_OPTS};
 	uint32_t state = 0;
-	uint64_t id;
+	uint64_t id = 0;
 	char **pos;
 	int npos, rv;
 	mq_status st;
