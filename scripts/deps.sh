@@ -7,6 +7,7 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config python3
       libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev
       libcmocka-dev libbsd-dev libjansson-dev bsdutils tzdata
       libsodium-dev libinih-dev openssl        # TLS tests, auth (docs/security.md)
+      curl                                     # docs/http.md examples, run by test_http
       valgrind clang libclang-rt-14-dev)       # valgrind and fuzz lanes (docs/reliability.md)
 [ "${MQ_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MQ_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
