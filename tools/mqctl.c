@@ -1870,6 +1870,23 @@ static int nack_opt(const struct cmd *cmd, int opt, void *arg)
 	return -2;
 }
 
+/* print_given_back reports a message handed back by nack or snooze
+ * (verb "nacked"/"snoozed"), human or JSON. */
+static int print_given_back(const char *verb, const char *queue, uint64_t id, uint64_t delay_ms)
+{
+	char b[16];
+
+	if (ctl.json)
+		return json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", queue, "id",
+		                            json_u64(id), verb, 1, "delay_ms", json_u64(delay_ms)));
+	if (delay_ms > 0)
+		printf("%s %" PRIu64 " in %s: ready again in %s\n", verb, id, queue,
+		       fmt_duration(b, sizeof(b), delay_ms));
+	else
+		printf("%s %" PRIu64 " in %s: ready again now\n", verb, id, queue);
+	return EXIT_OK;
+}
+
 static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1879,7 +1896,7 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 	};
 	struct nack_args a = {0};
 	uint64_t id = 0, token = 0;
-	char **pos, b[16];
+	char **pos;
 	int npos, rv;
 	mq_status st;
 
@@ -1895,15 +1912,8 @@ static int cmd_nack(const struct cmd *cmd, int argc, char **argv)
 	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_nack_id(ctl.client, pos[0], id, token, a.delay_ms, a.error)) != MQ_OK)
 			rv = fail(st);
-		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
-			                          json_u64(id), "nacked", 1, "delay_ms",
-			                          json_u64(a.delay_ms)));
-		else if (a.delay_ms > 0)
-			printf("nacked %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
-			       fmt_duration(b, sizeof(b), a.delay_ms));
 		else
-			printf("nacked %" PRIu64 " in %s: ready again now\n", id, pos[0]);
+			rv = print_given_back("nacked", pos[0], id, a.delay_ms);
 	}
 	free(pos);
 	return rv;
@@ -1917,7 +1927,7 @@ static int cmd_snooze(const struct cmd *cmd, int argc, char **argv)
 	};
 	struct nack_args a = {0};
 	uint64_t id = 0, token = 0;
-	char **pos, b[16];
+	char **pos;
 	int npos, rv;
 	mq_status st;
 
@@ -1927,15 +1937,8 @@ static int cmd_snooze(const struct cmd *cmd, int argc, char **argv)
 	    (rv = connect_broker()) == EXIT_OK) {
 		if ((st = mq_snooze_id(ctl.client, pos[0], id, token, a.delay_ms)) != MQ_OK)
 			rv = fail(st);
-		else if (ctl.json)
-			rv = json_print(json_pack("{s:s, s:o, s:b, s:o}", "queue", pos[0], "id",
-			                          json_u64(id), "snoozed", 1, "delay_ms",
-			                          json_u64(a.delay_ms)));
-		else if (a.delay_ms > 0)
-			printf("snoozed %" PRIu64 " in %s: ready again in %s\n", id, pos[0],
-			       fmt_duration(b, sizeof(b), a.delay_ms));
 		else
-			printf("snoozed %" PRIu64 " in %s: ready again now\n", id, pos[0]);
+			rv = print_given_back("snoozed", pos[0], id, a.delay_ms);
 	}
 	free(pos);
 	return rv;
