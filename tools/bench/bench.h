@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h: what mqbench's harness (run.c, main.c) shares with the systems it
+ * drives (sys_mq.c, and the peers sys_beanstalkd.c, sys_redis.c,
+ * sys_nats.c). The harness owns timing, the backlog cap, pacing, latency
+ * samples, server processes and reporting; a system owns its server's
+ * command line and its client loops. mq is driven through the public
+ * <mq/mq.h> only; the peers through their own C clients or text protocol.
+ */
+#ifndef MQBENCH_BENCH_H
+#define MQBENCH_BENCH_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* lat holds one thread's latency samples of one call type, microseconds. */
+typedef struct lat {
+	uint32_t *us;
+	size_t n, cap;
+} lat;
+
+/* pct is the summary of a set of samples, milliseconds. */
+typedef struct pct {
+	double p50, p99, p999;
+	size_t n;
+} pct;
+
+/* bserver is one server process started by mqbench: a fresh temp dir, a
+ * loopback endpoint, killed and removed by server_stop() (or by the
+ * signal/exit cleanup when mqbench fails or is interrupted). */
+typedef struct bserver {
+	pid_t pid;
+	char dir[256];       /* temp dir: data dir, socket, logs */
+	char data[300];      /* the data dir whose size is the disk usage */
+	char url[320];       /* mq: nng URL; peers: host:port */
+	int port;            /* peers: TCP port on 127.0.0.1 */
+	char durability[64]; /* what a reply means, short */
+	char note[256];      /* caveat shown in the output ("" = none) */
+} bserver;
+
+struct bsys;
+
+/* brun is one timed run of one scenario against one system. */
+typedef struct brun {
+	const struct bsys *sys;
+	bserver *srv;
+	const char *queue;
+	int producers, consumers;
+	int inflight;      /* requests (windows) in flight per connection */
+	int batch;         /* messages per request (push) */
+	size_t size;       /* payload bytes */
+	bool natural;      /* mq: async producers, batch pull + ack batch */
+	bool legacy_async; /* mq legacy modes: --async */
+	double rate;       /* target messages/s over all producers; 0 = max */
+	uint64_t max_messages;
+	bool capped;          /* cycle: backlog cap applies */
+	unsigned backlog_cap; /* pushed but not acked at most (512) */
+	sem_t backlog;        /* one token per message that may still be pushed */
+	atomic_bool stop, measuring;
+	atomic_uint_fast64_t pushed, pulled, acked, errors;
+	uint64_t t0_us; /* when the workers started (pacing origin) */
+	char first_error[256];
+	pthread_mutex_t err_mu;
+} brun;
+
+enum { ROLE_PRODUCER = 0, ROLE_CONSUMER = 1 };
+
+/* bw is one client thread. */
+typedef struct bw {
+	brun *run;
+	int role;
+	int idx; /* producer or consumer number */
+	int sub; /* thread number within it (mq legacy threads) */
+	pthread_t th;
+	lat push_lat, pull_lat, ack_lat;
+	pthread_mutex_t mu; /* callbacks on other threads add samples */
+	uint64_t seq;       /* messages pushed by this thread */
+	uint64_t sent;      /* messages sent (pacing) */
+	uint8_t *buf;       /* payload scratch, run->size (+16) bytes */
+	void *conn;         /* the system's connection state */
+} bw;
+
+/* bsys is one system mqbench can drive. */
+typedef struct bsys {
+	const char *name;
+	/* unavailable: NULL when usable, else why not (built without its
+	 * client, server program missing). */
+	const char *(*unavailable)(void);
+	/* start starts a server in srv (fresh dir); relaxed picks the
+	 * periodic-sync mode. 0 or -1 with err set. */
+	int (*start)(bserver *srv, bool relaxed, char *err, size_t errlen);
+	/* prepare runs once before the workers: create / empty the queue. */
+	int (*prepare)(brun *run, char *err, size_t errlen);
+	/* prefill queues n messages as fast as it can (not timed). */
+	int (*prefill)(brun *run, uint64_t n, char *err, size_t errlen);
+	/* threads_per: client threads per producer/consumer (default 1). */
+	int (*threads_per)(const brun *run, int role);
+	/* open/close a connection for a worker; sub > 0 threads of a legacy
+	 * mq producer share the connection of sub 0 (see sys_mq.c). */
+	int (*open)(bw *w, char *err, size_t errlen);
+	void (*close)(bw *w);
+	void *(*producer)(void *w);
+	void *(*consumer)(void *w);
+} bsys;
+
+/* bresult is what one run measured. */
+typedef struct bresult {
+	double seconds, rate;
+	uint64_t pushed, acked, errors;
+	pct push, pull, ack;
+	double cpu_s; /* server process CPU (utime + stime) over the window */
+	bool have_cpu;
+	char durability[64];
+	char first_error[256];
+} bresult;
+
+/* run_measure starts the workers, waits warmup s, measures for seconds
+ * (or until --max-messages), stops and joins them. */
+int run_measure(brun *r, double warmup, double seconds, bresult *out);
+
+/* ---- run.c: helpers for the systems' loops ---- */
+uint64_t now_us(void);
+void lat_add(brun *r, lat *l, uint64_t us);
+void lat_add_locked(bw *w, lat *l, uint64_t us);
+/* run_take waits until n more messages may be pushed (backlog cap, pacing,
+ * --max-messages); false when the run is over. */
+bool run_take(bw *w, int n);
+/* run_give returns n tokens (a consumer acked, or a push failed). */
+void run_give(brun *r, int n);
+void run_pushed(brun *r, uint64_t n);
+void run_acked(brun *r, uint64_t n);
+void run_pulled(brun *r, uint64_t n);
+bool run_stopped(brun *r);
+/* run_error counts an error; the first few are printed. */
+void run_error(brun *r, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* payload_stamp fills w->buf for the next message: a sequence number and
+ * the send time in the first 16 bytes (so bodies differ), 'x' after. */
+const uint8_t *payload_stamp(bw *w);
+/* payload_time reads the send time payload_stamp wrote (0 if too short). */
+uint64_t payload_time(const void *p, size_t len);
+
+/* ---- proc.c: server processes, ports, dirs ---- */
+int server_mkdir(bserver *srv, const char *tag, char *err, size_t errlen);
+/* server_spawn starts argv[0] (searched in PATH) with stdout/stderr to
+ * srv->dir/server.log; the child dies with mqbench (PDEATHSIG). */
+int server_spawn(bserver *srv, const char *const *argv, char *err, size_t errlen);
+/* server_wait_tcp waits until 127.0.0.1:port accepts (bounded). */
+int server_wait_tcp(bserver *srv, double seconds, char *err, size_t errlen);
+void server_stop(bserver *srv);
+/* server_kill stops the process only (SIGTERM, then SIGKILL). */
+void server_kill(bserver *srv);
+int free_port(void);
+double proc_cpu_s(pid_t pid);
+/* dir_bytes is the disk space used by the files under path (st_blocks). */
+uint64_t dir_bytes(const char *path);
+/* dir_apparent_bytes is the sum of the files' sizes under path. */
+uint64_t dir_apparent_bytes(const char *path);
+int tcp_connect(int port);
+bool program_exists(const char *name);
+void cleanup_install(void);
+
+/* ---- the systems ---- */
+extern const bsys sys_mq;
+extern const bsys sys_beanstalkd;
+extern const bsys sys_redis;
+extern const bsys sys_nats;
+
+/* sys_mq options (main.c sets them). */
+extern const char *mq_opt_url; /* external broker, or NULL */
+extern const char *mq_opt_mqd; /* mqd to start, or NULL */
+extern const char *mq_opt_mqd_args[16];
+extern int mq_opt_n_mqd_args;
+/* mq_run_consume fills the queue with n messages, then times mq_consumer
+ * with `workers` no-op handler threads draining it (legacy "consume"). */
+int mq_run_consume(brun *r, int workers, uint64_t n, double seconds, bresult *out);
+
+#endif

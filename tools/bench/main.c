@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqbench: load generator for mq and, side by side, its peers (beanstalkd,
+ * Redis, NATS JetStream). See docs/benchmarks.md and `mqbench --help`.
+ *
+ * main.c owns the command line, the scenario table of issue 6, the order of
+ * runs (--compare: scenario by scenario, every system in turn), the report
+ * (text, the comparison tables) and the JSON file. run.c times one run;
+ * sys_*.c drive one system each.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* scen is one scenario of issue 6 (or a legacy one). */
+typedef struct scen {
+	const char *id;   /* "1", "2a", ... */
+	const char *name; /* accepted by --scenario too */
+	const char *title;
+	int producers, consumers, inflight, batch;
+	bool prefill;   /* scenario 5: --prefill messages queued first */
+	bool half_load; /* pushes paced at half the peak of scenario 2b */
+} scen;
+
+static const scen scenarios[] = {
+    {"1", "push-1p-w1", "push, 1 producer, 1 in flight", 1, 0, 1, 1, false, false},
+    {"2a", "push-1p-w16", "push, 1 producer, 16 in flight", 1, 0, 16, 1, false, false},
+    {"2b", "push-4p-w16", "push, 4 producers, 16 in flight each", 4, 0, 16, 1, false, false},
+    {"2h", "push-4p-w16-half", "push as 2b, paced at half of 2b's peak", 4, 0, 16, 1, false, true},
+    {"3", "cycle-4p4c-w16", "cycle push->pull->ack, 4P+4C, 16 in flight each", 4, 4, 16, 1, false,
+     false},
+    {"4", "batch-100", "batch push, 100 per request, 1 producer, 16 in flight", 1, 0, 16, 100,
+     false, false},
+    {"5", "cycle-prefilled", "scenario 3 with --prefill messages queued", 4, 4, 16, 1, true, false},
+};
+#define N_SCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+
+static const bsys *const systems[] = {&sys_mq, &sys_beanstalkd, &sys_redis, &sys_nats};
+#define N_SYS (sizeof(systems) / sizeof(systems[0]))
+
+static struct {
+	const char *scenario;
+	const char *peer;
+	bool compare, relaxed, no_relaxed;
+	int producers, consumers, inflight, batch;
+	size_t size;
+	double seconds, warmup, rate;
+	uint64_t max_messages, prefill;
+	unsigned backlog;
+	const char *queue;
+	const char *json;
+	bool async;
+} opt = {
+    .producers = 1,
+    .consumers = -1,
+    .inflight = 1,
+    .batch = 1,
+    .size = 200,
+    .seconds = 3,
+    .warmup = 0.5,
+    .max_messages = 50000000,
+    .prefill = 10000000,
+    .backlog = 512,
+    .queue = "bench",
+};
+
+/* rec is one run's entry in the report and the JSON file. */
+typedef struct rec {
+	const bsys *sys;
+	bool relaxed;
+	const scen *sc; /* NULL: legacy scenario */
+	char legacy[16];
+	int producers, consumers, inflight, batch;
+	double rate_target;
+	bool ok;
+	char skipped[320];
+	char note[256];
+	bresult res;
+	uint64_t prefill;
+	uint64_t disk_bytes, disk_apparent;
+} rec;
+
+static rec *recs;
+static size_t n_recs, cap_recs;
+
+static rec *rec_new(void)
+{
+	if (n_recs == cap_recs) {
+		size_t cap = cap_recs ? cap_recs * 2 : 64;
+		rec *p = realloc(recs, cap * sizeof(*p));
+
+		if (p == NULL) {
+			fprintf(stderr, "mqbench: out of memory\n");
+			exit(1);
+		}
+		recs = p;
+		cap_recs = cap;
+	}
+	memset(&recs[n_recs], 0, sizeof(recs[0]));
+	return &recs[n_recs++];
+}
+
+static const char *mode_name(const bsys *s, bool relaxed)
+{
+	if (s == &sys_mq)
+		return relaxed ? "mq relaxed" : "mq";
+	if (s == &sys_beanstalkd)
+		return relaxed ? "beanstalkd -f 50" : "beanstalkd -f 0";
+	if (s == &sys_redis)
+		return relaxed ? "redis everysec" : "redis always";
+	return relaxed ? "nats (relaxed)" : "nats jetstream";
+}
+
+static void print_pct(const char *what, const pct *p)
+{
+	if (p->n == 0)
+		return;
+	printf("  %-5s latency ms: p50 %.3f  p99 %.3f  p999 %.3f  (%zu calls)\n", what, p->p50,
+	       p->p99, p->p999, p->n);
+}
+
+static void print_rec(const rec *e)
+{
+	const char *title = e->sc ? e->sc->title : e->legacy;
+
+	if (e->skipped[0]) {
+		printf("%s | %s: skipped: %s\n\n", mode_name(e->sys, e->relaxed), title,
+		       e->skipped);
+		return;
+	}
+	printf("%s | scenario %s: %s\n", mode_name(e->sys, e->relaxed),
+	       e->sc ? e->sc->id : e->legacy, title);
+	printf("  %d producer(s) + %d consumer(s), %d in flight each, batch %d, %zu-byte "
+	       "payloads, %.1f s; durability: %s\n",
+	       e->producers, e->consumers, e->inflight, e->batch, opt.size, e->res.seconds,
+	       e->res.durability);
+	if (e->note[0])
+		printf("  note: %s\n", e->note);
+	if (e->rate_target > 0)
+		printf("  paced at %.0f msg/s\n", e->rate_target);
+	printf("  %s: %.0f msg/s (pushed %" PRIu64 ", acked %" PRIu64 ")\n",
+	       e->consumers ? "cycles" : "pushes", e->res.rate, e->res.pushed, e->res.acked);
+	print_pct("push", &e->res.push);
+	print_pct("pull", &e->res.pull);
+	print_pct("ack", &e->res.ack);
+	if (e->res.have_cpu)
+		printf("  server CPU: %.2f s over %.1f s (%.0f%% of one core)\n", e->res.cpu_s,
+		       e->res.seconds, 100.0 * e->res.cpu_s / e->res.seconds);
+	if (e->prefill)
+		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk (%.0f bytes per "
+		       "message, payload %zu)\n",
+		       e->prefill, (double)e->disk_bytes / 1e6,
+		       (double)e->disk_bytes / (double)e->prefill, opt.size);
+	if (e->res.errors)
+		printf("  errors: %" PRIu64 " (first: %s)\n", e->res.errors, e->res.first_error);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* run_one starts a fresh server of s, runs one scenario, stops it. */
+static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *legacy, int prod,
+                    int cons, int inflight, int batch, double rate)
+{
+	rec *e = rec_new();
+	bserver srv;
+	brun r;
+	char err[256] = "";
+	const char *why = s->unavailable();
+
+	memset(&srv, 0, sizeof(srv));
+	memset(&r, 0, sizeof(r));
+	e->sys = s;
+	e->relaxed = relaxed;
+	e->sc = sc;
+	snprintf(e->legacy, sizeof(e->legacy), "%s", legacy ? legacy : "");
+	e->producers = prod;
+	e->consumers = cons;
+	e->inflight = inflight;
+	e->batch = batch;
+	e->rate_target = rate;
+	if (why != NULL) {
+		snprintf(e->skipped, sizeof(e->skipped), "%s", why);
+		print_rec(e);
+		return e;
+	}
+	r.sys = s;
+	r.srv = &srv;
+	r.queue = opt.queue;
+	r.producers = prod;
+	r.consumers = cons;
+	r.inflight = inflight;
+	r.batch = batch;
+	r.size = opt.size;
+	r.natural = sc != NULL;
+	r.legacy_async = opt.async;
+	r.rate = rate;
+	r.max_messages = opt.max_messages;
+	r.capped = cons > 0;
+	r.backlog_cap = opt.backlog;
+	if (s->start(&srv, relaxed, err, sizeof(err)) != 0 ||
+	    s->prepare(&r, err, sizeof(err)) != 0) {
+		snprintf(e->skipped, sizeof(e->skipped), "failed: %s", err);
+		server_stop(&srv);
+		print_rec(e);
+		return e;
+	}
+	snprintf(e->note, sizeof(e->note), "%s", srv.note);
+	if (sc != NULL && sc->prefill && opt.prefill > 0) {
+		uint64_t t0 = now_us();
+
+		fprintf(stderr, "mqbench: %s: prefill %" PRIu64 " messages...\n", s->name,
+		        opt.prefill);
+		if (s->prefill(&r, opt.prefill, err, sizeof(err)) != 0) {
+			snprintf(e->skipped, sizeof(e->skipped), "prefill failed: %s", err);
+			server_stop(&srv);
+			print_rec(e);
+			return e;
+		}
+		e->prefill = opt.prefill;
+		e->disk_bytes = dir_bytes(srv.data);
+		e->disk_apparent = dir_apparent_bytes(srv.data);
+		fprintf(stderr, "mqbench: %s: prefill took %.1f s\n", s->name,
+		        (double)(now_us() - t0) / 1e6);
+	}
+	if (legacy != NULL && strcmp(legacy, "consume") == 0) {
+		uint64_t n = opt.max_messages < 50000000 ? opt.max_messages : 20000;
+
+		e->ok = mq_run_consume(&r, cons > 0 ? cons : 4, n, opt.seconds, &e->res) == 0;
+		e->producers = 0;
+		e->consumers = cons > 0 ? cons : 4;
+	} else {
+		e->ok = run_measure(&r, opt.warmup, opt.seconds, &e->res) == 0;
+		if (!e->ok)
+			snprintf(e->skipped, sizeof(e->skipped), "failed: %s", r.first_error);
+	}
+	server_stop(&srv);
+	print_rec(e);
+	return e;
+}
+
+static const rec *find_rec(const bsys *s, bool relaxed, const char *id)
+{
+	for (size_t i = n_recs; i-- > 0;)
+		if (recs[i].sys == s && recs[i].relaxed == relaxed && recs[i].sc &&
+		    strcmp(recs[i].sc->id, id) == 0 && recs[i].ok)
+			return &recs[i];
+	return NULL;
+}
+
+static void run_scenario(const bsys *s, bool relaxed, const scen *sc)
+{
+	double rate = 0;
+
+	if (sc->half_load) {
+		const rec *peak = find_rec(s, relaxed, "2b");
+
+		if (peak == NULL || peak->res.rate <= 0) {
+			rec *e = rec_new();
+
+			e->sys = s;
+			e->relaxed = relaxed;
+			e->sc = sc;
+			snprintf(e->skipped, sizeof(e->skipped),
+			         "needs scenario 2b's figure first");
+			print_rec(e);
+			return;
+		}
+		rate = peak->res.rate / 2;
+	}
+	run_one(s, relaxed, sc, NULL, sc->producers, sc->consumers, sc->inflight, sc->batch, rate);
+}
+
+/* ---- the comparison tables ---- */
+
+static void fmt_rate(char *buf, size_t len, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, len, "%.2fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, len, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, len, "%.0f", v);
+}
+
+static bool sel[N_SCEN];
+
+/* print_table prints one row per selected scenario: each system's figure
+ * (msg/s, or p99 push latency when p99) and the ratios mq/peer. */
+static void print_table(bool relaxed, bool p99)
+{
+	const bsys *cols[N_SYS];
+	int nc = 0;
+	char b[32];
+
+	for (size_t i = 0; i < N_SYS; i++) {
+		if (relaxed && systems[i] == &sys_nats)
+			continue; /* NATS has one mode; it is in the durable table */
+		cols[nc++] = systems[i];
+	}
+	printf("| scenario |");
+	for (int c = 0; c < nc; c++)
+		printf(" %s |", mode_name(cols[c], relaxed));
+	for (int c = 1; c < nc; c++)
+		printf(" mq/%s |", cols[c]->name);
+	printf("\n|---|");
+	for (int c = 0; c < 2 * nc - 1; c++)
+		printf("---:|");
+	printf("\n");
+	for (size_t i = 0; i < N_SCEN; i++) {
+		const rec *mq;
+		double v[N_SYS];
+
+		if (!sel[i] || (p99 && scenarios[i].consumers == 0 && false))
+			continue;
+		if (relaxed && scenarios[i].prefill)
+			continue;
+		printf("| %s %s |", scenarios[i].id, scenarios[i].name);
+		for (int c = 0; c < nc; c++) {
+			const rec *e = find_rec(cols[c], relaxed, scenarios[i].id);
+
+			v[c] = e == NULL ? -1 : p99 ? e->res.push.p99 : e->res.rate;
+			if (e == NULL)
+				printf(" – |");
+			else if (p99)
+				printf(" %.2f ms |", v[c]);
+			else {
+				fmt_rate(b, sizeof(b), v[c]);
+				printf(" %s |", b);
+			}
+		}
+		mq = find_rec(cols[0], relaxed, scenarios[i].id);
+		for (int c = 1; c < nc; c++) {
+			if (mq == NULL || v[c] <= 0 || v[0] < 0)
+				printf(" – |");
+			else
+				printf(" %.2f |", v[0] / v[c]);
+		}
+		printf("\n");
+	}
+	printf("\n");
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_pct(FILE *f, const char *name, const pct *p, bool comma)
+{
+	fprintf(f, "\"%s\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"n\":%zu}%s", name, p->p50,
+	        p->p99, p->p999, p->n, comma ? "," : "");
+}
+
+static void loadavg(double l[3])
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	l[0] = l[1] = l[2] = -1;
+	if (f != NULL) {
+		if (fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3)
+			l[0] = l[1] = l[2] = -1;
+		fclose(f);
+	}
+}
+
+static int write_json(const char *path, const char *cmdline, const double load0[3],
+                      const char *date)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	struct utsname u;
+	double load1[3];
+
+	if (f == NULL) {
+		fprintf(stderr, "mqbench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	uname(&u);
+	loadavg(load1);
+	fprintf(f, "{\"tool\":\"mqbench\",\"command\":");
+	json_str(f, cmdline);
+	fprintf(f, ",\"date\":");
+	json_str(f, date);
+	fprintf(f, ",\"host\":{\"sysname\":");
+	json_str(f, u.sysname);
+	fprintf(f, ",\"release\":");
+	json_str(f, u.release);
+	fprintf(f, ",\"machine\":");
+	json_str(f, u.machine);
+	fprintf(f, ",\"cpus\":%ld},\"load_start\":[%.2f,%.2f,%.2f],\"load_end\":[%.2f,%.2f,%.2f]",
+	        sysconf(_SC_NPROCESSORS_ONLN), load0[0], load0[1], load0[2], load1[0], load1[1],
+	        load1[2]);
+	fprintf(f, ",\"size\":%zu,\"seconds\":%.2f,\"warmup\":%.2f,\"results\":[", opt.size,
+	        opt.seconds, opt.warmup);
+	for (size_t i = 0; i < n_recs; i++) {
+		const rec *e = &recs[i];
+
+		fprintf(f, "%s\n{\"system\":", i ? "," : "");
+		json_str(f, e->sys->name);
+		fprintf(f, ",\"mode\":");
+		json_str(f, e->relaxed ? "relaxed" : "durable");
+		fprintf(f, ",\"label\":");
+		json_str(f, mode_name(e->sys, e->relaxed));
+		fprintf(f, ",\"scenario\":");
+		json_str(f, e->sc ? e->sc->id : e->legacy);
+		fprintf(f, ",\"name\":");
+		json_str(f, e->sc ? e->sc->name : e->legacy);
+		fprintf(f, ",\"title\":");
+		json_str(f, e->sc ? e->sc->title : e->legacy);
+		fprintf(f, ",\"ok\":%s", e->ok ? "true" : "false");
+		if (e->skipped[0]) {
+			fprintf(f, ",\"skipped\":");
+			json_str(f, e->skipped);
+		}
+		fprintf(f,
+		        ",\"producers\":%d,\"consumers\":%d,\"inflight\":%d,\"batch\":%d,"
+		        "\"size\":%zu,\"rate_target\":%.0f,\"seconds\":%.3f,\"rate\":%.1f,"
+		        "\"pushed\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"errors\":%" PRIu64 ",",
+		        e->producers, e->consumers, e->inflight, e->batch, opt.size, e->rate_target,
+		        e->res.seconds, e->res.rate, e->res.pushed, e->res.acked, e->res.errors);
+		fprintf(f, "\"durability\":");
+		json_str(f, e->res.durability);
+		fprintf(f, ",\"note\":");
+		json_str(f, e->note);
+		fprintf(f, ",\"latency_ms\":{");
+		json_pct(f, "push", &e->res.push, true);
+		json_pct(f, "pull", &e->res.pull, true);
+		json_pct(f, "ack", &e->res.ack, false);
+		fprintf(f, "},\"server_cpu_s\":");
+		if (e->res.have_cpu)
+			fprintf(f, "%.3f,\"server_cpu_pct\":%.1f", e->res.cpu_s,
+			        e->res.seconds > 0 ? 100.0 * e->res.cpu_s / e->res.seconds : 0);
+		else
+			fprintf(f, "null,\"server_cpu_pct\":null");
+		fprintf(f, ",\"prefill\":%" PRIu64, e->prefill);
+		if (e->prefill)
+			fprintf(f,
+			        ",\"disk_bytes\":%" PRIu64 ",\"disk_apparent_bytes\":%" PRIu64
+			        ",\"disk_bytes_per_message\":%.1f",
+			        e->disk_bytes, e->disk_apparent,
+			        (double)e->disk_bytes / (double)e->prefill);
+		if (e->res.first_error[0]) {
+			fprintf(f, ",\"first_error\":");
+			json_str(f, e->res.first_error);
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n]}\n");
+	if (f != stdout && fclose(f) != 0) {
+		fprintf(stderr, "mqbench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: mqbench [--mqd PATH [--mqd-arg ARG]... | --url URL]\n"
+	        "               [--scenario LIST] [--peer beanstalkd|redis|nats] [--compare]\n"
+	        "               [--relaxed] [--no-relaxed] [--prefill N] [--size BYTES]\n"
+	        "               [--seconds S] [--warmup S] [--max-messages N] [--rate MSG/S]\n"
+	        "               [--json FILE|-]\n"
+	        "  LIST: comma-separated scenarios of issue 6: 1, 2 (= 2a,2b), 2a, 2b, 2h, 3, 4,\n"
+	        "        5, all, or their names (push-1p-w1, ...); or one legacy scenario\n"
+	        "        push|cycle|consume with [--producers N] [--consumers N] [--inflight W]\n"
+	        "        [--batch B] [--backlog N] [--queue NAME] [--async]\n"
+	        "  --compare: mq and every available peer, scenario by scenario, then the\n"
+	        "        relaxed modes (mq --durability=relaxed, beanstalkd -f 50, Redis\n"
+	        "        everysec) unless --no-relaxed; prints tables with ratios mq/peer.\n"
+	        "  Without --mqd or --url, mqd is looked for beside mqbench (../broker/mqd).\n");
+}
+
+static const bsys *sys_by_name(const char *name)
+{
+	for (size_t i = 0; i < N_SYS; i++)
+		if (strcmp(systems[i]->name, name) == 0)
+			return systems[i];
+	return NULL;
+}
+
+/* select_scenarios parses LIST into sel[]; false for a legacy name. */
+static int select_scenarios(const char *list)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		bool found = false;
+
+		if (strcmp(t, "all") == 0) {
+			for (size_t i = 0; i < N_SCEN; i++)
+				sel[i] = true;
+			continue;
+		}
+		for (size_t i = 0; i < N_SCEN; i++) {
+			if (strcmp(t, scenarios[i].id) == 0 || strcmp(t, scenarios[i].name) == 0 ||
+			    (strcmp(t, "2") == 0 && scenarios[i].id[0] == '2' &&
+			     scenarios[i].id[1] != 'h')) {
+				sel[i] = true;
+				found = true;
+			}
+		}
+		if (!found) {
+			fprintf(stderr, "mqbench: unknown scenario '%s'\n", t);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void find_mqd(char *buf, size_t len)
+{
+	char exe[512];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return;
+	*slash = '\0';
+	/* build/tools/bench/mqbench or build/tools/mqbench */
+	snprintf(buf, len, "%s/../broker/mqd", exe);
+	if (access(buf, X_OK) == 0)
+		return;
+	snprintf(buf, len, "%s/../../broker/mqd", exe);
+	if (access(buf, X_OK) != 0)
+		buf[0] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"url", required_argument, NULL, 'u'},
+	    {"mqd", required_argument, NULL, 'm'},
+	    {"mqd-arg", required_argument, NULL, 'a'},
+	    {"scenario", required_argument, NULL, 's'},
+	    {"peer", required_argument, NULL, 'P'},
+	    {"compare", no_argument, NULL, 'C'},
+	    {"relaxed", no_argument, NULL, 'R'},
+	    {"no-relaxed", no_argument, NULL, 'N'},
+	    {"prefill", required_argument, NULL, 'F'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"producers", required_argument, NULL, 'p'},
+	    {"consumers", required_argument, NULL, 'c'},
+	    {"inflight", required_argument, NULL, 'w'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"size", required_argument, NULL, 'z'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {"warmup", required_argument, NULL, 'W'},
+	    {"max-messages", required_argument, NULL, 'M'},
+	    {"backlog", required_argument, NULL, 'B'},
+	    {"queue", required_argument, NULL, 'q'},
+	    {"json", required_argument, NULL, 'j'},
+	    {"async", no_argument, NULL, 'A'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
+	};
+	static char mqd_path[600];
+	char cmdline[2048] = "", date[64];
+	double load0[3];
+	const char *legacy = NULL;
+	const bsys *only = &sys_mq;
+	int c, rv = 0;
+	time_t now = time(NULL);
+
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(cmdline);
+
+		snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", i ? " " : "", argv[i]);
+	}
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	loadavg(load0);
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			mq_opt_url = optarg;
+			break;
+		case 'm':
+			mq_opt_mqd = optarg;
+			break;
+		case 'a':
+			if (mq_opt_n_mqd_args < 16)
+				mq_opt_mqd_args[mq_opt_n_mqd_args++] = optarg;
+			break;
+		case 's':
+			opt.scenario = optarg;
+			break;
+		case 'P':
+			opt.peer = optarg;
+			break;
+		case 'C':
+			opt.compare = true;
+			break;
+		case 'R':
+			opt.relaxed = true;
+			break;
+		case 'N':
+			opt.no_relaxed = true;
+			break;
+		case 'F':
+			opt.prefill = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			opt.rate = atof(optarg);
+			break;
+		case 'p':
+			opt.producers = atoi(optarg);
+			break;
+		case 'c':
+			opt.consumers = atoi(optarg);
+			break;
+		case 'w':
+			opt.inflight = atoi(optarg);
+			break;
+		case 'b':
+			opt.batch = atoi(optarg);
+			break;
+		case 'z':
+			opt.size = (size_t)atol(optarg);
+			break;
+		case 't':
+			opt.seconds = atof(optarg);
+			break;
+		case 'W':
+			opt.warmup = atof(optarg);
+			break;
+		case 'M':
+			opt.max_messages = strtoull(optarg, NULL, 10);
+			break;
+		case 'B':
+			opt.backlog = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'q':
+			opt.queue = optarg;
+			break;
+		case 'j':
+			opt.json = optarg;
+			break;
+		case 'A':
+			opt.async = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt.scenario == NULL)
+		opt.scenario = opt.compare ? "all" : "push";
+	if (strcmp(opt.scenario, "push") == 0 || strcmp(opt.scenario, "cycle") == 0 ||
+	    strcmp(opt.scenario, "consume") == 0)
+		legacy = opt.scenario;
+	else if (select_scenarios(opt.scenario) != 0)
+		return 2;
+	if (opt.batch < 1 || opt.batch > 1000 || opt.inflight < 1 || opt.inflight > 1024 ||
+	    opt.producers < 0 || opt.seconds <= 0 || opt.seconds > 600 || opt.size < 1 ||
+	    opt.size > (1u << 20) || opt.warmup < 0 || opt.backlog < 1) {
+		fprintf(stderr, "mqbench: out-of-range option\n");
+		return 2;
+	}
+	if (opt.peer != NULL) {
+		if ((only = sys_by_name(opt.peer)) == NULL || only == &sys_mq) {
+			fprintf(stderr, "mqbench: unknown peer '%s' (beanstalkd, redis, nats)\n",
+			        opt.peer);
+			return 2;
+		}
+	}
+	if (legacy != NULL && strcmp(legacy, "consume") == 0 && only != &sys_mq) {
+		fprintf(stderr, "mqbench: scenario consume is mq's consumer runtime only\n");
+		return 2;
+	}
+	if (mq_opt_url == NULL && mq_opt_mqd == NULL) {
+		const char *env = getenv("MQ_URL");
+
+		find_mqd(mqd_path, sizeof(mqd_path));
+		if (mqd_path[0])
+			mq_opt_mqd = mqd_path;
+		else if (env != NULL && *env)
+			mq_opt_url = env;
+		else
+			mq_opt_url = "tcp://127.0.0.1:7450";
+	}
+	cleanup_install();
+
+	if (legacy != NULL) {
+		int cons = opt.consumers;
+
+		if (strcmp(legacy, "push") == 0)
+			cons = 0;
+		else if (cons < 0)
+			cons = strcmp(legacy, "cycle") == 0 ? opt.producers : 4;
+		if (opt.compare) {
+			for (size_t i = 0; i < N_SYS; i++)
+				run_one(systems[i], opt.relaxed, NULL, legacy, opt.producers, cons,
+				        opt.inflight, opt.batch, opt.rate);
+		} else {
+			run_one(only, opt.relaxed, NULL, legacy, opt.producers, cons, opt.inflight,
+			        opt.batch, opt.rate);
+		}
+	} else {
+		int passes = opt.compare && !opt.no_relaxed ? 2 : 1;
+
+		for (int pass = 0; pass < passes; pass++) {
+			bool relaxed = opt.compare ? pass == 1 : opt.relaxed;
+
+			for (size_t i = 0; i < N_SCEN; i++) {
+				if (!sel[i] || (pass == 1 && scenarios[i].prefill))
+					continue;
+				if (!opt.compare) {
+					if (opt.rate > 0 && !scenarios[i].half_load)
+						run_one(only, relaxed, &scenarios[i], NULL,
+						        scenarios[i].producers,
+						        scenarios[i].consumers,
+						        scenarios[i].inflight, scenarios[i].batch,
+						        opt.rate);
+					else
+						run_scenario(only, relaxed, &scenarios[i]);
+					continue;
+				}
+				for (size_t k = 0; k < N_SYS; k++) {
+					if (relaxed && systems[k] == &sys_nats)
+						continue;
+					run_scenario(systems[k], relaxed, &scenarios[i]);
+				}
+			}
+		}
+		if (opt.compare) {
+			double l[3];
+
+			loadavg(l);
+			printf("== comparison, messages/s (cycles/s for 3 and 5); durable modes; "
+			       "load average %.2f at start, %.2f at end\n\n",
+			       load0[0], l[0]);
+			print_table(false, false);
+			printf("== p99 push latency\n\n");
+			print_table(false, true);
+			if (!opt.no_relaxed) {
+				printf("== relaxed modes, messages/s\n\n");
+				print_table(true, false);
+			}
+		}
+	}
+	for (size_t i = 0; i < n_recs; i++)
+		if (!recs[i].ok && (recs[i].sys == &sys_mq || !opt.compare))
+			rv = 1; /* mq failing fails the run; a missing peer does not */
+	for (size_t i = 0; i < n_recs; i++)
+		if (recs[i].ok && recs[i].res.errors > 0 && recs[i].sys == &sys_mq)
+			rv = 1;
+	if (opt.json != NULL && write_json(opt.json, cmdline, load0, date) != 0)
+		rv = 1;
+	return rv;
+}

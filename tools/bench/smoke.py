@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""mqbench smoke test: every scenario of issue 6 and the legacy ones run
+against a real mqd (started by mqbench) with tiny counts; checks the exit
+code and that the JSON file has the fields docs/benchmarks.md documents.
+No rate is asserted (benchmarks are never timed tests). Needs no peer.
+
+usage: smoke.py MQBENCH MQD
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+RESULT_FIELDS = ["system", "mode", "label", "scenario", "name", "title", "ok", "producers",
+                 "consumers", "inflight", "batch", "size", "seconds", "rate", "pushed",
+                 "acked", "errors", "durability", "latency_ms", "server_cpu_s",
+                 "server_cpu_pct", "prefill"]
+TOP_FIELDS = ["tool", "command", "date", "host", "load_start", "load_end", "size", "results"]
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(mqbench, mqd, args, out):
+    cmd = [mqbench, "--mqd", mqd, "--json", out] + args
+    print("+", " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    print(p.stdout)
+    check(p.returncode == 0, "%s: exit code %d" % (" ".join(args), p.returncode))
+    try:
+        with open(out) as f:
+            return json.load(f), p.stdout
+    except (OSError, ValueError) as e:
+        check(False, "%s: JSON: %s" % (" ".join(args), e))
+        return None, p.stdout
+
+
+def check_doc(doc, args, want):
+    if doc is None:
+        return
+    for k in TOP_FIELDS:
+        check(k in doc, "%s: top-level field %s" % (args, k))
+    res = doc.get("results", [])
+    check([r.get("scenario") for r in res] == want,
+          "%s: scenarios %s, want %s" % (args, [r.get("scenario") for r in res], want))
+    for r in res:
+        tag = "%s: scenario %s" % (args, r.get("scenario"))
+        for k in RESULT_FIELDS:
+            check(k in r, "%s: field %s" % (tag, k))
+        check(r.get("ok") is True, "%s: ok (%s)" % (tag, r.get("skipped")))
+        check(r.get("system") == "mq", "%s: system mq" % tag)
+        check(r.get("errors") == 0, "%s: no errors (%s)" % (tag, r.get("first_error")))
+        check(r.get("durability", "").startswith("durable"), "%s: durability" % tag)
+        check(isinstance(r.get("server_cpu_s"), (int, float)), "%s: server CPU" % tag)
+        lat = r.get("latency_ms", {})
+        for call in ("push", "pull", "ack"):
+            check(set(lat.get(call, {})) >= {"p50", "p99", "p999", "n"},
+                  "%s: latency of %s" % (tag, call))
+        if r.get("scenario") == "consume":
+            check(r.get("acked") == 300, "%s: acked all 300" % tag)
+            continue
+        if r.get("consumers", 0) > 0:
+            check(r.get("acked", 0) > 0, "%s: something acked" % tag)
+            check(lat["pull"]["n"] > 0 and lat["ack"]["n"] > 0, "%s: pull/ack samples" % tag)
+        else:
+            check(r.get("pushed", 0) > 0, "%s: something pushed" % tag)
+        check(lat["push"]["n"] > 0, "%s: push samples" % tag)
+        if r.get("scenario") == "2h":
+            check(r.get("rate_target", 0) > 0, "%s: paced" % tag)
+        if r.get("scenario") == "5":
+            check(r.get("prefill") == 2000, "%s: prefill 2000" % tag)
+            check(r.get("disk_bytes", 0) > 0 and r.get("disk_bytes_per_message", 0) > 0,
+                  "%s: disk bytes" % tag)
+
+
+def main():
+    mqbench, mqd = sys.argv[1], sys.argv[2]
+    quick = ["--seconds", "0.3", "--warmup", "0.1"]
+    with tempfile.TemporaryDirectory(prefix="mqbench-smoke.") as tmp:
+        env_tmp = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp  # mqbench's server dirs land here
+        out = os.path.join(tmp, "out.json")
+        doc, text = run(mqbench, mqd, ["--scenario", "all", "--prefill", "2000"] + quick, out)
+        check_doc(doc, "all", ["1", "2a", "2b", "2h", "3", "4", "5"])
+        for legacy in (["--scenario", "push", "--inflight", "4"],
+                       ["--scenario", "cycle", "--producers", "2", "--inflight", "2"],
+                       ["--scenario", "push", "--batch", "10", "--async", "--inflight", "2"]):
+            doc, _ = run(mqbench, mqd, legacy + quick, out)
+            check_doc(doc, legacy[1], [legacy[1]])
+        doc, _ = run(mqbench, mqd, ["--scenario", "consume", "--max-messages", "300",
+                                     "--seconds", "20"], out)
+        check_doc(doc, "consume", ["consume"])
+        # A peer that is asked for explicitly and cannot run fails the run,
+        # and a bad option is a usage error.
+        p = subprocess.run([mqbench, "--scenario", "9"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        check(p.returncode == 2, "unknown scenario: exit code %d, want 2" % p.returncode)
+        left = [n for n in os.listdir(tmp) if n.startswith("mqbench-")]
+        check(left == [], "server dirs removed, found %s" % left)
+        if env_tmp is None:
+            del os.environ["TMPDIR"]
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
