@@ -94,6 +94,8 @@ typedef struct bsys {
 	/* start starts a server in srv (fresh dir); relaxed picks the
 	 * periodic-sync mode. 0 or -1 with err set. */
 	int (*start)(bserver *srv, bool relaxed, char *err, size_t errlen);
+	/* stop (optional) stops an in-process server before server_stop(). */
+	void (*stop)(bserver *srv);
 	/* prepare runs once before the workers: create / empty the queue. */
 	int (*prepare)(brun *run, char *err, size_t errlen);
 	/* prefill queues n messages as fast as it can (not timed). */
@@ -152,6 +154,8 @@ int server_mkdir(bserver *srv, const char *tag, char *err, size_t errlen);
 int server_spawn(bserver *srv, const char *const *argv, char *err, size_t errlen);
 /* server_wait_tcp waits until 127.0.0.1:port accepts (bounded). */
 int server_wait_tcp(bserver *srv, double seconds, char *err, size_t errlen);
+/* server_wait_path waits until path exists (mqd's ipc socket), bounded. */
+int server_wait_path(bserver *srv, const char *path, double seconds, char *err, size_t errlen);
 void server_stop(bserver *srv);
 /* server_kill stops the process only (SIGTERM, then SIGKILL). */
 void server_kill(bserver *srv);
@@ -170,6 +174,10 @@ extern const bsys sys_mq;
 extern const bsys sys_beanstalkd;
 extern const bsys sys_redis;
 extern const bsys sys_nats;
+/* sys_limit.c: this stack's own limit for scenario 1, one nng REQ/REP
+ * round trip (ipc) plus one durable LMDB commit per request, measured by
+ * mqbench in-process with the bare libraries. */
+extern const bsys sys_limit;
 
 /* sys_mq options (main.c sets them). */
 extern const char *mq_opt_url; /* external broker, or NULL */

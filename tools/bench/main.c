@@ -112,6 +112,8 @@ static const char *mode_name(const bsys *s, bool relaxed)
 {
 	if (s == &sys_mq)
 		return relaxed ? "mq relaxed" : "mq";
+	if (s == &sys_limit)
+		return "stack limit";
 	if (s == &sys_beanstalkd)
 		return relaxed ? "beanstalkd -f 50" : "beanstalkd -f 0";
 	if (s == &sys_redis)
@@ -155,10 +157,11 @@ static void print_rec(const rec *e)
 		printf("  server CPU: %.2f s over %.1f s (%.0f%% of one core)\n", e->res.cpu_s,
 		       e->res.seconds, 100.0 * e->res.cpu_s / e->res.seconds);
 	if (e->prefill)
-		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk (%.0f bytes per "
-		       "message, payload %zu)\n",
-		       e->prefill, (double)e->disk_bytes / 1e6,
-		       (double)e->disk_bytes / (double)e->prefill, opt.size);
+		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk, files %.1f MB "
+		       "(%.0f bytes per message on disk, %.0f in files; payload %zu)\n",
+		       e->prefill, (double)e->disk_bytes / 1e6, (double)e->disk_apparent / 1e6,
+		       (double)e->disk_bytes / (double)e->prefill,
+		       (double)e->disk_apparent / (double)e->prefill, opt.size);
 	if (e->res.errors)
 		printf("  errors: %" PRIu64 " (first: %s)\n", e->res.errors, e->res.first_error);
 	printf("\n");
@@ -208,6 +211,8 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 	if (s->start(&srv, relaxed, err, sizeof(err)) != 0 ||
 	    s->prepare(&r, err, sizeof(err)) != 0) {
 		snprintf(e->skipped, sizeof(e->skipped), "failed: %s", err);
+		if (s->stop)
+			s->stop(&srv);
 		server_stop(&srv);
 		print_rec(e);
 		return e;
@@ -220,6 +225,8 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 		        opt.prefill);
 		if (s->prefill(&r, opt.prefill, err, sizeof(err)) != 0) {
 			snprintf(e->skipped, sizeof(e->skipped), "prefill failed: %s", err);
+			if (s->stop)
+				s->stop(&srv);
 			server_stop(&srv);
 			print_rec(e);
 			return e;
@@ -241,6 +248,8 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 		if (!e->ok)
 			snprintf(e->skipped, sizeof(e->skipped), "failed: %s", r.first_error);
 	}
+	if (s->stop)
+		s->stop(&srv);
 	server_stop(&srv);
 	print_rec(e);
 	return e;
@@ -276,6 +285,10 @@ static void run_scenario(const bsys *s, bool relaxed, const scen *sc)
 		rate = peak->res.rate / 2;
 	}
 	run_one(s, relaxed, sc, NULL, sc->producers, sc->consumers, sc->inflight, sc->batch, rate);
+	/* Goal 1 compares scenario 1 with this stack's own limit, measured in
+	 * the same run: right after mq's scenario 1. */
+	if (s == &sys_mq && !relaxed && strcmp(sc->id, "1") == 0)
+		run_one(&sys_limit, false, sc, NULL, 1, 0, 1, 1, 0);
 }
 
 /* ---- the comparison tables ---- */
@@ -344,6 +357,87 @@ static void print_table(bool relaxed, bool p99)
 				printf(" %.2f |", v[0] / v[c]);
 		}
 		printf("\n");
+	}
+	printf("\n");
+}
+
+static void print_limit(void)
+{
+	const rec *mq = find_rec(&sys_mq, false, "1"), *lim = find_rec(&sys_limit, false, "1");
+
+	if (mq == NULL || lim == NULL || lim->res.rate <= 0)
+		return;
+	printf("Scenario 1 against this stack's limit (one nng ipc round trip + one durable LMDB "
+	       "commit per request, measured in-process in the same run): mq %.0f/s, limit "
+	       "%.0f/s (p50 %.3f ms) = %.0f%%\n\n",
+	       mq->res.rate, lim->res.rate, lim->res.push.p50,
+	       100.0 * mq->res.rate / lim->res.rate);
+}
+
+static double rate_of(const bsys *s, bool relaxed, const char *id)
+{
+	const rec *e = find_rec(s, relaxed, id);
+
+	return e ? e->res.rate : -1;
+}
+
+/* goal prints one goal of issue 6: have against want (higher is better
+ * unless lower). */
+static void goal(const char *what, double have, double want, bool lower, const char *unit)
+{
+	if (have < 0 || want <= 0) {
+		printf("- %s: not measured\n", what);
+		return;
+	}
+	bool met = lower ? have <= want : have >= want;
+
+	printf("- %s: %.4g%s against %.4g%s: %s", what, have, unit, want, unit,
+	       met ? "met" : "MISSED");
+	if (!met && !lower)
+		printf(" by %.0f%%: %.2fx of the goal", 100.0 * (1 - have / want), have / want);
+	if (!met && lower)
+		printf(" by %.2fx", have / want);
+	printf("\n");
+}
+
+/* print_goals checks the goals of issue 6 on this run's figures. */
+static void print_goals(void)
+{
+	const rec *lim = find_rec(&sys_limit, false, "1"), *h = find_rec(&sys_mq, false, "2h");
+	const rec *s5 = find_rec(&sys_mq, false, "5");
+	char buf[160];
+
+	printf("== goals of issue 6 (this run; ratios mean little on a loaded machine)\n\n");
+	goal("1: scenario 1 >= 90% of the stack limit", rate_of(&sys_mq, false, "1"),
+	     lim ? 0.9 * lim->res.rate : -1, false, "/s");
+	goal("2: 2a >= 2x redis always", rate_of(&sys_mq, false, "2a"),
+	     2 * rate_of(&sys_redis, false, "2a"), false, "/s");
+	goal("2: 2b >= 2x redis always", rate_of(&sys_mq, false, "2b"),
+	     2 * rate_of(&sys_redis, false, "2b"), false, "/s");
+	goal("2: 2a >= nats jetstream", rate_of(&sys_mq, false, "2a"),
+	     rate_of(&sys_nats, false, "2a"), false, "/s");
+	goal("2: 2b >= nats jetstream", rate_of(&sys_mq, false, "2b"),
+	     rate_of(&sys_nats, false, "2b"), false, "/s");
+	goal("3: cycles >= 2x redis always", rate_of(&sys_mq, false, "3"),
+	     2 * rate_of(&sys_redis, false, "3"), false, "/s");
+	goal("4: batch push >= 500,000 msg/s durable", rate_of(&sys_mq, false, "4"), 500000, false,
+	     "/s");
+	goal("p99 push latency at half of peak (2h) <= 2 ms", h ? h->res.push.p99 : -1, 2, true,
+	     " ms");
+	goal("5: >= 80% of scenario 3", rate_of(&sys_mq, false, "5"),
+	     0.8 * rate_of(&sys_mq, false, "3"), false, "/s");
+	snprintf(buf, sizeof(buf), "5: LMDB file <= 2x the payload bytes (%zu B/msg)", opt.size);
+	goal(buf, s5 && s5->prefill ? (double)s5->disk_apparent / (double)s5->prefill : -1,
+	     2.0 * (double)opt.size, true, " B/msg");
+	for (size_t i = 0; i < N_SCEN; i++) {
+		double b = rate_of(&sys_beanstalkd, true, scenarios[i].id);
+		double r = rate_of(&sys_redis, true, scenarios[i].id);
+
+		if (!sel[i] || scenarios[i].prefill)
+			continue;
+		snprintf(buf, sizeof(buf), "relaxed %s: >= max(beanstalkd -f 50, redis everysec)",
+		         scenarios[i].id);
+		goal(buf, rate_of(&sys_mq, true, scenarios[i].id), b > r ? b : r, false, "/s");
 	}
 	printf("\n");
 }
@@ -759,12 +853,15 @@ int main(int argc, char **argv)
 			       "load average %.2f at start, %.2f at end\n\n",
 			       load0[0], l[0]);
 			print_table(false, false);
-			printf("== p99 push latency\n\n");
+			print_limit();
+			printf(
+			    "== p99 push latency (the ratio mq/peer: lower is better for mq)\n\n");
 			print_table(false, true);
 			if (!opt.no_relaxed) {
 				printf("== relaxed modes, messages/s\n\n");
 				print_table(true, false);
 			}
+			print_goals();
 		}
 	}
 	for (size_t i = 0; i < n_recs; i++)

@@ -203,6 +203,26 @@ int server_wait_tcp(bserver *srv, double seconds, char *err, size_t errlen)
 	return -1;
 }
 
+int server_wait_path(bserver *srv, const char *path, double seconds, char *err, size_t errlen)
+{
+	uint64_t end = now_us() + (uint64_t)(seconds * 1e6);
+	int status;
+
+	while (now_us() < end) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		if (srv->pid > 0 && waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
+			srv->pid = 0;
+			snprintf(err, errlen, "server exited at start (log: %s/server.log)",
+			         srv->dir);
+			return -1;
+		}
+		usleep(10000);
+	}
+	snprintf(err, errlen, "no %s after %.0f s (log: %s/server.log)", path, seconds, srv->dir);
+	return -1;
+}
+
 void server_kill(bserver *srv)
 {
 	int status;

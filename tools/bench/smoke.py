@@ -49,6 +49,11 @@ def check_doc(doc, args, want):
     for k in TOP_FIELDS:
         check(k in doc, "%s: top-level field %s" % (args, k))
     res = doc.get("results", [])
+    limit = [r for r in res if r.get("system") == "limit"]
+    res = [r for r in res if r.get("system") != "limit"]
+    if "1" in want:  # scenario 1 brings the stack's own limit along
+        check(len(limit) == 1 and limit[0].get("ok") and limit[0].get("pushed", 0) > 0,
+              "%s: the stack limit ran" % args)
     check([r.get("scenario") for r in res] == want,
           "%s: scenarios %s, want %s" % (args, [r.get("scenario") for r in res], want))
     for r in res:

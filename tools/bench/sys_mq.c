@@ -77,7 +77,8 @@ static int mq_start(bserver *srv, bool relaxed, char *err, size_t errlen)
 				interval = mq_opt_mqd_args[i] + 19;
 		}
 		argv[argc] = NULL;
-		if (server_spawn(srv, argv, err, errlen) != 0)
+		if (server_spawn(srv, argv, err, errlen) != 0 ||
+		    server_wait_path(srv, srv->url + strlen("ipc://"), 10, err, errlen) != 0)
 			return -1;
 	}
 	if (mq_connect(srv->url, &c, err, errlen) != 0)

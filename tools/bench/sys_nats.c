@@ -53,9 +53,9 @@ static void nt_version(void)
 	if ((p = popen("nats-server --version 2>&1", "r")) == NULL)
 		return;
 	if (fgets(line, sizeof(line), p) != NULL) {
-		const char *v = strstr(line, "v");
+		const char *v = strstr(line, " v");
 
-		if (v == NULL || sscanf(v, "v%d.%d", &nats_major, &nats_minor) != 2)
+		if (v == NULL || sscanf(v, " v%d.%d", &nats_major, &nats_minor) != 2)
 			nats_major = nats_minor = 0;
 	}
 	pclose(p);
