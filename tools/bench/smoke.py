@@ -95,6 +95,18 @@ def main():
         out = os.path.join(tmp, "out.json")
         doc, text = run(mqbench, mqd, ["--scenario", "all", "--prefill", "2000"] + quick, out)
         check_doc(doc, "all", ["1", "2a", "2b", "2h", "3", "4", "5"])
+        # The plot script draws that file: a well-formed SVG with bars.
+        plot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                            "bench-plot.py")
+        svg = os.path.join(tmp, "out.svg")
+        p = subprocess.run([sys.executable, plot, out, svg])
+        check(p.returncode == 0, "bench-plot.py: exit code %d" % p.returncode)
+        try:
+            import xml.dom.minidom
+            bars = xml.dom.minidom.parse(svg).getElementsByTagName("rect")
+            check(len(bars) > 7, "bench-plot.py: %d rects" % len(bars))
+        except Exception as e:  # noqa: BLE001 (any parse failure fails the check)
+            check(False, "bench-plot.py: SVG: %s" % e)
         for legacy in (["--scenario", "push", "--inflight", "4"],
                        ["--scenario", "cycle", "--producers", "2", "--inflight", "2"],
                        ["--scenario", "push", "--batch", "10", "--async", "--inflight", "2"]):
