@@ -144,6 +144,42 @@ static void test_mqctl_progress(void **state)
 	assert_non_null(strstr(f->out, "\rredriving ["));
 	assert_non_null(strstr(f->out, "100/100"));
 	assert_non_null(strstr(f->out, "redrove 100 dead messages of dl to dl"));
+
+	/* purge goes in steps of 10000: 10500 messages take two, with a bar */
+	{
+		char big[450];
+		FILE *fp;
+
+		snprintf(big, sizeof(big), "%s/big.txt", f->b.dir);
+		fp = fopen(big, "w");
+		assert_non_null(fp);
+		for (int i = 0; i < 10500; i++)
+			fprintf(fp, "m%d\n", i);
+		fclose(fp);
+		assert_int_equal(ctl(f, "push big --lines --file '%s' >/dev/null", big), 0);
+		assert_int_equal(ctl(f, "push big2 --lines --file '%s' >/dev/null", big), 0);
+	}
+	assert_int_equal(mqtest_run(f->out, sizeof(f->out),
+	                            "script -qec \"'%s' --url '%s' queue purge big\" /dev/null",
+	                            f->mqctl, f->b.url),
+	                 0);
+	assert_non_null(strstr(f->out, "\rpurging ["));
+	assert_non_null(strstr(f->out, "]  95% 10000/10500"));
+	assert_non_null(strstr(f->out, "] 100% 10500/10500"));
+	assert_non_null(strstr(f->out, "purged 10500 messages from big"));
+	/* piped and JSON: no bar, the step count in JSON */
+	assert_int_equal(ctl(f, "--json queue purge big2 2>&1"), 0);
+	assert_null(strstr(f->out, "purging"));
+	assert_non_null(strstr(f->out, "\"purged\": 10500"));
+	assert_non_null(strstr(f->out, "\"steps\": 2"));
+	{
+		mq_queue_info qi;
+
+		assert_mq_ok(mq_queue_get(f->c, "big", &qi));
+		assert_int_equal(qi.stats.ready, 0);
+		assert_mq_ok(mq_queue_get(f->c, "big2", &qi));
+		assert_int_equal(qi.stats.ready, 0);
+	}
 }
 
 /* test_mqctl_top: depths and rates; human tables and JSON lines; bounded

@@ -992,6 +992,90 @@ static void test_storage_purge(void **state)
 	commit(t);
 }
 
+/* purge_steps purges q's messages in mask in steps of at most limit, each
+ * step its own transaction, and returns the total; *steps counts them. */
+static uint64_t purge_steps(fx *f, const char *q, uint32_t mask, uint32_t limit, int *steps)
+{
+	uint64_t cursor = 0, total = 0;
+	bool more = true;
+
+	*steps = 0;
+	while (more) {
+		store_txn *t = begin(f);
+		uint64_t n = 99;
+
+		assert_true(*steps < 1000); /* bounded: a purge that never ends fails */
+		OK(store_queue_purge_ex(t, q, mask, limit, &cursor, &n, &more, &E));
+		assert_true(n <= limit);
+		total += n;
+		(*steps)++;
+		commit(t);
+	}
+	return total;
+}
+
+static void test_storage_purge_steps(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t cursor = 0, n = 0;
+	bool more = true;
+	int steps;
+	got g;
+
+	create(t, "q", 0, 1);
+	for (int i = 0; i < 25; i++)
+		push(t, "q", "r");
+	for (int i = 0; i < 10; i++)
+		push_x(t, "q", "d", 0, 1000 + i);
+	for (int i = 0; i < 5; i++)
+		pull1(t, "q", 0); /* leased */
+	for (int i = 0; i < 4; i++) {
+		g = pull1(t, "q", 0);
+		OK(store_nack(t, "q", g.id, g.token, 0, NULL, &E)); /* dead */
+	}
+	push(t, "other", "o");
+	commit(t);
+
+	t = begin(f);
+	assert_gauges(t, "q", 16, 10, 5, 4);
+	ST(store_queue_purge_ex(t, "nope", STORE_STATE_ALL, 3, &cursor, &n, &more, &E),
+	   MQ_NOT_FOUND);
+	ST(store_queue_purge_ex(t, "q", 0x20, 3, &cursor, &n, &more, &E), MQ_INVALID_ARGUMENT);
+	commit(t);
+
+	/* Leased only, one per step: the walk reads at most 8 records a step,
+	 * so it crosses the 16 ready ones that do not match in bounded steps
+	 * and leaves them alone. */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_LEASED, 1, &steps), 5);
+	assert_true(steps >= 5);
+	t = begin(f);
+	assert_gauges(t, "q", 16, 10, 0, 4);
+	commit(t);
+
+	/* Ready only, 4 a step: 16 in 4 full steps (the 4th finds nothing
+	 * after it, so no empty 5th step). */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_READY, 4, &steps), 16);
+	assert_int_equal(steps, 4);
+	t = begin(f);
+	assert_gauges(t, "q", 0, 10, 0, 4);
+	commit(t);
+
+	/* Everything left, 3 a step: 10 delayed and 4 dead. */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_ALL, 3, &steps), 14);
+	assert_true(steps >= 5);
+	t = begin(f);
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	assert_gauges(t, "other", 1, 0, 0, 0);
+	/* limit 0 is the one-transaction purge; the cursor comes back 0 */
+	cursor = 7;
+	OK(store_queue_purge_ex(t, "other", STORE_STATE_ALL, 0, &cursor, &n, &more, &E));
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_int_equal(cursor, 0);
+	commit(t);
+}
+
 static void test_storage_delete_queue(void **state)
 {
 	fx *f = *state;
@@ -2363,6 +2447,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_dedup_leased_then_acked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_dedup_dead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_purge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_purge_steps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_delete_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_list_paging, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_request_errors_change_nothing, setup,
