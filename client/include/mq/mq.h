@@ -897,7 +897,8 @@ typedef struct mq_consumer_stats {
 	uint64_t extended;    /**< successful lease extensions */
 	uint64_t errors;      /**< failures reported through on_error */
 	uint64_t in_progress; /**< handlers running now */
-	uint64_t reserved[8];
+	uint64_t snoozed;     /**< SNOOZE outcomes given back */
+	uint64_t reserved[7];
 } mq_consumer_stats;
 
 /** mq_consumer_stats reads the counters into @p out (each read atomically;
