@@ -12,60 +12,30 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char path[400];
-	char out[65536];
-} fx;
+typedef mqtest_fx fx;
+
+/* lines_path: a file of 1200 lines (two empty ones more) in the broker's
+ * temp dir, made by setup. */
+static char lines_path[400];
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof(*f));
+	fx *f = mqtest_fx_open(NULL);
 	FILE *fp;
 
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
 	if (f->mqctl == NULL)
 		fail_msg("MQCTL is not set");
-	mqtest_broker_start(&f->b, NULL);
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, NULL));
 	/* 1200 lines with two empty ones: 1200 messages, three batches */
-	snprintf(f->path, sizeof(f->path), "%s/lines.txt", f->b.dir);
-	fp = fopen(f->path, "w");
+	snprintf(lines_path, sizeof(lines_path), "%s/lines.txt", f->b.dir);
+	fp = fopen(lines_path, "w");
 	assert_non_null(fp);
 	for (int i = 1; i <= 1200; i++)
 		fprintf(fp, "job-%d\n%s", i, i == 10 || i == 700 ? "\n" : "");
 	fclose(fp);
 	*state = f;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-static int ctl(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ctl(fx *f, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' %s", f->mqctl, f->b.url, args);
 }
 
 /* test_mqctl_push_lines: each non-empty line is one message, in order;
@@ -78,7 +48,7 @@ static void test_mqctl_push_lines(void **state)
 	mq_message *m[3];
 	size_t n, len;
 
-	assert_int_equal(ctl(f, "push bulk --lines --file '%s' 2>&1", f->path), 0);
+	assert_int_equal(mqtest_ctl(f, "push bulk --lines --file '%s' 2>&1", lines_path), 0);
 	assert_string_equal(f->out, "pushed 1200 messages to bulk (0 duplicates, 0 failed)\n");
 	assert_mq_ok(mq_queue_get(f->c, "bulk", &qi));
 	assert_int_equal(qi.stats.ready, 1200);
@@ -89,16 +59,18 @@ static void test_mqctl_push_lines(void **state)
 	assert_memory_equal(mq_message_payload(m[2], &len), "job-3", 5);
 	for (size_t i = 0; i < n; i++)
 		mq_message_free(m[i]);
-	assert_int_equal(ctl(f, "--json push bulk2 --lines --type t.x < '%s'", f->path), 0);
+	assert_int_equal(mqtest_ctl(f, "--json push bulk2 --lines --type t.x < '%s'", lines_path),
+	                 0);
 	assert_non_null(strstr(f->out, "\"pushed\": 1200"));
 	assert_non_null(strstr(f->out, "\"failed\": 0"));
 	/* with max_length, the excess fails: exit 1, counted, first reason */
-	assert_int_equal(ctl(f, "queue create small --max-length 1000"), 0);
-	assert_int_equal(ctl(f, "push small --lines --file '%s' 2>&1", f->path), 1);
+	assert_int_equal(mqtest_ctl(f, "queue create small --max-length 1000"), 0);
+	assert_int_equal(mqtest_ctl(f, "push small --lines --file '%s' 2>&1", lines_path), 1);
 	assert_non_null(strstr(f->out, "pushed 1000 messages to small (0 duplicates, 200 failed)"));
 	assert_non_null(strstr(f->out, "RESOURCE_EXHAUSTED: 200 messages failed"));
-	assert_int_equal(ctl(f, "push bulk DATA --lines 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "push bulk --lines --dedup-key k < /dev/null 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "push bulk DATA --lines 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "push bulk --lines --dedup-key k < /dev/null 2>/dev/null"),
+	                 2);
 }
 
 /* test_mqctl_progress: a progress bar on a terminal, none when piped or
@@ -112,13 +84,13 @@ static void test_mqctl_progress(void **state)
 	assert_int_equal(mqtest_run(f->out, sizeof(f->out),
 	                            "script -qec \"'%s' --url '%s' push tty --lines --file '%s'\" "
 	                            "/dev/null",
-	                            f->mqctl, f->b.url, f->path),
+	                            f->mqctl, f->b.url, lines_path),
 	                 0);
 	assert_non_null(strstr(f->out, "\rpushing ["));
 	assert_non_null(strstr(f->out, "] 100% 1200/1200"));
 	assert_non_null(strstr(f->out, "pushed 1200 messages to tty"));
 	/* piped: no bar on stderr */
-	assert_int_equal(ctl(f, "push piped --lines --file '%s' 2>&1", f->path), 0);
+	assert_int_equal(mqtest_ctl(f, "push piped --lines --file '%s' 2>&1", lines_path), 0);
 	assert_null(strstr(f->out, "pushing"));
 	/* redrive progress: make dead messages by purging nothing but terming */
 	{
@@ -157,8 +129,8 @@ static void test_mqctl_progress(void **state)
 		for (int i = 0; i < 10500; i++)
 			fprintf(fp, "m%d\n", i);
 		fclose(fp);
-		assert_int_equal(ctl(f, "push big --lines --file '%s' >/dev/null", big), 0);
-		assert_int_equal(ctl(f, "push big2 --lines --file '%s' >/dev/null", big), 0);
+		assert_int_equal(mqtest_ctl(f, "push big --lines --file '%s' >/dev/null", big), 0);
+		assert_int_equal(mqtest_ctl(f, "push big2 --lines --file '%s' >/dev/null", big), 0);
 	}
 	assert_int_equal(mqtest_run(f->out, sizeof(f->out),
 	                            "script -qec \"'%s' --url '%s' queue purge big\" /dev/null",
@@ -169,7 +141,7 @@ static void test_mqctl_progress(void **state)
 	assert_non_null(strstr(f->out, "] 100% 10500/10500"));
 	assert_non_null(strstr(f->out, "purged 10500 messages from big"));
 	/* piped and JSON: no bar, the step count in JSON */
-	assert_int_equal(ctl(f, "--json queue purge big2 2>&1"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json queue purge big2 2>&1"), 0);
 	assert_null(strstr(f->out, "purging"));
 	assert_non_null(strstr(f->out, "\"purged\": 10500"));
 	assert_non_null(strstr(f->out, "\"steps\": 2"));
@@ -204,10 +176,10 @@ static void both(forms *fm, const char *name, const char *args, const char *need
 	json_t *doc;
 	int rc;
 
-	rc = ctl(f, "%s", args);
+	rc = mqtest_ctl(f, "%s", args);
 	if (rc != 0 || strstr(f->out, needle) == NULL)
 		fail_msg("mqctl %s: exit %d, want \"%s\" in:\n%s", args, rc, needle, f->out);
-	rc = ctl(f, "--json %s", jargs);
+	rc = mqtest_ctl(f, "--json %s", jargs);
 	if (rc != 0)
 		fail_msg("mqctl --json %s: exit %d: %s", jargs, rc, f->out);
 	/* top --json prints JSON lines: the first document is enough. */
@@ -257,7 +229,7 @@ static void test_mqctl_both_forms(void **state)
 	     "paused");
 	both(&fm, "push", "push qa one", "pushed ", "push qa two", "id");
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(ctl(f, "push qa m%d >/dev/null", i), 0);
+		assert_int_equal(mqtest_ctl(f, "push qa m%d >/dev/null", i), 0);
 	both(&fm, "queue list", "queue list", "qa", "queue list", "queues");
 	both(&fm, "queue stats", "queue stats qa", "ready:", "queue stats qa", "stats");
 	both(&fm, "top", "top --count 1 --interval-ms 100", "QUEUE",
@@ -326,7 +298,7 @@ static void test_mqctl_both_forms(void **state)
 	     "deleted");
 
 	/* Every command of mqctl --help has a case above. */
-	assert_int_equal(ctl(f, "--help"), 0);
+	assert_int_equal(mqtest_ctl(f, "--help"), 0);
 	line = strstr(f->out, "Commands:\n");
 	assert_non_null(line);
 	line = strtok_r(line + strlen("Commands:\n"), "\n", &save);
@@ -364,9 +336,9 @@ static void test_mqctl_top(void **state)
 	fx *f = *state;
 	char *second;
 
-	assert_int_equal(ctl(f, "push web --lines --file '%s' >/dev/null", f->path), 0);
-	assert_int_equal(ctl(f, "queue pause web"), 0);
-	assert_int_equal(ctl(f, "top --count 2 --interval-ms 200"), 0);
+	assert_int_equal(mqtest_ctl(f, "push web --lines --file '%s' >/dev/null", lines_path), 0);
+	assert_int_equal(mqtest_ctl(f, "queue pause web"), 0);
+	assert_int_equal(mqtest_ctl(f, "top --count 2 --interval-ms 200"), 0);
 	assert_non_null(strstr(f->out, "QUEUE  STATE   READY"));
 	assert_non_null(strstr(f->out, "web    paused   1200"));
 	/* the second refresh has rates: no push happened, so 0.0 */
@@ -380,7 +352,7 @@ static void test_mqctl_top(void **state)
 		assert_non_null(dash);
 		assert_true(dash < second);
 	}
-	assert_int_equal(ctl(f, "--json top --count 2 --interval-ms 200"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json top --count 2 --interval-ms 200"), 0);
 	{
 		/* two JSON lines, each a full object */
 		char *nl = strchr(f->out, '\n');
@@ -392,18 +364,18 @@ static void test_mqctl_top(void **state)
 		assert_non_null(strstr(f->out, "\"ready\":1200"));
 		assert_non_null(strstr(f->out, "\"push_rate\":0.0"));
 	}
-	assert_int_equal(ctl(f, "top --interval-ms 5 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "top --count 0 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "top extra 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "top --interval-ms 5 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "top --count 0 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "top extra 2>/dev/null"), 2);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_mqctl_push_lines, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mqctl_progress, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mqctl_both_forms, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mqctl_top, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mqctl_push_lines, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqctl_progress, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqctl_both_forms, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqctl_top, setup, mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("mqctl_ops", tests, NULL, NULL);
