@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -29,9 +31,37 @@ typedef struct bconn {
 
 static bool bs_relaxed;
 
+static int write_all(int fd, const char *p, size_t n);
+
 static const char *bs_unavailable(void)
 {
 	return program_exists("beanstalkd") ? NULL : "beanstalkd not installed (scripts/bench.sh)";
+}
+
+/* bs_wait_ready waits for the answer to "stats": beanstalkd listens before
+ * it replays its binlog, so an accepted connection does not mean it serves
+ * (a prefilled binlog of millions of jobs takes seconds to replay). */
+static int bs_wait_ready(bserver *srv, char *err, size_t errlen)
+{
+	struct timeval tv = {600, 0};
+	char buf[64];
+	ssize_t n;
+	int fd = tcp_connect(srv->port);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "connect %s: %s", srv->url, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write_all(fd, "stats\r\n", 7) != 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 2 ||
+	    strncmp(buf, "OK ", 3) != 0) {
+		snprintf(err, errlen, "beanstalkd does not answer stats (log: %s/server.log)",
+		         srv->dir);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static int bs_spawn(bserver *srv, const char *fsync_flag, size_t size, char *err, size_t errlen)
@@ -54,9 +84,9 @@ static int bs_spawn(bserver *srv, const char *fsync_flag, size_t size, char *err
 	if (fsync_flag != NULL)
 		argv[argc++] = fsync_flag;
 	argv[argc] = NULL;
-	if (server_spawn(srv, argv, err, errlen) != 0)
+	if (server_spawn(srv, argv, err, errlen) != 0 || server_wait_tcp(srv, 30, err, errlen) != 0)
 		return -1;
-	return server_wait_tcp(srv, 600, err, errlen); /* a big binlog replays first */
+	return bs_wait_ready(srv, err, errlen);
 }
 
 static int bs_start(bserver *srv, bool relaxed, char *err, size_t errlen)
