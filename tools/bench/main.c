@@ -391,12 +391,12 @@ static void goal(const char *what, double have, double want, bool lower, const c
 	}
 	bool met = lower ? have <= want : have >= want;
 
-	printf("- %s: %.4g%s against %.4g%s: %s", what, have, unit, want, unit,
-	       met ? "met" : "MISSED");
+	printf("- %s: %.*f%s against %.*f%s: %s", what, have < 100 ? 2 : 0, have, unit,
+	       want < 100 ? 2 : 0, want, unit, met ? "met" : "MISSED");
 	if (!met && !lower)
 		printf(" by %.0f%%: %.2fx of the goal", 100.0 * (1 - have / want), have / want);
 	if (!met && lower)
-		printf(" by %.2fx", have / want);
+		printf(" by %.1f%%: %.2fx the goal", 100.0 * (have / want - 1), have / want);
 	printf("\n");
 }
 
