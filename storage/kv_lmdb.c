@@ -55,6 +55,7 @@ struct kv_env {
 	size_t fl_cap;
 	uint32_t *runs; /* lengths of the runs of consecutive pages in fl */
 	size_t n_runs, runs_cap;
+	uint64_t file_end; /* bytes of data.mdb known to be written (lmdb_prealloc) */
 };
 
 /* lmdb_status maps an LMDB or errno code to mq_status and explains it in
@@ -532,6 +533,63 @@ static mq_status lmdb_room(kv_txn *t, size_t bytes, bool drain, store_err *err)
 	return MQ_OK;
 }
 
+/* ---- Preallocation ----------------------------------------------------
+ *
+ * LMDB appends pages to data.mdb as the data grows. On ext4 (and most file
+ * systems) an fdatasync after the file grew must also write the inode (its
+ * size and block map): one more synchronous I/O in each durable commit of
+ * a growing store. lmdb_prealloc keeps a run of zeroed, synced bytes past
+ * the last page used, so that commits overwrite blocks that already exist
+ * and their fdatasyncs flush only data. Zeros are written (not
+ * fallocate'd: unwritten extents need a metadata change on first write),
+ * between transactions and only past the end of the file, where LMDB has
+ * nothing; LMDB never reads a page past its last one before writing it.
+ * The run is 1/8 of the used size, 2 to 64 MiB, within the current map
+ * (so it grows with the map). Best effort: on an error (disk full) nothing
+ * is lost, LMDB's own writes then meet the error. */
+
+#define LMDB_PREALLOC_MIN (2ull << 20)
+#define LMDB_PREALLOC_MAX (64ull << 20)
+
+static void lmdb_prealloc(kv_env *e)
+{
+	static const uint8_t zeros[65536];
+	MDB_envinfo info;
+	struct stat st;
+	uint64_t used, chunk, start, end;
+	int fd;
+
+	if (mdb_env_info(e->env, &info) != 0)
+		return;
+	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
+	chunk = used / 8;
+	chunk = chunk < LMDB_PREALLOC_MIN   ? LMDB_PREALLOC_MIN
+	        : chunk > LMDB_PREALLOC_MAX ? LMDB_PREALLOC_MAX
+	                                    : chunk;
+	if (e->file_end >= used + chunk / 2)
+		return; /* enough room written ahead */
+	if (mdb_env_get_fd(e->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return;
+	start = (uint64_t)st.st_size > used ? (uint64_t)st.st_size : used;
+	e->file_end = start;
+	if (start >= used + chunk / 2)
+		return;
+	end = (used + chunk) / e->psize * e->psize;
+	if (end > e->map_size)
+		end = e->map_size / e->psize * e->psize;
+	if (end <= start)
+		return;
+	for (uint64_t off = start; off < end;) {
+		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+		if (w <= 0)
+			return;
+		off += (uint64_t)w;
+	}
+	if (fdatasync(fd) == 0)
+		e->file_end = end;
+}
+
 static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 {
 	mq_status s;
@@ -543,6 +601,7 @@ static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 	}
 	if ((s = lmdb_maybe_grow(e, err)) != MQ_OK)
 		return s;
+	lmdb_prealloc(e);
 	lmdb_room_begin(e);
 	rc = mdb_txn_begin(e->env, NULL, 0, &e->txn.txn);
 	if (rc == MDB_MAP_RESIZED) {
