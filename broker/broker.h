@@ -11,7 +11,9 @@
  *              storage method is handed to the writer with its apply step.
  *   writer.c   the single writer thread: it takes every call queued while
  *              the previous commit ran, applies them all in one storage
- *              transaction (group commit), commits, then replies. It also
+ *              transaction (group commit), commits, then replies (or,
+ *              when more calls already wait, hands the replies to its
+ *              replier thread and starts the next transaction). It also
  *              owns parked long polls and the timers (lease expiry, delayed
  *              messages, relaxed-mode syncs).
  *
