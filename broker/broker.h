@@ -17,8 +17,10 @@
  *              owns parked long polls and the timers (lease expiry, delayed
  *              messages, relaxed-mode syncs).
  *
- * nng's callback threads never touch storage; the writer never blocks on
- * the network (replies are sent with asynchronous aio).
+ * Storage is touched only in the writer's role: by the writer thread, or,
+ * when that thread is idle, by the one nng callback thread that submits a
+ * call and runs it inline (writer.c). Nothing blocks on the network
+ * (replies are sent with asynchronous aio).
  */
 #ifndef BRK_BROKER_H
 #define BRK_BROKER_H
