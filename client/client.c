@@ -324,7 +324,15 @@ void mq_client_close(mq_client *c)
 	 * waited for first, so no operation of ours is pending on a context
 	 * when the socket closes. Closing the socket aborts every context and
 	 * pipe; after it returns no callback of ours runs any more. */
-	mqc_async_closing(c->async);
+	/* nng 1.5.2 can hang in nng_close when a pipe closes while req0 has a
+	 * send under way on it (nanomsg/nng#1543, fixed after 1.5.2), and
+	 * cancelled calls can leave one: with a busy broker the pipe's send
+	 * waits for the broker to read. One ping is a barrier: req0 sends in
+	 * order on the pipe, so once its reply is back, every earlier request
+	 * has been read by the broker and no send is left under way. Bounded
+	 * by the call timeout; a broker that is gone fails it at once. */
+	if (mqc_async_closing(c->async))
+		(void)mq_ping(c, NULL);
 	mqc_pipes_drain(c);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {
