@@ -55,7 +55,9 @@ struct kv_env {
 	size_t fl_cap;
 	uint32_t *runs; /* lengths of the runs of consecutive pages in fl */
 	size_t n_runs, runs_cap;
-	uint64_t file_end; /* bytes of data.mdb known to be written (lmdb_prealloc) */
+	uint64_t file_end;  /* bytes of data.mdb known to be written (lmdb_prealloc) */
+	uint64_t pa_used;   /* used bytes at lmdb_prealloc's last decision */
+	uint64_t pa_begins; /* transactions begun since then */
 };
 
 /* lmdb_status maps an LMDB or errno code to mq_status and explains it in
@@ -544,12 +546,17 @@ static mq_status lmdb_room(kv_txn *t, size_t bytes, bool drain, store_err *err)
  * fallocate'd: unwritten extents need a metadata change on first write),
  * between transactions and only past the end of the file, where LMDB has
  * nothing; LMDB never reads a page past its last one before writing it.
- * The run is 1/8 of the used size, 2 to 64 MiB, within the current map
- * (so it grows with the map). Best effort: on an error (disk full) nothing
- * is lost, LMDB's own writes then meet the error. */
+ * The run is 1/16 of the used size, 2 to 16 MiB, within the current map
+ * (so it grows with the map). It pays off when commits are small: writing
+ * the zeros costs about as much as the inode writes of a few dozen
+ * commits, so when the store grew by more than LMDB_PREALLOC_PER_TXN bytes
+ * per transaction since the last decision (big batches), the file is left
+ * to grow by itself. Best effort: on an error (disk full) nothing is lost,
+ * LMDB's own writes then meet the error. */
 
-#define LMDB_PREALLOC_MIN (2ull << 20)
-#define LMDB_PREALLOC_MAX (64ull << 20)
+#define LMDB_PREALLOC_MIN     (2ull << 20)
+#define LMDB_PREALLOC_MAX     (16ull << 20)
+#define LMDB_PREALLOC_PER_TXN (64ull << 10)
 
 static void lmdb_prealloc(kv_env *e)
 {
@@ -562,7 +569,8 @@ static void lmdb_prealloc(kv_env *e)
 	if (mdb_env_info(e->env, &info) != 0)
 		return;
 	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
-	chunk = used / 8;
+	e->pa_begins++;
+	chunk = used / 16;
 	chunk = chunk < LMDB_PREALLOC_MIN   ? LMDB_PREALLOC_MIN
 	        : chunk > LMDB_PREALLOC_MAX ? LMDB_PREALLOC_MAX
 	                                    : chunk;
@@ -574,6 +582,14 @@ static void lmdb_prealloc(kv_env *e)
 	e->file_end = start;
 	if (start >= used + chunk / 2)
 		return;
+	if (e->pa_begins > 0 && used > e->pa_used &&
+	    (used - e->pa_used) / e->pa_begins > LMDB_PREALLOC_PER_TXN) {
+		e->pa_used = used; /* big transactions: not worth it now */
+		e->pa_begins = 0;
+		return;
+	}
+	e->pa_used = used;
+	e->pa_begins = 0;
 	end = (used + chunk) / e->psize * e->psize;
 	if (end > e->map_size)
 		end = e->map_size / e->psize * e->psize;
