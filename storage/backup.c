@@ -268,8 +268,13 @@ mq_status store_backup_read_info(const char *file, store_backup_info *info, stor
 	return rv;
 }
 
+#define BK_STAGE_PREFIX ".restore-"
+
+static void bk_rm_stage(const char *dir);
+
 /* bk_dir_state: 0 missing, 1 empty directory, 2 not empty, -1 error (or
- * not a directory; errno set). */
+ * not a directory; errno set). Staging directories an interrupted restore
+ * left behind (".restore-*") do not count; they are removed. */
 static int bk_dir_state(const char *dir)
 {
 	struct dirent *d;
@@ -278,11 +283,18 @@ static int bk_dir_state(const char *dir)
 
 	if (dp == NULL)
 		return errno == ENOENT ? 0 : -1;
-	while ((d = readdir(dp)) != NULL)
-		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0) {
-			state = 2;
-			break;
+	while ((d = readdir(dp)) != NULL) {
+		char p[PATH_MAX];
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (strncmp(d->d_name, BK_STAGE_PREFIX, strlen(BK_STAGE_PREFIX)) == 0 &&
+		    (size_t)snprintf(p, sizeof(p), "%s/%s", dir, d->d_name) < sizeof(p)) {
+			bk_rm_stage(p);
+			continue;
 		}
+		state = 2;
+	}
 	closedir(dp);
 	return state;
 }
@@ -306,8 +318,8 @@ static const char *bk_path(char *out, const char *dir, const char *name)
 	return out;
 }
 
-/* bk_rm_tmp removes the temporary restore directory (flat: no subdirs). */
-static void bk_rm_tmp(const char *dir)
+/* bk_rm_stage removes a staging directory (flat: no subdirs). */
+static void bk_rm_stage(const char *dir)
 {
 	static const char *const names[] = {"data.mdb", "lock.mdb", "mqd.lock"};
 	char p[PATH_MAX];
@@ -370,9 +382,10 @@ mq_status store_restore(const char *file, const char *data_dir, store_backup_inf
 {
 	store_err local;
 	store_backup_info bi;
-	char tmp[PATH_MAX], path[PATH_MAX - 32], parent[PATH_MAX], *slash;
+	char stage[PATH_MAX - 64], from[PATH_MAX], to[PATH_MAX];
 	store_config cfg = {0};
 	store *s = NULL;
+	bool created = false;
 	mq_status rv;
 	int fd, state;
 
@@ -381,79 +394,104 @@ mq_status store_restore(const char *file, const char *data_dir, store_backup_inf
 	if (!file || !*file || !data_dir || !*data_dir)
 		return store_seterr(err, MQ_INVALID_ARGUMENT,
 		                    "store_restore: a backup file and a data directory are needed");
-	state = bk_dir_state(data_dir);
-	if (state < 0)
-		return bk_errno(err, "cannot read the data directory", data_dir);
-	if (state == 2)
-		return store_seterr(
-		    err, MQ_FAILED_PRECONDITION,
-		    "the data directory %s is not empty: restore only into a new or "
-		    "empty directory (move the current data away first)",
-		    data_dir);
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		return bk_errno(err, "open", file);
 	if ((rv = bk_check(fd, file, &bi, err)) != MQ_OK) {
 		close(fd);
 		return rv;
 	}
-	/* The temporary directory sits beside data_dir: same file system, so
-	 * the final rename is atomic. */
-	if ((size_t)snprintf(path, sizeof(path), "%s", data_dir) >= sizeof(path)) {
-		close(fd);
-		return store_seterr(err, MQ_INVALID_ARGUMENT, "data directory path too long");
-	}
-	while (strlen(path) > 1 && path[strlen(path) - 1] == '/')
-		path[strlen(path) - 1] = 0;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", path) >= sizeof(tmp)) {
-		close(fd);
-		return store_seterr(err, MQ_INVALID_ARGUMENT, "data directory path too long");
-	}
-	if (mkdtemp(tmp) == NULL) {
-		rv = bk_errno(err, "create a temporary directory beside", data_dir);
+	state = bk_dir_state(data_dir);
+	if (state < 0) {
+		rv = bk_errno(err, "cannot read the data directory", data_dir);
 		close(fd);
 		return rv;
 	}
-	rv = bk_extract(fd, bi.data_len, bk_path(parent, tmp, "data.mdb"), err);
+	if (state == 2) {
+		close(fd);
+		return store_seterr(
+		    err, MQ_FAILED_PRECONDITION,
+		    "the data directory %s is not empty: restore only into a new or "
+		    "empty directory (move the current data away first)",
+		    data_dir);
+	}
+	if (state == 0) {
+		if (mkdir(data_dir, 0755) != 0) {
+			rv = bk_errno(err, "create the data directory", data_dir);
+			close(fd);
+			return rv;
+		}
+		created = true;
+	}
+	/* Staged inside data_dir itself: the same file system for the final
+	 * rename, and no write access needed to its parent (a container's
+	 * volume is its own mount). */
+	if ((size_t)snprintf(stage, sizeof(stage), "%s/" BK_STAGE_PREFIX "XXXXXX", data_dir) >=
+	    sizeof(stage)) {
+		rv = store_seterr(err, MQ_INVALID_ARGUMENT, "data directory path too long");
+		close(fd);
+		goto fail_dir;
+	}
+	if (mkdtemp(stage) == NULL) {
+		rv = bk_errno(err, "create a staging directory in", data_dir);
+		close(fd);
+		goto fail_dir;
+	}
+	rv = bk_extract(fd, bi.data_len, bk_path(from, stage, "data.mdb"), err);
 	close(fd);
 	if (rv != MQ_OK)
 		goto fail;
 	/* Open it as mqd would: LMDB checks its pages' header, the store its
 	 * schema version (and upgrades an older one). */
 	cfg.engine = "lmdb";
-	cfg.path = tmp;
+	cfg.path = stage;
 	if ((rv = store_open(&s, &cfg, err)) != MQ_OK) {
 		char why[STORE_ERR_MAX];
 
 		snprintf(why, sizeof(why), "%s", err->msg);
-		store_seterr(err, rv, "%s does not open as an mq store: %s", file, why);
+		store_seterr(err, rv, "%.200s does not open as an mq store: %s", file, why);
 		goto fail;
 	}
 	store_close(s);
-	unlink(bk_path(parent, tmp, "mqd.lock"));
-	unlink(bk_path(parent, tmp, "lock.mdb"));
-	if (bk_fsync_path(bk_path(parent, tmp, "data.mdb")) != 0 || bk_fsync_path(tmp) != 0) {
-		rv = bk_errno(err, "fsync", tmp);
+	if (bk_fsync_path(bk_path(from, stage, "data.mdb")) != 0) {
+		rv = bk_errno(err, "fsync", from);
 		goto fail;
 	}
-	/* rename(2) replaces an empty directory atomically. */
-	if (rename(tmp, path) != 0) {
-		rv = bk_errno(err, "move the restored data to", path);
+	if ((size_t)snprintf(to, sizeof(to), "%s/data.mdb", data_dir) >= sizeof(to)) {
+		rv = store_seterr(err, MQ_INVALID_ARGUMENT, "data directory path too long");
 		goto fail;
 	}
-	snprintf(parent, sizeof(parent), "%s", path);
-	slash = strrchr(parent, '/');
-	if (slash == parent)
-		parent[1] = 0;
-	else if (slash)
-		*slash = 0;
-	else
-		snprintf(parent, sizeof(parent), ".");
-	if (bk_fsync_path(parent) != 0)
-		return bk_errno(err, "fsync the directory", parent);
+	/* The one step that makes the data appear: a rename, then the
+	 * directory's fsync. */
+	if (rename(from, to) != 0) {
+		rv = bk_errno(err, "move the restored data to", to);
+		goto fail;
+	}
+	bk_rm_stage(stage);
+	if (bk_fsync_path(data_dir) != 0)
+		return bk_errno(err, "fsync the directory", data_dir);
+	if (created) { /* and the new directory's entry in its parent */
+		char parent[PATH_MAX], *slash;
+
+		snprintf(parent, sizeof(parent), "%s", data_dir);
+		while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/')
+			parent[strlen(parent) - 1] = 0;
+		slash = strrchr(parent, '/');
+		if (slash == parent)
+			parent[1] = 0;
+		else if (slash)
+			*slash = 0;
+		else
+			snprintf(parent, sizeof(parent), ".");
+		if (bk_fsync_path(parent) != 0)
+			return bk_errno(err, "fsync the directory", parent);
+	}
 	if (info)
 		*info = bi;
 	return MQ_OK;
 fail:
-	bk_rm_tmp(tmp);
+	bk_rm_stage(stage);
+fail_dir:
+	if (created)
+		rmdir(data_dir);
 	return rv;
 }

@@ -193,13 +193,15 @@ mq_status store_backup(store *s, int fd, store_backup_info *info, store_err *err
 mq_status store_backup_read_info(const char *file, store_backup_info *info, store_err *err);
 
 /* store_restore restores the backup `file` into data_dir, which must not
- * exist or be empty (else FAILED_PRECONDITION). The file is checked
- * (store_backup_read_info), its data extracted into a new temporary
- * directory next to data_dir ("<data_dir>.restore-XXXXXX"), fsync'ed and
- * opened with store_open as a check (which also refuses a schema newer
- * than this build's); only then is the temporary directory renamed to
- * data_dir and the parent directory fsync'ed. On failure data_dir is left
- * as it was and the temporary directory is removed. info may be NULL. */
+ * exist (it is created) or be empty (else FAILED_PRECONDITION; staging
+ * directories an interrupted restore left, ".restore-*", do not count and
+ * are removed). The file is checked first (store_backup_read_info). Its
+ * data is extracted into a staging directory inside data_dir
+ * (".restore-XXXXXX": same file system, no write access to the parent
+ * needed), fsync'ed and opened with store_open as a check (which also
+ * refuses a schema newer than this build's); only then is data.mdb renamed
+ * into data_dir, which is fsync'ed. On failure data_dir is left as it was
+ * (removed again if this call created it). info may be NULL. */
 mq_status store_restore(const char *file, const char *data_dir, store_backup_info *info,
                         store_err *err);
 

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <sodium.h>
+#include <sys/stat.h>
 
 #include "storage.h"
 
@@ -2460,9 +2462,50 @@ static void test_storage_backup(void **state)
 	ST(store_restore(file, target, NULL, &E), MQ_FAILED_PRECONDITION);
 	assert_non_null(strstr(E.msg, "schema version 99"));
 	assert_int_equal(access(target, F_OK), -1);
+	/* A file whose header and checksum are right around data that is not
+	 * an LMDB file: only opening it (in the staging directory) finds out;
+	 * an existing empty target stays empty. */
+	assert_int_equal(mkdir(target, 0755), 0);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	{
+		uint8_t hdr[STORE_BACKUP_HEADER_LEN] = "MQBACKUP", data[16384], sum[32];
+		crypto_generichash_state hs;
+
+		hdr[8] = STORE_BACKUP_FORMAT;
+		hdr[12] = 3;
+		memcpy(hdr + 16, "lmdb", 4);
+		hdr[32] = (uint8_t)(sizeof(data) & 0xff);
+		hdr[33] = (uint8_t)(sizeof(data) >> 8);
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + 3);
+		crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
+		crypto_generichash_update(&hs, hdr, sizeof(hdr));
+		crypto_generichash_update(&hs, data, sizeof(data));
+		crypto_generichash_final(&hs, sum, sizeof(sum));
+		assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+		assert_int_equal(write(fd, sum, sizeof(sum)), (ssize_t)sizeof(sum));
+	}
+	close(fd);
+	OK(store_backup_read_info(file, NULL, &E)); /* the envelope is right */
+	ST(store_restore(file, target, NULL, &E), MQ_DATA_LOSS);
+	assert_non_null(strstr(E.msg, "does not open as an mq store"));
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", target);
+	assert_int_equal(system(cmd), 0); /* still empty: no staging directory left */
+	/* and a staging directory left by an interrupted restore does not
+	 * make it non-empty */
 	snprintf(cmd, sizeof(cmd),
-	         "ls -d '%s'/restored2.restore-* 2>/dev/null | wc -l | grep -qx 0", f->dir);
-	assert_int_equal(system(cmd), 0); /* no temporary directory left */
+	         "mkdir '%s/.restore-abc123' && touch '%s/.restore-abc123/data.mdb'", target,
+	         target);
+	assert_int_equal(system(cmd), 0);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	OK(store_backup(f->s, fd, NULL, &E));
+	close(fd);
+	OK(store_restore(file, target, NULL, &E));
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s')\" = data.mdb", target);
+	assert_int_equal(system(cmd), 0);
 }
 
 int main(int argc, char **argv)
