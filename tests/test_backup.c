@@ -708,13 +708,68 @@ static void test_backup_stale_file(void **state)
 	mqtest_broker_cleanup(&a);
 }
 
+/* ---- mqctl: progress bar on a terminal, none when piped; FILE '-' ----------- */
+
+static void test_backup_mqctl_modes(void **state)
+{
+	const char *mqctl = getenv("MQCTL");
+	const char *mqd = getenv("MQD");
+	mqtest_broker a;
+	mq_client *c;
+	char file[400], target[450], out[8192];
+
+	(void)state;
+	if (access("/usr/bin/script", X_OK) != 0)
+		fail_msg("script(1) is missing (package bsdutils)");
+	mqtest_broker_start(&a, NULL);
+	c = open_client(&a);
+	for (int i = 0; i < 50; i++)
+		assert_mq_ok(mq_push(c, "m", "payload", 7, NULL, NULL, NULL));
+	/* on a terminal (a pty from script(1)): a progress bar */
+	snprintf(file, sizeof(file), "%s/tty.mqb", a.dir);
+	assert_int_equal(mqtest_run(out, sizeof(out),
+	                            "script -qec \"'%s' --url '%s' backup '%s'\" "
+	                            "/dev/null",
+	                            mqctl, a.url, file),
+	                 0);
+	assert_non_null(strstr(out, "\rbackup ["));
+	assert_non_null(strstr(out, "] 100% "));
+	assert_non_null(strstr(out, "backup written to"));
+	/* piped: none */
+	assert_int_equal(
+	    mqtest_run(out, sizeof(out), "'%s' --url '%s' backup '%s' 2>&1", mqctl, a.url, file),
+	    0);
+	assert_null(strstr(out, "backup ["));
+	/* '-' writes the backup to stdout (the summary to stderr), and it
+	 * restores; refused on a terminal and with --json */
+	snprintf(file, sizeof(file), "%s/stdout.mqb", a.dir);
+	assert_int_equal(mqtest_run(out, sizeof(out), "'%s' --url '%s' backup - > '%s' 2>/dev/null",
+	                            mqctl, a.url, file),
+	                 0);
+	snprintf(target, sizeof(target), "%s/from-stdout", a.dir);
+	assert_int_equal(mqtest_run(out, sizeof(out), "'%s' --restore '%s' --data-dir '%s' 2>&1",
+	                            mqd, file, target),
+	                 0);
+	assert_int_equal(mqtest_run(out, sizeof(out),
+	                            "script -qec \"'%s' --url '%s' backup -\" "
+	                            "/dev/null",
+	                            mqctl, a.url),
+	                 2);
+	assert_non_null(strstr(out, "terminal"));
+	assert_int_equal(
+	    mqtest_run(out, sizeof(out), "'%s' --url '%s' --json backup - 2>&1", mqctl, a.url), 2);
+	assert_int_equal(backup_files(a.data), 0);
+	mq_client_close(c);
+	assert_int_equal(mqtest_broker_stop(&a), 0);
+	mqtest_broker_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_backup_under_load),
-	    cmocka_unit_test(test_backup_wire),
-	    cmocka_unit_test(test_backup_refusals),
-	    cmocka_unit_test(test_backup_stale_file),
+	    cmocka_unit_test(test_backup_under_load),  cmocka_unit_test(test_backup_wire),
+	    cmocka_unit_test(test_backup_refusals),    cmocka_unit_test(test_backup_stale_file),
+	    cmocka_unit_test(test_backup_mqctl_modes),
 	};
 
 	return cmocka_run_group_tests_name("backup", tests, NULL, NULL);
