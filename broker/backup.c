@@ -11,7 +11,7 @@
  * Backup starts a thread that runs store_backup (LMDB's compacting copy
  * reads a snapshot of its own, so the writer thread goes on committing),
  * replies with brk_call_finish when the copy is complete, and then keeps
- * the file until BackupEnd, BRK_BACKUP_IDLE_MS without a read, or
+ * the file until BackupEnd, --backup-idle-ms without a read, or
  * shutdown, and deletes it. BackupRead and BackupEnd are answered at once
  * on nng's callback thread (a pread of at most 1 MiB).
  */
@@ -105,7 +105,7 @@ static void *bk_main(void *arg)
 	reply.checksum.len = sizeof(b->bi.checksum);
 	reply.schema_version = b->bi.schema_version;
 	reply.created_ms = b->bi.created_ms;
-	reply.idle_timeout_ms = BRK_BACKUP_IDLE_MS;
+	reply.idle_timeout_ms = b->info->cfg->backup_idle_ms;
 	brk_call_set_reply(c, &reply.base); /* packed: a copy of id and checksum */
 	pthread_mutex_unlock(&b->mu);
 	brk_info("backup %s: %" PRIu64 " bytes (schema %" PRIu32 ") in %" PRIu64 " ms", b->id,
@@ -115,13 +115,13 @@ static void *bk_main(void *arg)
 	/* Keep the file while it is being read. */
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop && !b->end) {
-		uint64_t now = brk_mono_ms(), due = b->last_ms + BRK_BACKUP_IDLE_MS;
+		uint64_t now = brk_mono_ms(), due = b->last_ms + b->info->cfg->backup_idle_ms;
 		struct timespec ts;
 		uint64_t ns;
 
 		if (now >= due) {
-			brk_warn("backup %s: removed after %u s without a read", b->id,
-			         BRK_BACKUP_IDLE_MS / 1000);
+			brk_warn("backup %s: removed after %u ms without a read", b->id,
+			         b->info->cfg->backup_idle_ms);
 			break;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -250,9 +250,9 @@ void svc_backup(Mq__Broker_Service *base, const Mq__BackupRequest *in,
 	if (b->state != BK_IDLE) {
 		brk_call_set_error(c, MQ_RESOURCE_EXHAUSTED,
 		                   "backup %s is %s; one backup at a time: try again once it "
-		                   "ends (BackupEnd, or %u s without a read)",
+		                   "ends (BackupEnd, or %u ms without a read)",
 		                   b->id, b->state == BK_COPYING ? "being made" : "being read",
-		                   BRK_BACKUP_IDLE_MS / 1000);
+		                   b->info->cfg->backup_idle_ms);
 		pthread_mutex_unlock(&b->mu);
 		closure(NULL, c);
 		return;
@@ -297,8 +297,8 @@ static bool bk_find(brk_backup *b, brk_call *c, const char *id)
 	if (b->state != BK_READY || strcmp(id, b->id) != 0) {
 		brk_call_set_error(c, MQ_NOT_FOUND,
 		                   "no backup '%.40s' to read: it ended (BackupEnd), was removed "
-		                   "after %u s without a read, or mqd restarted",
-		                   id, BRK_BACKUP_IDLE_MS / 1000);
+		                   "after %u ms without a read, or mqd restarted",
+		                   id, b->info->cfg->backup_idle_ms);
 		return false;
 	}
 	return true;

@@ -4,7 +4,7 @@
  * (backup.c; docs/backup.md). A backup is made by store_backup on a thread
  * of its own (never the writer's), into "backup-<id>.tmp" in the data
  * directory; it is read in chunks and deleted by BackupEnd, by
- * BRK_BACKUP_IDLE_MS without a read, at shutdown, or (a crash) at the next
+ * --backup-idle-ms without a read, at shutdown, or (a crash) at the next
  * start. One backup exists at a time.
  */
 #ifndef BRK_BACKUP_H
@@ -12,7 +12,6 @@
 
 #include "broker.h"
 
-#define BRK_BACKUP_IDLE_MS   60000u     /* the file goes after this long unread */
 #define BRK_BACKUP_CHUNK_MAX (1u << 20) /* most bytes per BackupRead */
 
 typedef struct brk_backup brk_backup;

@@ -94,6 +94,8 @@ static const opt_def opts[] = {
     {"restore", 0, "MQ_RESTORE", T_STR, OFF(restore), "", 0, 0,
      "restore this backup file (made by mqctl backup) into --data-dir, which must not exist "
      "or be empty, then exit (0 = restored); start mqd again without it to serve"},
+    {"backup-idle-ms", 0, "MQ_BACKUP_IDLE_MS", T_U32, OFF(backup_idle_ms), "60000", 100, 86400000,
+     "a backup's temporary file is deleted after this long without a read"},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

@@ -49,6 +49,7 @@ typedef struct brk_config {
 	/* Backup (docs/backup.md): a backup file to restore into data_dir,
 	 * then exit; "" = serve as usual. */
 	char *restore;
+	uint32_t backup_idle_ms; /* a backup file unread this long is deleted */
 } brk_config;
 
 /* brk_config_load fills cfg from defaults, the environment and argv.

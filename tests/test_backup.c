@@ -597,6 +597,58 @@ static void test_backup_wire(void **state)
 	mqtest_broker_cleanup(&a);
 }
 
+/* ---- a backup nobody reads is removed after --backup-idle-ms ----------------- */
+
+static void test_backup_idle_timeout(void **state)
+{
+	mqtest_broker a;
+	nng_socket s;
+	Mq__BackupRequest breq = MQ__BACKUP_REQUEST__INIT;
+	Mq__BackupReadRequest rreq = MQ__BACKUP_READ_REQUEST__INIT;
+	Mq__BackupEndRequest ereq = MQ__BACKUP_END_REQUEST__INIT;
+	Mq__BackupReply *br;
+	Mq__Reply *r;
+	char id[64];
+	int i;
+
+	(void)state;
+	mqtest_broker_start(&a, "--backup-idle-ms", "300", NULL);
+	assert_int_equal(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 20000);
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	assert_int_equal(nng_dial(s, a.url, NULL, 0), 0);
+	r = wire_call(s, "Backup", &breq.base);
+	expect(r, 0, NULL);
+	br = mq__backup_reply__unpack(NULL, r->body.len, r->body.data);
+	assert_non_null(br);
+	assert_int_equal(br->idle_timeout_ms, 300);
+	snprintf(id, sizeof(id), "%s", br->id);
+	mq__backup_reply__free_unpacked(br, NULL);
+	mq__reply__free_unpacked(r, NULL);
+	/* never read: the broker removes it (bounded wait) */
+	for (i = 0; i < 1000 * mqtest_time_mult() && backup_files(a.data) > 0; i++)
+		usleep(10000);
+	assert_int_equal(backup_files(a.data), 0);
+	rreq.id = id;
+	r = wire_call(s, "BackupRead", &rreq.base);
+	expect(r, MQ_NOT_FOUND, "without a read");
+	mq__reply__free_unpacked(r, NULL);
+	/* the slot is free again */
+	r = wire_call(s, "Backup", &breq.base);
+	expect(r, 0, NULL);
+	br = mq__backup_reply__unpack(NULL, r->body.len, r->body.data);
+	assert_non_null(br);
+	ereq.id = br->id;
+	mq__reply__free_unpacked(r, NULL);
+	r = wire_call(s, "BackupEnd", &ereq.base);
+	expect(r, 0, NULL);
+	mq__reply__free_unpacked(r, NULL);
+	mq__backup_reply__free_unpacked(br, NULL);
+	nng_close(s);
+	assert_int_equal(mqtest_broker_stop(&a), 0);
+	mqtest_broker_cleanup(&a);
+}
+
 /* ---- refusals ---------------------------------------------------------------- */
 
 static void test_backup_refusals(void **state)
@@ -767,9 +819,9 @@ static void test_backup_mqctl_modes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_backup_under_load),  cmocka_unit_test(test_backup_wire),
-	    cmocka_unit_test(test_backup_refusals),    cmocka_unit_test(test_backup_stale_file),
-	    cmocka_unit_test(test_backup_mqctl_modes),
+	    cmocka_unit_test(test_backup_under_load),   cmocka_unit_test(test_backup_wire),
+	    cmocka_unit_test(test_backup_idle_timeout), cmocka_unit_test(test_backup_refusals),
+	    cmocka_unit_test(test_backup_stale_file),   cmocka_unit_test(test_backup_mqctl_modes),
 	};
 
 	return cmocka_run_group_tests_name("backup", tests, NULL, NULL);
