@@ -2781,10 +2781,13 @@ static int cmd_backup(const struct cmd *cmd, int argc, char **argv)
 		                            json_u64(bi.size), "schema_version",
 		                            (int)bi.schema_version, "created_ms",
 		                            json_u64(bi.created_ms), "blake2b", hex));
+	if (bi.size >= (1u << 20))
+		snprintf(b1, sizeof(b1), "%.1f MiB", (double)bi.size / (1u << 20));
+	else
+		snprintf(b1, sizeof(b1), "%.1f KiB", (double)bi.size / 1024);
 	fprintf(to_stdout ? stderr : stdout,
 	        "backup written to %s: %s (%" PRIu64 " bytes), schema version %u, blake2b %s\n",
-	        to_stdout ? "stdout" : file, fmt_bytes(b1, sizeof(b1), bi.size), bi.size,
-	        bi.schema_version, hex);
+	        to_stdout ? "stdout" : file, b1, bi.size, bi.schema_version, hex);
 	return EXIT_OK;
 }
 
