@@ -1115,6 +1115,29 @@ static uint64_t purge_total(const char *name, uint32_t mask)
 	       ((mask & MQ_STATE_DEAD) ? qi.stats.dead : 0);
 }
 
+/* purge_steps purges the queue's messages in mask in steps of PURGE_STEP,
+ * drawing a progress bar labelled `what` against total (0 = unknown). */
+static mq_status purge_steps(const char *name, uint32_t mask, const char *what, uint64_t total,
+                             uint64_t *purged, uint64_t *steps)
+{
+	mq_purge_opts o = {.state_mask = mask, .max = PURGE_STEP};
+	mq_status st;
+	bool more;
+
+	do {
+		uint64_t n = 0;
+
+		st = mq_queue_purge_ex(ctl.client, name, &o, &n, &more, &o.cursor);
+		if (st != MQ_OK)
+			break;
+		*purged += n;
+		(*steps)++;
+		progress(what, *purged, total);
+	} while (more);
+	progress_done();
+	return st;
+}
+
 static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1130,21 +1153,8 @@ static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 	if ((rv = parse_args(cmd, argc, argv, lo, purge_opt, &mask, 1, 1, &pos, &npos)) != -1)
 		return rv;
 	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		mq_purge_opts o = {.state_mask = mask, .max = PURGE_STEP};
-		uint64_t total = progress_on() ? purge_total(pos[0], mask) : 0;
-		bool more;
-
-		do {
-			uint64_t n = 0;
-
-			st = mq_queue_purge_ex(ctl.client, pos[0], &o, &n, &more, &o.cursor);
-			if (st != MQ_OK)
-				break;
-			purged += n;
-			steps++;
-			progress("purging", purged, total);
-		} while (more);
-		progress_done();
+		st = purge_steps(pos[0], mask, "purging",
+		                 progress_on() ? purge_total(pos[0], mask) : 0, &purged, &steps);
 		if (st != MQ_OK) {
 			if (purged > 0)
 				fprintf(stderr,
@@ -1172,7 +1182,17 @@ static int cmd_queue_delete(const struct cmd *cmd, int argc, char **argv)
 	if ((rv = parse_args(cmd, argc, argv, lo, NULL, NULL, 1, 1, &pos, &npos)) != -1)
 		return rv;
 	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		if ((st = mq_queue_delete(ctl.client, pos[0])) != MQ_OK)
+		uint64_t total = purge_total(pos[0], MQ_STATE_ALL), purged = 0, steps = 0;
+
+		/* A large queue is emptied in bounded steps first (with a
+		 * progress bar), so the delete itself is one short transaction. */
+		st = MQ_OK;
+		if (total > PURGE_STEP)
+			st = purge_steps(pos[0], MQ_STATE_ALL, "emptying",
+			                 progress_on() ? total : 0, &purged, &steps);
+		if (st == MQ_OK)
+			st = mq_queue_delete(ctl.client, pos[0]);
+		if (st != MQ_OK)
 			rv = fail(st);
 		else if (ctl.json)
 			rv = json_print(json_pack("{s:s, s:b}", "name", pos[0], "deleted", 1));
@@ -2831,7 +2851,10 @@ static const struct cmd cmds[] = {
      "Goes in steps of 10000 messages (one short broker transaction each), with a\n"
      "progress bar on a terminal.\n",
      cmd_queue_purge},
-    {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
+    {"queue delete", "NAME", "Delete a queue and all its messages.",
+     "A queue of more than 10000 messages is first emptied in steps of 10000 (one\n"
+     "short broker transaction each, with a progress bar on a terminal).\n",
+     cmd_queue_delete},
     {"push",
      "QUEUE [DATA] [--lines] [--file F] [--dedup-key K] "
      "[--dedup-mode ignore|replace|debounce] [--delay-ms N | --at TIME] [--priority N] "

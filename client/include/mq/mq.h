@@ -105,7 +105,9 @@ MQ_API mq_status mq_client_open(mq_client **out, const char *url, const mq_clien
  * may be in progress or follow. Asynchronous calls still in flight
  * (<mq/async.h>) are cancelled: each callback runs once, with MQ_CANCELLED
  * or its real result, before this returns; call mq_client_flush() first to
- * let them finish instead. NULL is fine.
+ * let them finish instead. When some were cancelled, the close then makes
+ * one ping round trip (at most 2 s) so that no request is left half-sent
+ * on the connection. NULL is fine.
  */
 MQ_API void mq_client_close(mq_client *c);
 
