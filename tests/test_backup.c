@@ -816,12 +816,57 @@ static void test_backup_mqctl_modes(void **state)
 	mqtest_broker_cleanup(&a);
 }
 
+/* ---- with tokens: admin on every queue -------------------------------------- */
+
+static mq_client *open_token(const mqtest_broker *b, const char *token)
+{
+	mq_client_opts o;
+	mq_client *c;
+
+	mq_client_opts_init(&o);
+	o.timeout_ms = 20000;
+	o.auth_token = token;
+	assert_mq_ok(mq_client_open(&c, b->url, &o));
+	return c;
+}
+
+static void test_backup_needs_admin(void **state)
+{
+	mqtest_broker a;
+	mq_client *prod, *qadmin, *ops;
+	int fd;
+
+	(void)state;
+	setenv("MQ_AUTH_TOKENS",
+	       "prod=s-prod produce=*; qadmin=s-qadmin admin=orders.*; ops=s-ops admin=*", 1);
+	mqtest_broker_start(&a, "--auth=on", NULL);
+	unsetenv("MQ_AUTH_TOKENS");
+	prod = open_token(&a, "s-prod");
+	qadmin = open_token(&a, "s-qadmin");
+	ops = open_token(&a, "s-ops");
+	assert_mq_ok(mq_push(prod, "orders.eu", "x", 1, NULL, NULL, NULL));
+	fd = open("/dev/null", O_WRONLY);
+	assert_true(fd >= 0);
+	assert_mq_status(mq_backup(prod, fd, NULL, NULL), MQ_PERMISSION_DENIED);
+	assert_mq_status(mq_backup(qadmin, fd, NULL, NULL), MQ_PERMISSION_DENIED);
+	assert_non_null(strstr(mq_errmsg(), "\"*\""));
+	assert_mq_ok(mq_backup(ops, fd, NULL, NULL));
+	close(fd);
+	assert_int_equal(backup_files(a.data), 0);
+	mq_client_close(prod);
+	mq_client_close(qadmin);
+	mq_client_close(ops);
+	assert_int_equal(mqtest_broker_stop(&a), 0);
+	mqtest_broker_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_backup_under_load),   cmocka_unit_test(test_backup_wire),
 	    cmocka_unit_test(test_backup_idle_timeout), cmocka_unit_test(test_backup_refusals),
 	    cmocka_unit_test(test_backup_stale_file),   cmocka_unit_test(test_backup_mqctl_modes),
+	    cmocka_unit_test(test_backup_needs_admin),
 	};
 
 	return cmocka_run_group_tests_name("backup", tests, NULL, NULL);
