@@ -314,6 +314,9 @@ static void mqc_pipes_drain(mq_client *c)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+/* The longest the close's ping barrier waits (see mq_client_close). */
+#define MQC_CLOSE_BARRIER_MS 2000
+
 void mq_client_close(mq_client *c)
 {
 	struct mqc_slot *s;
@@ -329,10 +332,13 @@ void mq_client_close(mq_client *c)
 	 * cancelled calls can leave one: with a busy broker the pipe's send
 	 * waits for the broker to read. One ping is a barrier: req0 sends in
 	 * order on the pipe, so once its reply is back, every earlier request
-	 * has been read by the broker and no send is left under way. Bounded
-	 * by the call timeout; a broker that is gone fails it at once. */
-	if (mqc_async_closing(c->async))
+	 * has been read by the broker and no send is left under way. At most
+	 * MQC_CLOSE_BARRIER_MS (a stopped broker); a gone one fails it at once. */
+	if (mqc_async_closing(c->async)) {
+		if (c->timeout_ms > MQC_CLOSE_BARRIER_MS)
+			c->timeout_ms = MQC_CLOSE_BARRIER_MS;
 		(void)mq_ping(c, NULL);
+	}
 	mqc_pipes_drain(c);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {

@@ -310,6 +310,9 @@ static void test_mqctl_both_forms(void **state)
 	     "deleted");
 	both(&fm, "queue delete", "queue delete qa", "deleted queue qa", "queue delete qb",
 	     "deleted");
+	snprintf(a, sizeof(a), "backup '%.200s/both.mqb'", f->b.dir);
+	snprintf(j, sizeof(j), "backup '%.200s/both-json.mqb'", f->b.dir);
+	both(&fm, "backup", a, "backup written to ", j, "blake2b");
 
 	/* Every command of mqctl --help has a case above. */
 	assert_int_equal(mqtest_ctl(f, "--help"), 0);
