@@ -73,7 +73,7 @@ def panel(out, y0, title, unit, scen, labels, val):
     out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#000"/>'
                % (LEFT, base, W - RIGHT, base))
     for j, l in enumerate(labels):
-        x = LEFT + j * 170
+        x = LEFT + j * int((W - LEFT - RIGHT) / max(1, len(labels)))
         out.append('<rect x="%d" y="%.1f" width="12" height="12" fill="%s"/>'
                    % (x, base + 26, COLORS[j % len(COLORS)]))
         out.append('<text x="%d" y="%.1f" font-size="12">%s</text>' % (x + 16, base + 36,
