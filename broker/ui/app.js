@@ -17,6 +17,7 @@ const RATE_WINDOW_MS = 10000; // rates average over this much history
 const TOKEN_KEY = 'mq.token';
 const MAX_QUEUE_PAGES = 100; // ListQueues pages of 1000 per poll
 const MAX_REDRIVE_CALLS = 1000; // Redrive calls of 10000 per "redrive all"
+const MAX_SCAN_CALLS = 20; // ListMessages calls to find one page of a sparse state
 
 const STATES = {
   ready: { api: 'STATE_READY', label: 'ready', stat: 'ready' },
@@ -655,13 +656,21 @@ async function loadMessages() {
   const { queue, state, after } = route;
   const body = byId('messages-body');
   try {
-    const r = await api('ListMessages', {
-      queue,
-      state: STATES[state].api,
-      after_id: after,
-      limit: PAGE_SIZE,
-    });
-    if (seq !== listSeq) return; // a newer listing was asked for
+    // One call reads at most 100000 records (STORE_LIST_SCAN_MAX); a sparse
+    // state (3 delayed among a million ready) can need a few calls to fill
+    // a page, so go on while a page comes back empty, bounded, and not when
+    // the queue's counters say there are none.
+    const st = STATES[state];
+    const known = queueInfo && queueInfo.name === queue && st.stat;
+    let r = null;
+    let from = after;
+    for (let i = 0; i < MAX_SCAN_CALLS; i++) {
+      r = await api('ListMessages', { queue, state: st.api, after_id: from, limit: PAGE_SIZE });
+      if (seq !== listSeq) return; // a newer listing was asked for
+      if ((r.messages || []).length > 0 || !r.more) break;
+      if (known && num((queueInfo.stats || {})[st.stat]) === 0) break;
+      from = r.next_after_id;
+    }
     const msgs = r.messages || [];
     lastPage = { next: r.next_after_id, more: !!r.more };
     body.replaceChildren(...msgs.map((m) => messageRow(queue, m)));
