@@ -710,9 +710,9 @@ function messageRow(queue, m) {
     el('td', { class: 'num' }, el('a', { href, text: m.id })),
     el('td', { text: STATE_NAMES[m.state] || m.state }),
     el('td', { class: 'num', text: String(m.attempts || 0) }),
-    el('td', { text: fmtTime(m.enqueued_ms) }),
+    el('td', { class: 'time', text: fmtTime(m.enqueued_ms) }),
     el('td', { text: m.type || '' }),
-    el('td', { class: 'payload-preview', text: payloadPreview(m.payload) }),
+    el('td', {}, el('div', { class: 'payload-preview', text: payloadPreview(m.payload) })),
     el('td', { class: m.state === 'STATE_DEAD' ? 'reason' : '', text: reason || '' }),
   );
 }
@@ -796,7 +796,7 @@ function renderMessage(queue, m) {
         'tr',
         {},
         el('td', { class: 'num', text: String(i + 1) }),
-        el('td', { text: fmtTime(a.time_ms) }),
+        el('td', { class: 'time', text: fmtTime(a.time_ms) }),
         el('td', { text: OUTCOMES[a.outcome] || a.outcome }),
         el('td', { text: a.error || '' }),
       ),
