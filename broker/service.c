@@ -1412,11 +1412,14 @@ static void apply_purge_queue(brk_writer *w, store_txn *t, brk_call *c)
 	const Mq__PurgeQueueRequest *in = (const Mq__PurgeQueueRequest *)c->input;
 	Mq__PurgeQueueReply reply = MQ__PURGE_QUEUE_REPLY__INIT;
 	store_err err;
+	bool more = false;
 	int rv;
 
 	(void)w;
-	rv = store_queue_purge(t, in->name, states_to_mask(in->n_states, in->states), &reply.purged,
-	                       &err);
+	reply.cursor = in->cursor;
+	rv = store_queue_purge_ex(t, in->name, states_to_mask(in->n_states, in->states), in->limit,
+	                          &reply.cursor, &reply.purged, &more, &err);
+	reply.more = more;
 	store_result(c, t, rv, &err, &reply.base);
 }
 

@@ -91,7 +91,7 @@ struct mq_consumer {
 	bool fetcher_joined; /* fetcher thread joined */
 	bool joined;         /* every thread joined */
 
-	atomic_uint_fast64_t received, acked, retried, failed, extended, errors;
+	atomic_uint_fast64_t received, acked, retried, snoozed, failed, extended, errors;
 	atomic_uint_fast64_t in_progress;
 };
 
@@ -440,7 +440,7 @@ static void settle(mq_consumer *cons, const mq_message *m, const struct mqc_hand
 	} else if (out == MQ_OUTCOME_SNOOZE) {
 		what = "snooze";
 		if ((st = mq_snooze(cons->c, m, r->delay_ms)) == MQ_OK)
-			atomic_fetch_add(&cons->retried, 1);
+			atomic_fetch_add(&cons->snoozed, 1);
 	} else {
 		/* FAIL: no retry; the broker sends the message dead at once,
 		 * keeping the handler's error as the reason. */
@@ -725,6 +725,7 @@ void mq_consumer_stats_get(const mq_consumer *cons, mq_consumer_stats *out)
 	out->received = atomic_load(&mc->received);
 	out->acked = atomic_load(&mc->acked);
 	out->retried = atomic_load(&mc->retried);
+	out->snoozed = atomic_load(&mc->snoozed);
 	out->failed = atomic_load(&mc->failed);
 	out->extended = atomic_load(&mc->extended);
 	out->errors = atomic_load(&mc->errors);

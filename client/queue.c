@@ -252,7 +252,8 @@ void mq_queue_list_free(mq_queue_info *infos)
 	free(infos);
 }
 
-mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, uint64_t *purged)
+mq_status mq_queue_purge_ex(mq_client *c, const char *name, const mq_purge_opts *opts,
+                            uint64_t *purged, bool *more, uint64_t *next_cursor)
 {
 	static const struct {
 		uint32_t bit;
@@ -263,13 +264,18 @@ mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, ui
 	    {MQ_STATE_LEASED, MQ__MESSAGE_STATE__STATE_LEASED},
 	    {MQ_STATE_DEAD, MQ__MESSAGE_STATE__STATE_DEAD},
 	};
+	static const mq_purge_opts none;
 	Mq__PurgeQueueRequest req = MQ__PURGE_QUEUE_REQUEST__INIT;
 	Mq__MessageState states[sizeof(map) / sizeof(map[0])];
 	Mq__PurgeQueueReply *rep;
+	uint32_t state_mask;
 	mq_status st;
 
 	if (c == NULL)
 		return mqc_fail(MQ_INVALID_ARGUMENT, "mq_queue_purge: client is NULL");
+	if (opts == NULL)
+		opts = &none;
+	state_mask = opts->state_mask;
 	if ((st = mqc_check_name("queue name", name)) != MQ_OK)
 		return st;
 	if ((state_mask & ~MQ_STATE_ALL) != 0)
@@ -277,6 +283,8 @@ mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, ui
 		                state_mask & ~MQ_STATE_ALL);
 	req.name = (char *)name;
 	req.states = states;
+	req.limit = opts->max;
+	req.cursor = opts->cursor;
 	/* Mask 0 and MQ_STATE_ALL both send no states: every state. */
 	if (state_mask != MQ_STATE_ALL) {
 		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -288,8 +296,19 @@ mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, ui
 		return st;
 	if (purged != NULL)
 		*purged = rep->purged;
+	if (more != NULL)
+		*more = rep->more;
+	if (next_cursor != NULL)
+		*next_cursor = rep->cursor;
 	mq__purge_queue_reply__free_unpacked(rep, NULL);
 	return mqc_ok();
+}
+
+mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask, uint64_t *purged)
+{
+	mq_purge_opts o = {.state_mask = state_mask};
+
+	return mq_queue_purge_ex(c, name, &o, purged, NULL, NULL);
 }
 
 mq_status mq_queue_delete(mq_client *c, const char *name)

@@ -111,7 +111,7 @@ uint32_t store_q_max_attempts(const store_txn *t, const qent *q);
 void store_q_info(const qent *q, store_queue_info *info);
 void store_notify_ready(store_txn *t, const qent *q);
 
-/* store_q_purge_all removes every message of q with a state in mask. */
+/* store_q_purge removes every message of q with a state in mask, in one go. */
 mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged, store_err *err);
 
 /* kv wrappers: any backend failure marks the transaction failed. get and

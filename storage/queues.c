@@ -287,9 +287,30 @@ mq_status store_msg_remove(store_txn *t, qent *q, uint64_t id, const rec_msg *m,
 	return store_group_leave(t, q, gk, glen, seq, !waiting, err);
 }
 
+/* A purge run: which states go, and how much one call may do. A bounded
+ * run (store_queue_purge_ex with a limit) stops once it removed `limit`
+ * messages or walked `scan` records, and says where to resume, so a huge
+ * purge is many short write transactions rather than one long one. */
+typedef struct purge_run {
+	uint32_t mask;
+	uint64_t limit; /* removals left allowed; UINT64_MAX = unbounded */
+	uint64_t scan;  /* message records the id walk may still read */
+	uint64_t n;     /* removed so far */
+	bool stopped;   /* the budget ran out with work left */
+} purge_run;
+
+static bool purge_full(purge_run *r)
+{
+	if (r->n >= r->limit) {
+		r->stopped = true;
+		return true;
+	}
+	return false;
+}
+
 /* purge_waiting removes the messages of q waiting behind their group's
  * head whose state is in mask (their heads may be leased or delayed). */
-static mq_status purge_waiting(store_txn *t, qent *q, uint32_t mask, uint64_t *n, store_err *err)
+static mq_status purge_waiting(store_txn *t, qent *q, purge_run *r, store_err *err)
 {
 	uint8_t key[KEY_GROUP_MAX + 1];
 	size_t klen = 4;
@@ -310,6 +331,8 @@ static mq_status purge_waiting(store_txn *t, qent *q, uint32_t mask, uint64_t *n
 			return MQ_OK;
 		if (v.len != 8)
 			return store_fail(t, err, MQ_DATA_LOSS, "a group entry is corrupted");
+		if (purge_full(r))
+			return MQ_OK;
 		id = le64_get(v.data);
 		/* Next time, seek just past this key: the key with a 0 added. */
 		memcpy(key, k.data, k.len);
@@ -321,17 +344,17 @@ static mq_status purge_waiting(store_txn *t, qent *q, uint32_t mask, uint64_t *n
 			                  "group entry for missing message %" PRIu64, id);
 		if (st != MQ_OK)
 			return st;
-		if ((m.flags & REC_MF_GROUP_WAIT) && (m.state & mask)) {
+		if ((m.flags & REC_MF_GROUP_WAIT) && (m.state & r->mask)) {
 			if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
 				return st;
-			(*n)++;
+			r->n++;
 		}
 	}
 }
 
 /* purge_index removes the messages listed in a per-queue index (ready or
  * dead), whose keys are qid | ... | id (id in the last 8 bytes). */
-static mq_status purge_index(store_txn *t, qent *q, kv_db db, size_t klen, uint64_t *n,
+static mq_status purge_index(store_txn *t, qent *q, kv_db db, size_t klen, purge_run *r,
                              store_err *err)
 {
 	uint8_t pfx[4];
@@ -350,6 +373,8 @@ static mq_status purge_index(store_txn *t, qent *q, kv_db db, size_t klen, uint6
 			return st;
 		if (k.len != klen || memcmp(k.data, pfx, sizeof(pfx)) != 0)
 			return MQ_OK;
+		if (purge_full(r))
+			return MQ_OK;
 		id = be64_get((const uint8_t *)k.data + klen - 8);
 		st = store_msg_get(t, q->qid, id, &m, err);
 		if (st == MQ_NOT_FOUND)
@@ -357,74 +382,104 @@ static mq_status purge_index(store_txn *t, qent *q, kv_db db, size_t klen, uint6
 			                  "index entry for missing message %" PRIu64, id);
 		if (st != MQ_OK || (st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
 			return st;
-		(*n)++;
+		r->n++;
 	}
+}
+
+/* purge_walk walks the queue's messages in id order from *cursor and
+ * removes those whose state is in the mask (delayed and leased messages are
+ * indexed only by time). *cursor ends at the next id to read, or
+ * UINT64_MAX once the walk is complete. */
+static mq_status purge_walk(store_txn *t, qent *q, purge_run *r, uint64_t *cursor, store_err *err)
+{
+	uint8_t key[KEY_MSG_LEN];
+	mq_status st;
+
+	for (;;) {
+		kv_val k, v;
+		rec_msg m;
+		uint64_t id;
+
+		key_msg(key, q->qid, *cursor);
+		st = tx_seek(t, KV_MSGS, key, sizeof(key), &k, &v, err);
+		if (st == MQ_NOT_FOUND)
+			break;
+		if (st != MQ_OK)
+			return st;
+		if (k.len != KEY_MSG_LEN || be32_get(k.data) != q->qid)
+			break;
+		id = be64_get((const uint8_t *)k.data + 4);
+		if (r->scan == 0 || purge_full(r)) {
+			r->stopped = true;
+			*cursor = id;
+			return MQ_OK;
+		}
+		r->scan--;
+		if (!store_rec_msg_decode(&m, v.data, v.len))
+			return store_fail(t, err, MQ_DATA_LOSS,
+			                  "message %" PRIu64 " record is corrupted", id);
+		if (m.state & r->mask) {
+			if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
+				return st;
+			r->n++;
+		}
+		if (id == UINT64_MAX - 1)
+			break;
+		*cursor = id + 1;
+	}
+	*cursor = UINT64_MAX;
+	return MQ_OK;
+}
+
+static mq_status q_purge(store_txn *t, qent *q, purge_run *r, uint64_t *cursor, store_err *err)
+{
+	mq_status st = MQ_OK;
+
+	if (r->mask & (STORE_STATE_DELAYED | STORE_STATE_LEASED)) {
+		if (*cursor != UINT64_MAX && (st = purge_walk(t, q, r, cursor, err)) != MQ_OK)
+			return st;
+		/* A waiting message promoted past the walk may be READY now. */
+		if (!r->stopped && (r->mask & STORE_STATE_READY))
+			st = purge_index(t, q, KV_READY, KEY_READY_LEN, r, err);
+		return st;
+	}
+	*cursor = 0;
+	if ((r->mask & STORE_STATE_READY) && (st = purge_waiting(t, q, r, err)) != MQ_OK)
+		return st;
+	if (!r->stopped && (r->mask & STORE_STATE_READY) &&
+	    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, r, err)) != MQ_OK)
+		return st;
+	if (!r->stopped && (r->mask & STORE_STATE_DEAD))
+		st = purge_index(t, q, KV_DEAD, KEY_DEAD_LEN, r, err);
+	return st;
 }
 
 mq_status store_q_purge(store_txn *t, qent *q, uint32_t mask, uint64_t *purged, store_err *err)
 {
-	uint64_t n = 0;
-	mq_status st = MQ_OK;
+	purge_run r = {.mask = mask, .limit = UINT64_MAX, .scan = UINT64_MAX};
+	uint64_t cursor = 0;
+	mq_status st = q_purge(t, q, &r, &cursor, err);
 
-	if (mask & (STORE_STATE_DELAYED | STORE_STATE_LEASED)) {
-		/* Those are indexed only by time: walk the queue's messages. */
-		uint8_t key[KEY_MSG_LEN];
-
-		key_msg(key, q->qid, 0);
-		for (;;) {
-			kv_val k, v;
-			rec_msg m;
-			uint64_t id;
-
-			st = tx_seek(t, KV_MSGS, key, sizeof(key), &k, &v, err);
-			if (st == MQ_NOT_FOUND) {
-				st = MQ_OK;
-				break;
-			}
-			if (st != MQ_OK)
-				return st;
-			if (k.len != KEY_MSG_LEN || be32_get(k.data) != q->qid)
-				break;
-			id = be64_get((const uint8_t *)k.data + 4);
-			if (!store_rec_msg_decode(&m, v.data, v.len))
-				return store_fail(t, err, MQ_DATA_LOSS,
-				                  "message %" PRIu64 " record is corrupted", id);
-			if (m.state & mask) {
-				if ((st = store_msg_remove(t, q, id, &m, err)) != MQ_OK)
-					return st;
-				n++;
-			}
-			key_msg(key, q->qid, id + 1);
-		}
-		/* A waiting message promoted past the walk may be READY now. */
-		if ((mask & STORE_STATE_READY) &&
-		    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, &n, err)) != MQ_OK)
-			return st;
-	} else {
-		if ((mask & STORE_STATE_READY) &&
-		    (st = purge_waiting(t, q, mask, &n, err)) != MQ_OK)
-			return st;
-		if ((mask & STORE_STATE_READY) &&
-		    (st = purge_index(t, q, KV_READY, KEY_READY_LEN, &n, err)) != MQ_OK)
-			return st;
-		if ((mask & STORE_STATE_DEAD) &&
-		    (st = purge_index(t, q, KV_DEAD, KEY_DEAD_LEN, &n, err)) != MQ_OK)
-			return st;
-	}
 	if (purged)
-		*purged = n;
+		*purged = r.n;
 	return st;
 }
 
-mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask, uint64_t *purged,
-                            store_err *err)
+mq_status store_queue_purge_ex(store_txn *t, const char *name, uint32_t state_mask, uint32_t limit,
+                               uint64_t *cursor, uint64_t *purged, bool *more, store_err *err)
 {
 	store_err local;
+	purge_run r = {.mask = state_mask, .limit = UINT64_MAX, .scan = UINT64_MAX};
+	uint64_t cur = cursor ? *cursor : 0;
 	qent *q;
 	mq_status st;
 
 	if (!err)
 		err = &local;
+	if (purged)
+		*purged = 0;
+	if (more)
+		*more = false;
 	if ((st = store_txn_check(t, err)) != MQ_OK)
 		return st;
 	if (state_mask & ~STORE_STATE_ALL)
@@ -432,7 +487,27 @@ mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask,
 		                    (unsigned)(state_mask & ~STORE_STATE_ALL));
 	if ((st = store_q_get(t, name, &q, err)) != MQ_OK)
 		return st;
-	return store_q_purge(t, q, state_mask, purged, err);
+	if (limit) {
+		/* The walk reads at most this many records, matching or not, so a
+		 * step stays short even when few messages match. */
+		r.limit = limit;
+		r.scan = (uint64_t)limit * STORE_PURGE_SCAN_FACTOR;
+	}
+	if ((st = q_purge(t, q, &r, &cur, err)) != MQ_OK)
+		return st;
+	if (purged)
+		*purged = r.n;
+	if (more)
+		*more = r.stopped;
+	if (cursor)
+		*cursor = r.stopped ? cur : 0;
+	return MQ_OK;
+}
+
+mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask, uint64_t *purged,
+                            store_err *err)
+{
+	return store_queue_purge_ex(t, name, state_mask, 0, NULL, purged, NULL, err);
 }
 
 mq_status store_queue_delete(store_txn *t, const char *name, store_err *err)

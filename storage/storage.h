@@ -282,6 +282,19 @@ mq_status store_queue_list(store_txn *t, const char *after, uint32_t limit, stor
 mq_status store_queue_purge(store_txn *t, const char *name, uint32_t state_mask, uint64_t *purged,
                             store_err *err);
 
+/* STORE_PURGE_SCAN_FACTOR: a bounded purge step reads at most limit times
+ * this many message records. */
+#define STORE_PURGE_SCAN_FACTOR 8
+
+/* store_queue_purge_ex is one bounded step of a purge: it deletes at most
+ * limit messages (0 = all, as store_queue_purge) and sets *more when some
+ * may remain. *cursor (in/out, may be NULL when limit is 0) carries where
+ * the next step resumes: 0 to start, then the value this call left. Each
+ * step is its own durable unit; a purge interrupted between steps leaves
+ * the rest of the messages in place. */
+mq_status store_queue_purge_ex(store_txn *t, const char *name, uint32_t state_mask, uint32_t limit,
+                               uint64_t *cursor, uint64_t *purged, bool *more, store_err *err);
+
 /* store_queue_delete deletes a queue and every message in it. */
 mq_status store_queue_delete(store_txn *t, const char *name, store_err *err);
 

@@ -411,6 +411,50 @@ static void test_consumer_retry_then_done(void **state)
 	assert_int_equal(qs.nacked_total, 1);
 }
 
+static mq_outcome h_snooze_once(void *arg, const mq_message *m, mq_result *r)
+{
+	struct counts *k = arg;
+
+	record(k, m);
+	if (atomic_load(&k->calls) == 1) {
+		atomic_store(&k->first_ms, mqtest_now_ms());
+		r->delay_ms = 400;
+		return MQ_OUTCOME_SNOOZE;
+	}
+	atomic_store(&k->second_ms, mqtest_now_ms());
+	return MQ_OUTCOME_DONE;
+}
+
+/* SNOOZE: back after the delay without spending an attempt, so even a
+ * queue with max_attempts 1 delivers it again instead of killing it. */
+static void test_consumer_snooze(void **state)
+{
+	struct fixture *f = *state;
+	static struct counts k;
+	mq_consumer_stats s;
+	mq_queue_stats qs;
+	mq_consumer *cons;
+
+	memset(&k, 0, sizeof(k));
+	make_queue(f->c, "snooze", 0, 1);
+	push_typed(f->c, "snooze", 0, NULL);
+	cons = open_consumer(f->c, "snooze", 2, -1, 0);
+	assert_mq_ok(mq_consumer_handle_default(cons, h_snooze_once, &k));
+	assert_mq_ok(mq_consumer_start(cons));
+	s = wait_acked(cons, 1, 20000);
+	mq_consumer_close(cons);
+	assert_int_equal(s.acked, 1);
+	assert_int_equal(s.snoozed, 1);
+	assert_int_equal(s.retried, 0);
+	assert_int_equal(s.failed, 0);
+	assert_int_equal(atomic_load(&k.calls), 2);
+	assert_true(atomic_load(&k.second_ms) - atomic_load(&k.first_ms) >= 350);
+	queue_stats(f->c, "snooze", &qs);
+	assert_int_equal(qs.acked_total, 1);
+	assert_int_equal(qs.dead_total, 0);
+	assert_int_equal(qs.dead, 0);
+}
+
 /* A 1.5 s job on a 600 ms lease: the heartbeat keeps it leased. */
 static void test_consumer_heartbeat_extends(void **state)
 {
@@ -618,6 +662,7 @@ int main(void)
 	    cmocka_unit_test(test_consumer_options),
 	    cmocka_unit_test(test_consumer_pool_acks_all),
 	    cmocka_unit_test(test_consumer_routing),
+	    cmocka_unit_test(test_consumer_snooze),
 	    cmocka_unit_test(test_consumer_retry_then_done),
 	    cmocka_unit_test(test_consumer_heartbeat_extends),
 	    cmocka_unit_test(test_consumer_graceful_stop),

@@ -13,13 +13,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	char out[16384];
-} fx;
+typedef mqtest_fx fx;
 
 static const char *exe(const char *var)
 {
@@ -28,28 +24,6 @@ static const char *exe(const char *var)
 	if (p == NULL || *p == '\0')
 		fail_msg("%s is not set", var);
 	return p;
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	mqtest_broker_start(&f->b, NULL);
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, NULL));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -198,8 +172,10 @@ static void test_examples_service(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_examples_producer_worker, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_examples_service, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_examples_producer_worker, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_examples_service, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("examples", tests, NULL, NULL);

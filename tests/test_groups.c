@@ -14,98 +14,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 5000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, NULL);
-	fx_connect(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-/* fx_restart stops mqd cleanly and starts it again on the same data. */
-static void fx_restart(fx *f)
-{
-	mq_client_close(f->c);
-	f->c = NULL;
-	assert_int_equal(mqtest_broker_stop(&f->b), 0);
-	mqtest_broker_restart(&f->b, NULL);
-	fx_connect(f);
-}
-
-static void make_queue(fx *f, const char *name, uint32_t lease_ms, uint32_t max_attempts)
-{
-	mq_queue_config cfg = {.lease_ms = lease_ms, .max_attempts = max_attempts};
-
-	assert_mq_ok(mq_queue_create(f->c, name, &cfg, false, NULL));
-}
-
-static mq_message *pull1(fx *f, const char *q, uint32_t lease_ms)
-{
-	mq_pull_opts po = {.wait_ms = 2000, .lease_ms = lease_ms};
-	mq_message *m = NULL;
-	size_t n = 0;
-
-	assert_mq_ok(mq_pull(f->c, q, &po, &m, 1, &n));
-	assert_int_equal(n, 1);
-	return m;
-}
-
-static int ctl(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ctl(fx *f, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' %s", f->mqctl, f->b.url, args);
-}
-
-static mq_message *try_pull(fx *f, const char *q, uint32_t wait_ms)
-{
-	mq_pull_opts po = {.wait_ms = wait_ms};
-	mq_message *m = NULL;
-	size_t n = 0;
-
-	assert_mq_ok(mq_pull(f->c, q, &po, &m, 1, &n));
-	return n ? m : NULL;
-}
+typedef mqtest_fx fx;
 
 static uint64_t push_o(fx *f, const char *q, const char *payload, const mq_push_opts *o, bool *dup)
 {
@@ -145,43 +56,43 @@ static void test_groups_order(void **state)
 	mq_message *a, *m, *x;
 	uint64_t ida, idb, idc;
 
-	make_queue(f, "grp", 0, 5);
+	mqtest_make_queue(f, "grp", 0, 5);
 	ida = push_o(f, "grp", "a", &g1, NULL);
 	idb = push_o(f, "grp", "b", &g1hi, NULL);
 	push_o(f, "grp", "x", &g2, NULL);
 	idc = push_o(f, "grp", "c", &g1, NULL);
-	a = pull1(f, "grp", 60000);
+	a = mqtest_pull1(f, "grp", 60000);
 	assert_int_equal(mq_message_id(a), ida);
 	assert_string_equal(mq_message_group(a), "g1");
-	x = pull1(f, "grp", 60000);
+	x = mqtest_pull1(f, "grp", 60000);
 	assert_string_equal(mq_message_group(x), "g2");
-	assert_null(try_pull(f, "grp", 0)); /* b waits behind a */
+	assert_null(mqtest_try_pull(f, "grp", 0)); /* b waits behind a */
 	assert_mq_ok(mq_nack(f->c, a, 0, "again"));
 	mq_message_free(a);
-	a = pull1(f, "grp", 60000);
+	a = mqtest_pull1(f, "grp", 60000);
 	assert_int_equal(mq_message_id(a), ida); /* the nacked head comes back first */
-	fx_restart(f);
-	assert_null(try_pull(f, "grp", 0)); /* still blocked after the restart */
+	mqtest_fx_restart(f);
+	assert_null(mqtest_try_pull(f, "grp", 0)); /* still blocked after the restart */
 	assert_mq_ok(mq_ack(f->c, a));
 	mq_message_free(a);
-	m = pull1(f, "grp", 60000);
+	m = mqtest_pull1(f, "grp", 60000);
 	assert_int_equal(mq_message_id(m), idb);
-	assert_null(try_pull(f, "grp", 0));
+	assert_null(mqtest_try_pull(f, "grp", 0));
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
-	fx_restart(f);
-	m = pull1(f, "grp", 60000);
+	mqtest_fx_restart(f);
+	m = mqtest_pull1(f, "grp", 60000);
 	assert_int_equal(mq_message_id(m), idc);
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
 	assert_mq_ok(mq_ack(f->c, x));
 	mq_message_free(x);
 	/* mqctl push --group; the listing shows the group */
-	assert_int_equal(ctl(f, "push grp one --group G"), 0);
-	assert_int_equal(ctl(f, "push grp two --group G"), 0);
-	assert_int_equal(ctl(f, "--json messages grp"), 0);
+	assert_int_equal(mqtest_ctl(f, "push grp one --group G"), 0);
+	assert_int_equal(mqtest_ctl(f, "push grp two --group G"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json messages grp"), 0);
 	assert_non_null(strstr(f->out, "\"group\": \"G\""));
-	assert_int_equal(ctl(f, "--json pull grp --max 10"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json pull grp --max 10"), 0);
 	assert_non_null(strstr(f->out, "one"));
 	assert_null(strstr(f->out, "two"));
 }
@@ -211,7 +122,7 @@ static void test_groups_not_before(void **state)
 	mq_message_free(m);
 	o.not_before_ms = now - 1000;
 	push_o(f, "nb", "past", &o, NULL);
-	m = pull1(f, "nb", 0);
+	m = mqtest_pull1(f, "nb", 0);
 	assert_string_equal(mq_message_payload(m, NULL), "past");
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
@@ -219,16 +130,16 @@ static void test_groups_not_before(void **state)
 	secs = (time_t)(now / 1000) + 3600;
 	gmtime_r(&secs, &tm);
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S.250Z", &tm);
-	assert_int_equal(ctl(f, "--json push nb rfc --at %s", at), 0);
-	assert_int_equal(ctl(f, "--json messages nb --state delayed"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json push nb rfc --at %s", at), 0);
+	assert_int_equal(mqtest_ctl(f, "--json messages nb --state delayed"), 0);
 	snprintf(at, sizeof(at), "\"not_before_ms\": %" PRIu64, (uint64_t)secs * 1000 + 250);
 	assert_non_null(strstr(f->out, at));
-	assert_int_equal(ctl(f, "push nb bad --at 2030-13-01T00:00:00Z"), 2);
-	assert_int_equal(ctl(f, "push nb ms --at %" PRIu64, now + 1500), 0);
-	fx_restart(f);
-	m = pull1(f, "nb", 0); /* pull1 waits up to 2 s */
+	assert_int_equal(mqtest_ctl(f, "push nb bad --at 2030-13-01T00:00:00Z"), 2);
+	assert_int_equal(mqtest_ctl(f, "push nb ms --at %" PRIu64, now + 1500), 0);
+	mqtest_fx_restart(f);
+	m = mqtest_pull1(f, "nb", 0); /* pull1 waits up to 2 s */
 	if (m == NULL)
-		m = pull1(f, "nb", 0);
+		m = mqtest_pull1(f, "nb", 0);
 	assert_int_equal(mq_message_id(m), id);
 	mq_message_free(m);
 }
@@ -240,17 +151,17 @@ static void test_groups_snooze(void **state)
 	fx *f = *state;
 	mq_message *m, *g;
 
-	make_queue(f, "snz", 0, 1);
+	mqtest_make_queue(f, "snz", 0, 1);
 	push_o(f, "snz", "s", NULL, NULL);
-	m = pull1(f, "snz", 0);
+	m = mqtest_pull1(f, "snz", 0);
 	assert_int_equal(mq_message_attempts(m), 1);
 	assert_mq_ok(mq_snooze(f->c, m, 0));
 	assert_mq_status(mq_snooze(f->c, m, 0), MQ_FAILED_PRECONDITION);
 	mq_message_free(m);
-	m = pull1(f, "snz", 0);
+	m = mqtest_pull1(f, "snz", 0);
 	assert_int_equal(mq_message_attempts(m), 1); /* not 2 */
-	assert_int_equal(ctl(f, "snooze snz %" PRIu64 " %" PRIu64 " --delay-ms 600000",
-	                     mq_message_id(m), mq_message_lease_token(m)),
+	assert_int_equal(mqtest_ctl(f, "snooze snz %" PRIu64 " %" PRIu64 " --delay-ms 600000",
+	                            mq_message_id(m), mq_message_lease_token(m)),
 	                 0);
 	assert_non_null(strstr(f->out, "snoozed"));
 	assert_mq_ok(mq_message_get(f->c, "snz", mq_message_id(m), &g));
@@ -288,7 +199,7 @@ static void test_groups_dedup(void **state)
 	assert_int_equal(mq_message_not_before_ms(m), nb); /* the later one kept */
 	mq_message_free(m);
 	assert_int_equal(
-	    ctl(f, "push deb v3 --dedup-key k --dedup-mode debounce --delay-ms 900000"), 0);
+	    mqtest_ctl(f, "push deb v3 --dedup-key k --dedup-mode debounce --delay-ms 900000"), 0);
 	assert_mq_ok(mq_message_get(f->c, "deb", id, &m));
 	assert_string_equal(mq_message_payload(m, NULL), "v3");
 	assert_true(mq_message_not_before_ms(m) > nb); /* pushed back */
@@ -297,7 +208,7 @@ static void test_groups_dedup(void **state)
 	assert_mq_ok(mq_queue_create(f->c, "dw", &wait, false, NULL));
 	o = (mq_push_opts){.dedup_key = "k"};
 	id = push_o(f, "dw", "a", &o, NULL);
-	m = pull1(f, "dw", 0);
+	m = mqtest_pull1(f, "dw", 0);
 	id2 = push_o(f, "dw", "b", &o, &dup);
 	assert_false(dup);
 	assert_true(id2 != id);
@@ -305,10 +216,10 @@ static void test_groups_dedup(void **state)
 
 	assert_mq_ok(mq_queue_create(f->c, "dwin", &win, false, NULL));
 	id = push_o(f, "dwin", "a", &o, NULL);
-	m = pull1(f, "dwin", 0);
+	m = mqtest_pull1(f, "dwin", 0);
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_int_equal(push_o(f, "dwin", "again", &o, &dup), id);
 	assert_true(dup);
 	assert_mq_ok(mq_queue_get(f->c, "dwin", &qi));
@@ -329,14 +240,14 @@ static void test_groups_ttl(void **state)
 
 	assert_mq_ok(mq_queue_create(f->c, "ttl", &cfg, false, NULL));
 	lid = push_o(f, "ttl", "leased", &o, NULL);
-	l = pull1(f, "ttl", 60000);
+	l = mqtest_pull1(f, "ttl", 60000);
 	assert_int_equal(mq_message_id(l), lid);
 	id = push_o(f, "ttl", "short", &o, NULL);
 	assert_mq_ok(mq_message_get(f->c, "ttl", id, &m));
 	assert_true(mq_message_expires_ms(m) > 0);
 	mq_message_free(m);
-	assert_int_equal(ctl(f, "push ttl viactl --ttl-ms 1500"), 0);
-	fx_restart(f);
+	assert_int_equal(mqtest_ctl(f, "push ttl viactl --ttl-ms 1500"), 0);
+	mqtest_fx_restart(f);
 	wait_state(f, "ttl", id, MQ_STATE_DEAD);
 	assert_mq_ok(mq_message_get(f->c, "ttl", id, &m));
 	assert_string_equal(mq_message_dead_reason(m), "expired");
@@ -420,12 +331,15 @@ static void test_groups_fair_wakeup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_groups_order, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_groups_not_before, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_groups_snooze, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_groups_dedup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_groups_ttl, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_groups_fair_wakeup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_order, mqtest_fx_setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_not_before, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_snooze, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_dedup, mqtest_fx_setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_ttl, mqtest_fx_setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_groups_fair_wakeup, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,63 +12,14 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 5000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
+typedef mqtest_fx fx;
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, "--max-payload", "1024", NULL);
-	fx_connect(f);
-	*state = f;
+	*state = mqtest_fx_open("--max-payload", "1024", NULL);
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-/* fx_restart stops mqd cleanly and starts it again on the same data. */
-static void fx_restart(fx *f)
-{
-	mq_client_close(f->c);
-	f->c = NULL;
-	assert_int_equal(mqtest_broker_stop(&f->b), 0);
-	mqtest_broker_restart(&f->b, "--max-payload", "1024", NULL);
-	fx_connect(f);
-}
-
-static void make_queue(fx *f, const char *name, uint32_t lease_ms, uint32_t max_attempts)
-{
-	mq_queue_config cfg = {.lease_ms = lease_ms, .max_attempts = max_attempts};
-
-	assert_mq_ok(mq_queue_create(f->c, name, &cfg, false, NULL));
 }
 
 static void push(fx *f, const char *q, const char *body, const char *type, uint64_t *id)
@@ -93,19 +44,6 @@ static void pull_n(fx *f, const char *q, mq_message **msgs, size_t n, uint32_t l
 	assert_int_equal(got, n);
 }
 
-static int ctl(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ctl(fx *f, const char *fmt, ...)
-{
-	char args[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' %s", f->mqctl, f->b.url, args);
-}
-
 static mq_queue_info qinfo(fx *f, const char *q)
 {
 	mq_queue_info qi;
@@ -127,7 +65,7 @@ static void test_batch_lease(void **state)
 	uint64_t id;
 	char ids[512];
 
-	make_queue(f, "qc.batch", 60000, 5);
+	mqtest_make_queue(f, "qc.batch", 60000, 5);
 	for (int i = 0; i < 6; i++) {
 		char b[16];
 		snprintf(b, sizeof(b), "m%d", i);
@@ -187,19 +125,19 @@ static void test_batch_lease(void **state)
 	/* mqctl: ack 4 with a good pair and 5 with a stale one */
 	snprintf(ids, sizeof(ids), "ack qc.batch %" PRIu64 ":%" PRIu64 " %" PRIu64 ":%" PRIu64,
 	         refs[4].id, refs[4].token, refs[5].id, refs[5].token + 1);
-	assert_int_equal(ctl(f, "%s 2>/dev/null", ids), 1);
+	assert_int_equal(mqtest_ctl(f, "%s 2>/dev/null", ids), 1);
 	assert_non_null(strstr(f->out, "acked"));
 	assert_non_null(strstr(f->out, "FAILED_PRECONDITION"));
 	snprintf(ids, sizeof(ids),
 	         "--json extend qc.batch %" PRIu64 ":%" PRIu64 " --lease-ms 90000", refs[5].id,
 	         refs[5].token);
-	assert_int_equal(ctl(f, "%s", ids), 0);
+	assert_int_equal(mqtest_ctl(f, "%s", ids), 0);
 	assert_non_null(strstr(f->out, "\"lease_expiry_ms\""));
 	snprintf(ids, sizeof(ids), "nack qc.batch %" PRIu64 ":%" PRIu64 " --error e", refs[5].id,
 	         refs[5].token);
-	assert_int_equal(ctl(f, "%s", ids), 0);
+	assert_int_equal(mqtest_ctl(f, "%s", ids), 0);
 	assert_non_null(strstr(f->out, "nacked"));
-	assert_int_equal(ctl(f, "ack qc.batch 1:x 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "ack qc.batch 1:x 2>/dev/null"), 2);
 	qi = qinfo(f, "qc.batch");
 	assert_int_equal(qi.stats.acked_total, 4);
 	assert_int_equal(qi.stats.ready, 2);
@@ -239,7 +177,7 @@ static void test_atomic_push(void **state)
 		const void *p2[2] = {"a", "b"};
 		size_t l2[2] = {1, 1};
 
-		make_queue(f, "qc.atomic", 0, 0);
+		mqtest_make_queue(f, "qc.atomic", 0, 0);
 		assert_mq_status(
 		    mq_push_batch_ex(f->c, "qc.atomic", 2, p2, l2, o, MQ_PUSH_ATOMIC, r),
 		    MQ_INVALID_ARGUMENT);
@@ -265,7 +203,7 @@ static void test_atomic_push(void **state)
 	assert_int_equal(qi.stats.ready, 5);
 
 	/* mqctl push --atomic: several DATA, and --lines FILE */
-	assert_int_equal(ctl(f, "push qc.atomic --atomic one two three"), 0);
+	assert_int_equal(mqtest_ctl(f, "push qc.atomic --atomic one two three"), 0);
 	assert_non_null(strstr(f->out, "message 2: pushed"));
 	snprintf(path, sizeof(path), "%s/lines.txt", f->b.dir);
 	fp = fopen(path, "w");
@@ -276,12 +214,13 @@ static void test_atomic_push(void **state)
 	fputc('\n', fp);
 	fclose(fp);
 	assert_int_equal(
-	    ctl(f, "--json push qc.atomic --atomic --lines --file '%s' 2>/dev/null", path), 1);
+	    mqtest_ctl(f, "--json push qc.atomic --atomic --lines --file '%s' 2>/dev/null", path),
+	    1);
 	assert_non_null(strstr(f->out, "\"ABORTED\""));
 	assert_non_null(strstr(f->out, "\"INVALID_ARGUMENT\""));
 	qi = qinfo(f, "qc.atomic");
 	assert_int_equal(qi.stats.ready, 8);
-	assert_int_equal(ctl(f, "push qc.atomic --lines --file '%s' 2>/dev/null", path), 1);
+	assert_int_equal(mqtest_ctl(f, "push qc.atomic --lines --file '%s' 2>/dev/null", path), 1);
 	qi = qinfo(f, "qc.atomic");
 	assert_int_equal(qi.stats.ready, 10);
 }
@@ -311,7 +250,7 @@ static void test_redrive_filter(void **state)
 	uint64_t id, moved = 0, next = 0, t0;
 	bool more = true;
 
-	make_queue(f, "qc.rd", 60000, 1);
+	mqtest_make_queue(f, "qc.rd", 60000, 1);
 	/* 3 of type a termed "bad input", 2 of type b failing by nack */
 	for (int i = 0; i < 3; i++)
 		push(f, "qc.rd", "a", "a", &id);
@@ -326,7 +265,7 @@ static void test_redrive_filter(void **state)
 	}
 	qi = qinfo(f, "qc.rd");
 	assert_int_equal(qi.stats.dead, 5);
-	fx_restart(f);
+	mqtest_fx_restart(f);
 
 	/* reason prefix, bounded to 2 per call: paged by after_id */
 	o.reason_prefix = "termed:";
@@ -353,20 +292,21 @@ static void test_redrive_filter(void **state)
 	assert_int_equal(qi.stats.dead, 2);
 	/* a filter matching nothing leaves them; then mqctl --rate 1 moves
 	 * them one per step (2 steps at least: a count, not a timing) */
-	assert_int_equal(ctl(f, "dead redrive qc.rd --reason-prefix nope"), 0);
+	assert_int_equal(mqtest_ctl(f, "dead redrive qc.rd --reason-prefix nope"), 0);
 	assert_non_null(strstr(f->out, "redrove 0"));
-	assert_int_equal(ctl(f,
-	                     "--json dead redrive qc.rd --reason-prefix 'max attempts' --rate 1 "
-	                     "--dead-since-ms %" PRIu64,
-	                     t0),
-	                 0);
+	assert_int_equal(
+	    mqtest_ctl(f,
+	               "--json dead redrive qc.rd --reason-prefix 'max attempts' --rate 1 "
+	               "--dead-since-ms %" PRIu64,
+	               t0),
+	    0);
 	assert_non_null(strstr(f->out, "\"redriven\": 2"));
 	assert_non_null(strstr(f->out, "\"steps\": 2"));
 	qi = qinfo(f, "qc.rd");
 	assert_int_equal(qi.stats.dead, 0);
 	assert_int_equal(qi.stats.ready, 2);
 	/* ids with filters is a usage error */
-	assert_int_equal(ctl(f, "dead redrive qc.rd --id 1 --type a 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "dead redrive qc.rd --id 1 --type a 2>/dev/null"), 2);
 }
 
 /* test_dead_letter_queue: a queue's dead messages (attempts exhausted,
@@ -403,7 +343,7 @@ static void test_dead_letter_queue(void **state)
 	assert_int_equal(qi.stats.dead_total, 2);
 	qi = qinfo(f, "qc.dlq");
 	assert_int_equal(qi.stats.dead, 2);
-	fx_restart(f);
+	mqtest_fx_restart(f);
 
 	assert_mq_ok(mq_message_get(f->c, "qc.dlq", id1, &g));
 	assert_int_equal(mq_message_state(g), MQ_STATE_DEAD);
@@ -415,7 +355,7 @@ static void test_dead_letter_queue(void **state)
 	assert_string_equal(mq_message_header(g, 0).value, "qc.src");
 	mq_message_free(g);
 	assert_mq_status(mq_message_get(f->c, "qc.src", id1, &g), MQ_NOT_FOUND);
-	assert_int_equal(ctl(f, "dead list qc.dlq"), 0);
+	assert_int_equal(mqtest_ctl(f, "dead list qc.dlq"), 0);
 	assert_non_null(strstr(f->out, "termed: bad input"));
 
 	/* redrive by filter, no target: back to the origin */
@@ -429,7 +369,7 @@ static void test_dead_letter_queue(void **state)
 	assert_int_equal(mq_message_header_count(g), 0);
 	mq_message_free(g);
 	/* mqctl into a named queue */
-	assert_int_equal(ctl(f, "dead redrive qc.dlq --to qc.retry"), 0);
+	assert_int_equal(mqtest_ctl(f, "dead redrive qc.dlq --to qc.retry"), 0);
 	assert_non_null(strstr(f->out, "redrove 1"));
 	qi = qinfo(f, "qc.dlq");
 	assert_int_equal(qi.stats.dead, 0);
@@ -441,10 +381,10 @@ static void test_dead_letter_queue(void **state)
 	f->c = NULL;
 	assert_int_equal(mqtest_broker_stop(&f->b), 0);
 	mqtest_broker_restart(&f->b, "--max-payload", "1024", "--auto-create", "false", NULL);
-	fx_connect(f);
-	assert_int_equal(ctl(f, "queue update qc.retry --dead-letter-queue qc.none 2>/dev/null"),
-	                 1);
-	assert_int_equal(ctl(f, "queue update qc.retry --dead-letter-queue qc.dlq"), 0);
+	mqtest_fx_connect(f);
+	assert_int_equal(
+	    mqtest_ctl(f, "queue update qc.retry --dead-letter-queue qc.none 2>/dev/null"), 1);
+	assert_int_equal(mqtest_ctl(f, "queue update qc.retry --dead-letter-queue qc.dlq"), 0);
 	assert_string_equal(qinfo(f, "qc.retry").config.dead_letter_queue, "qc.dlq");
 }
 
@@ -486,7 +426,7 @@ static void test_rate_limit(void **state)
 		mq_message_free(m[k]);
 	/* oldest ready age is shown by GetQueue and mqctl */
 	assert_true(qinfo(f, "qc.rate").stats.oldest_ready_age_ms >= 1);
-	assert_int_equal(ctl(f, "--json queue stats qc.rate"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json queue stats qc.rate"), 0);
 	assert_non_null(strstr(f->out, "\"oldest_ready_age_ms\""));
 	assert_non_null(strstr(f->out, "\"rate_limit\": 5"));
 	/* lifting the limit hands out the rest at once */
@@ -504,11 +444,11 @@ static void test_rate_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_batch_lease, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_atomic_push, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redrive_filter, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dead_letter_queue, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_lease, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_atomic_push, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_redrive_filter, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_letter_queue, setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_limit, setup, mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,69 +12,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 10000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, NULL);
-	fx_connect(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-static void fx_restart(fx *f)
-{
-	mq_client_close(f->c);
-	f->c = NULL;
-	assert_int_equal(mqtest_broker_stop(&f->b), 0);
-	mqtest_broker_restart(&f->b, NULL);
-	fx_connect(f);
-}
-
-static int ctl(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ctl(fx *f, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' %s", f->mqctl, f->b.url, args);
-}
+typedef mqtest_fx fx;
 
 /* test_queues_config: every config field round-trips through create, get,
  * list and a restart; bad values are refused with a reason. */
@@ -95,7 +35,7 @@ static void test_queues_config(void **state)
 	size_t n;
 
 	assert_mq_ok(mq_queue_create(f->c, "qc.main", &cfg, false, NULL));
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_queue_get(f->c, "qc.main", &qi));
 	assert_int_equal(qi.config.lease_ms, 1500);
 	assert_int_equal(qi.config.max_attempts, 4);
@@ -167,7 +107,7 @@ static void test_queues_update(void **state)
 		mq_message_free(m);
 		assert_mq_ok(mq_push(f->c, "qu", "c", 1, NULL, &id, NULL));
 	}
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_status(mq_push(f->c, "qu", "d", 1, NULL, &id, NULL), MQ_RESOURCE_EXHAUSTED);
 	cfg.max_length = 0;
 	assert_mq_ok(mq_queue_update(f->c, "qu", &cfg, MQ_QCFG_MAX_LENGTH, &qi));
@@ -228,7 +168,7 @@ static void test_queues_pause(void **state)
 	assert_mq_ok(mq_push(f->c, "qp", "one", 3, NULL, &id, NULL));
 	assert_mq_ok(mq_pull(f->c, "qp", &now, &m, 1, &n));
 	assert_int_equal(n, 0);
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_queue_get(f->c, "qp", &qi));
 	assert_true(qi.paused);
 	assert_int_equal(qi.stats.ready, 1);
@@ -265,46 +205,48 @@ static void test_queues_mqctl(void **state)
 
 	if (f->mqctl == NULL)
 		fail_msg("MQCTL is not set");
-	assert_int_equal(ctl(f, "queue create qm --max-length 10 --max-age-ms 60000 "
-	                        "--rate-limit 5 --dedup-scope window --dedup-window-ms 2000 "
-	                        "--dead-letter-queue qm.dlq"),
+	assert_int_equal(mqtest_ctl(f, "queue create qm --max-length 10 --max-age-ms 60000 "
+	                               "--rate-limit 5 --dedup-scope window --dedup-window-ms 2000 "
+	                               "--dead-letter-queue qm.dlq"),
 	                 0);
-	assert_int_equal(ctl(f, "queue stats qm"), 0);
+	assert_int_equal(mqtest_ctl(f, "queue stats qm"), 0);
 	assert_non_null(strstr(f->out, "state:         active"));
 	assert_non_null(strstr(f->out, "max length:    10\n"));
 	assert_non_null(strstr(f->out, "max age:       1m00s"));
 	assert_non_null(strstr(f->out, "rate limit:    5/s"));
 	assert_non_null(strstr(f->out, "dedup scope:   window (2.0s after the ack)"));
 	assert_non_null(strstr(f->out, "dead letters:  qm.dlq"));
-	assert_int_equal(ctl(f, "queue update qm --rate-limit 0 --dead-letter-queue ''"), 0);
+	assert_int_equal(mqtest_ctl(f, "queue update qm --rate-limit 0 --dead-letter-queue ''"), 0);
 	assert_non_null(strstr(f->out, "rate limit:    none"));
 	assert_non_null(strstr(f->out, "dead letters:  kept in this queue"));
 	assert_non_null(strstr(f->out, "max length:    10\n"));
-	assert_int_equal(ctl(f, "queue pause qm"), 0);
+	assert_int_equal(mqtest_ctl(f, "queue pause qm"), 0);
 	assert_string_equal(f->out, "paused queue qm\n");
-	assert_int_equal(ctl(f, "--json queue stats qm"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json queue stats qm"), 0);
 	assert_non_null(strstr(f->out, "\"paused\": true"));
 	assert_non_null(strstr(f->out, "\"dedup_scope\": \"window\""));
 	assert_non_null(strstr(f->out, "\"max_length\": 10"));
 	assert_non_null(strstr(f->out, "\"redriven_total\": 0"));
-	assert_int_equal(ctl(f, "--json queue resume qm"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json queue resume qm"), 0);
 	assert_non_null(strstr(f->out, "\"paused\": false"));
 	/* usage errors: exit 2; broker errors: exit 1 */
-	assert_int_equal(ctl(f, "queue update qm 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "queue update qm --dedup-scope forever 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "queue update qm --dead-letter-queue 'a b' 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "queue update nope --max-length 1 2>/dev/null"), 1);
-	assert_int_equal(ctl(f, "queue pause nope 2>&1"), 1);
+	assert_int_equal(mqtest_ctl(f, "queue update qm 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "queue update qm --dedup-scope forever 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "queue update qm --dead-letter-queue 'a b' 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "queue update nope --max-length 1 2>/dev/null"), 1);
+	assert_int_equal(mqtest_ctl(f, "queue pause nope 2>&1"), 1);
 	assert_non_null(strstr(f->out, "not found"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_queues_config, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_queues_update, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_queues_pause, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_queues_mqctl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queues_config, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_queues_update, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_queues_pause, mqtest_fx_setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_queues_mqctl, mqtest_fx_setup, mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("queues", tests, NULL, NULL);

@@ -12,47 +12,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 5000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, NULL);
-	fx_connect(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
+typedef mqtest_fx fx;
 
 /* wait_fired polls until schedule name has fired at least n times (10 s
  * at most) and returns its info. */
@@ -148,7 +110,7 @@ static void test_schedule_fires_and_survives_restart(void **state)
 	assert_int_equal(mqtest_broker_stop(&f->b), 0);
 	usleep(1000 * 1000);
 	mqtest_broker_restart(&f->b, NULL);
-	fx_connect(f);
+	mqtest_fx_connect(f);
 	si = wait_fired(f, "tick", before.fired_total + 3);
 	/* The catch-up fired once for the latest missed slot; the rest count. */
 	assert_true(si.missed_total >= 1);
@@ -321,10 +283,12 @@ static void test_schedule_cron_and_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_schedule_fires_and_survives_restart, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_schedule_pause_resume_delete, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_schedule_cron_and_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schedule_fires_and_survives_restart,
+	                                    mqtest_fx_setup, mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_schedule_pause_resume_delete, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_schedule_cron_and_errors, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

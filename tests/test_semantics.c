@@ -11,88 +11,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 5000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, NULL);
-	fx_connect(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-/* fx_restart stops mqd cleanly and starts it again on the same data. */
-static void fx_restart(fx *f)
-{
-	mq_client_close(f->c);
-	f->c = NULL;
-	assert_int_equal(mqtest_broker_stop(&f->b), 0);
-	mqtest_broker_restart(&f->b, NULL);
-	fx_connect(f);
-}
-
-static void make_queue(fx *f, const char *name, uint32_t lease_ms, uint32_t max_attempts)
-{
-	mq_queue_config cfg = {.lease_ms = lease_ms, .max_attempts = max_attempts};
-
-	assert_mq_ok(mq_queue_create(f->c, name, &cfg, false, NULL));
-}
-
-static mq_message *pull1(fx *f, const char *q, uint32_t lease_ms)
-{
-	mq_pull_opts po = {.wait_ms = 2000, .lease_ms = lease_ms};
-	mq_message *m = NULL;
-	size_t n = 0;
-
-	assert_mq_ok(mq_pull(f->c, q, &po, &m, 1, &n));
-	assert_int_equal(n, 1);
-	return m;
-}
-
-static int ctl(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ctl(fx *f, const char *fmt, ...)
-{
-	char args[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return mqtest_run(f->out, sizeof(f->out), "'%s' --url '%s' %s", f->mqctl, f->b.url, args);
-}
+typedef mqtest_fx fx;
 
 /* test_semantics_term: Term sends a leased message dead at once with its
  * reason; stale tokens are refused; the reason and history survive a
@@ -106,9 +27,9 @@ static void test_semantics_term(void **state)
 	uint64_t id, id2;
 	mq_attempt a;
 
-	make_queue(f, "sem.term", 0, 5);
+	mqtest_make_queue(f, "sem.term", 0, 5);
 	assert_mq_ok(mq_push(f->c, "sem.term", "bad", 3, &po, &id, NULL));
-	m = pull1(f, "sem.term", 0);
+	m = mqtest_pull1(f, "sem.term", 0);
 	assert_int_equal(mq_message_id(m), id);
 	assert_int_equal(mq_message_state(m), MQ_STATE_LEASED);
 	assert_mq_status(mq_term_id(f->c, "sem.term", id, mq_message_lease_token(m) + 1, "x"),
@@ -126,7 +47,7 @@ static void test_semantics_term(void **state)
 	assert_mq_ok(mq_push(f->c, "sem.term", "good", 4, &po, &id2, NULL));
 	assert_true(id2 > id);
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_message_get(f->c, "sem.term", id, &g));
 	assert_int_equal(mq_message_state(g), MQ_STATE_DEAD);
 	assert_string_equal(mq_message_dead_reason(g), "termed: malformed payload");
@@ -145,20 +66,22 @@ static void test_semantics_term(void **state)
 	/* mqctl term, then message get --json */
 	if (f->mqctl == NULL)
 		return;
-	m = pull1(f, "sem.term", 0);
-	assert_int_equal(ctl(f, "term sem.term %" PRIu64 " %" PRIu64 " --reason 'no such user'",
-	                     mq_message_id(m), mq_message_lease_token(m)),
+	m = mqtest_pull1(f, "sem.term", 0);
+	assert_int_equal(mqtest_ctl(f,
+	                            "term sem.term %" PRIu64 " %" PRIu64 " --reason 'no such user'",
+	                            mq_message_id(m), mq_message_lease_token(m)),
 	                 0);
 	assert_non_null(strstr(f->out, "termed"));
-	assert_int_equal(ctl(f, "--json message get sem.term %" PRIu64, mq_message_id(m)), 0);
+	assert_int_equal(mqtest_ctl(f, "--json message get sem.term %" PRIu64, mq_message_id(m)),
+	                 0);
 	assert_non_null(strstr(f->out, "\"dead_reason\": \"termed: no such user\""));
 	assert_non_null(strstr(f->out, "\"outcome\": \"termed\""));
 	assert_non_null(strstr(f->out, "\"state\": \"dead\""));
-	assert_int_equal(ctl(f, "message get sem.term %" PRIu64, mq_message_id(m)), 0);
+	assert_int_equal(mqtest_ctl(f, "message get sem.term %" PRIu64, mq_message_id(m)), 0);
 	assert_non_null(strstr(f->out, "dead reason:  termed: no such user"));
 	/* a stale token: exit 1 */
-	assert_int_equal(ctl(f, "term sem.term %" PRIu64 " %" PRIu64 " 2>/dev/null",
-	                     mq_message_id(m), mq_message_lease_token(m)),
+	assert_int_equal(mqtest_ctl(f, "term sem.term %" PRIu64 " %" PRIu64 " 2>/dev/null",
+	                            mq_message_id(m), mq_message_lease_token(m)),
 	                 1);
 	mq_message_free(m);
 }
@@ -173,15 +96,15 @@ static void test_semantics_history(void **state)
 	uint64_t id, t0;
 	mq_attempt a;
 
-	make_queue(f, "sem.hist", 0, 3);
+	mqtest_make_queue(f, "sem.hist", 0, 3);
 	assert_mq_ok(mq_push(f->c, "sem.hist", "job", 3, NULL, &id, NULL));
-	m = pull1(f, "sem.hist", 0);
+	m = mqtest_pull1(f, "sem.hist", 0);
 	assert_mq_ok(mq_nack(f->c, m, 0, "first failure"));
 	mq_message_free(m);
-	m = pull1(f, "sem.hist", 200); /* left to expire */
+	m = mqtest_pull1(f, "sem.hist", 200); /* left to expire */
 	mq_message_free(m);
 	t0 = mqtest_now_ms();
-	m = pull1(f, "sem.hist", 0); /* comes back once the lease ran out */
+	m = mqtest_pull1(f, "sem.hist", 0); /* comes back once the lease ran out */
 	assert_true(mqtest_now_ms() - t0 >= 100);
 	assert_int_equal(mq_message_attempts(m), 3);
 	/* history while leased */
@@ -193,7 +116,7 @@ static void test_semantics_history(void **state)
 	assert_mq_ok(mq_nack(f->c, m, 0, "third failure"));
 	mq_message_free(m);
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_message_get(f->c, "sem.hist", id, &g));
 	assert_int_equal(mq_message_state(g), MQ_STATE_DEAD);
 	assert_string_equal(mq_message_dead_reason(g), "max attempts reached (3)");
@@ -232,7 +155,7 @@ static void test_semantics_browse(void **state)
 	uint32_t st = 0;
 	char body[16];
 
-	make_queue(f, "sem.browse", 0, 1);
+	mqtest_make_queue(f, "sem.browse", 0, 1);
 	for (int i = 0; i < 5; i++) {
 		mq_push_opts po = {.delay_ms = i == 4 ? 600000 : 0};
 
@@ -240,8 +163,8 @@ static void test_semantics_browse(void **state)
 		assert_mq_ok(mq_push(f->c, "sem.browse", body, strlen(body), &po, &ids[i], NULL));
 	}
 	assert_mq_ok(mq_push(f->c, "sem.other", "x", 1, NULL, NULL, NULL));
-	l1 = pull1(f, "sem.browse", 0); /* m0: leased */
-	l2 = pull1(f, "sem.browse", 0); /* m1: nacked, dead (max 1) */
+	l1 = mqtest_pull1(f, "sem.browse", 0); /* m0: leased */
+	l2 = mqtest_pull1(f, "sem.browse", 0); /* m1: nacked, dead (max 1) */
 	assert_mq_ok(mq_nack(f->c, l2, 0, "boom"));
 	mq_message_free(l2);
 	/* now: m0 LEASED, m1 DEAD, m2 READY, m3 READY, m4 DELAYED */
@@ -315,7 +238,7 @@ static void test_semantics_browse(void **state)
 	assert_int_equal(qi.stats.in_flight, 0);
 	assert_int_equal(qi.stats.dead, 1);
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	lo = (mq_list_opts){.state = MQ_STATE_DEAD};
 	assert_mq_ok(mq_message_list(f->c, "sem.browse", &lo, msgs, 16, &n, NULL, NULL));
 	assert_int_equal(n, 1);
@@ -326,22 +249,22 @@ static void test_semantics_browse(void **state)
 
 	if (f->mqctl == NULL)
 		return;
-	assert_int_equal(ctl(f, "messages sem.browse"), 0);
+	assert_int_equal(mqtest_ctl(f, "messages sem.browse"), 0);
 	assert_non_null(strstr(f->out, "STATE"));
 	assert_non_null(strstr(f->out, "delayed"));
 	assert_non_null(strstr(f->out, "max attempts reached (1)"));
-	assert_int_equal(ctl(f, "--json messages sem.browse --state ready --limit 1"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json messages sem.browse --state ready --limit 1"), 0);
 	assert_non_null(strstr(f->out, "\"more\": true"));
 	assert_non_null(strstr(f->out, "\"payload\": \"m2\""));
 	assert_null(strstr(f->out, "\"payload\": \"m3\""));
-	assert_int_equal(ctl(f, "--json dead list sem.browse"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json dead list sem.browse"), 0);
 	assert_non_null(strstr(f->out, "\"error\": \"boom\""));
-	assert_int_equal(ctl(f, "message delete sem.browse %" PRIu64, ids[1]), 0);
+	assert_int_equal(mqtest_ctl(f, "message delete sem.browse %" PRIu64, ids[1]), 0);
 	assert_non_null(strstr(f->out, "(dead)"));
-	assert_int_equal(ctl(f, "dead list sem.browse"), 0);
+	assert_int_equal(mqtest_ctl(f, "dead list sem.browse"), 0);
 	assert_non_null(strstr(f->out, "no dead messages"));
-	assert_int_equal(ctl(f, "messages sem.browse --state bogus 2>/dev/null"), 2);
-	assert_int_equal(ctl(f, "message get sem.browse 999999 2>/dev/null"), 1);
+	assert_int_equal(mqtest_ctl(f, "messages sem.browse --state bogus 2>/dev/null"), 2);
+	assert_int_equal(mqtest_ctl(f, "message get sem.browse 999999 2>/dev/null"), 1);
 }
 
 /* test_semantics_redrive: dead messages go back to ready (by id, all, or
@@ -357,16 +280,16 @@ static void test_semantics_redrive(void **state)
 	bool more = true;
 	size_t n;
 
-	make_queue(f, "sem.rd", 0, 1);
+	mqtest_make_queue(f, "sem.rd", 0, 1);
 	for (int i = 0; i < 4; i++) {
 		assert_mq_ok(mq_push(f->c, "sem.rd", "job", 3, NULL, &ids[i], NULL));
-		m = pull1(f, "sem.rd", 0);
+		m = mqtest_pull1(f, "sem.rd", 0);
 		assert_mq_ok(mq_nack(f->c, m, 0, "broken"));
 		mq_message_free(m);
 	}
 	assert_mq_ok(mq_push(f->c, "sem.rd", "live", 4, NULL, &live, NULL));
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	/* a live message cannot be redriven; nothing moves */
 	{
 		uint64_t two[2] = {ids[0], live};
@@ -395,13 +318,13 @@ static void test_semantics_redrive(void **state)
 	assert_int_equal(qi.stats.ready, 2);
 	assert_mq_ok(mq_queue_get(f->c, "sem.rd.retry", &qi));
 	assert_int_equal(qi.stats.ready, 3);
-	m = pull1(f, "sem.rd.retry", 0);
+	m = mqtest_pull1(f, "sem.rd.retry", 0);
 	assert_int_equal(mq_message_id(m), ids[1]);
 	assert_int_equal(mq_message_attempts(m), 1);
 	assert_mq_ok(mq_term(f->c, m, "still broken"));
 	mq_message_free(m);
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_message_list(f->c, "sem.rd.retry", &lo, msgs, 8, &n, NULL, NULL));
 	assert_int_equal(n, 1);
 	assert_string_equal(mq_message_dead_reason(msgs[0]), "termed: still broken");
@@ -412,10 +335,11 @@ static void test_semantics_redrive(void **state)
 
 	if (f->mqctl == NULL)
 		return;
-	assert_int_equal(ctl(f, "--json dead redrive sem.rd.retry --to sem.rd"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json dead redrive sem.rd.retry --to sem.rd"), 0);
 	assert_non_null(strstr(f->out, "\"redriven\": 1"));
-	assert_int_equal(ctl(f, "dead redrive sem.rd --id %" PRIu64 " 2>/dev/null", live), 1);
-	assert_int_equal(ctl(f, "dead redrive sem.rd"), 0);
+	assert_int_equal(mqtest_ctl(f, "dead redrive sem.rd --id %" PRIu64 " 2>/dev/null", live),
+	                 1);
+	assert_int_equal(mqtest_ctl(f, "dead redrive sem.rd"), 0);
 	assert_non_null(strstr(f->out, "redrove 0 dead messages of sem.rd to sem.rd"));
 	assert_mq_ok(mq_queue_get(f->c, "sem.rd", &qi));
 	assert_int_equal(qi.stats.ready, 3);
@@ -437,12 +361,12 @@ static void test_semantics_retry_backoff(void **state)
 	cfg.retry_max_ms = 100;
 	assert_mq_status(mq_queue_create(f->c, "sem.bad", &cfg, false, NULL), MQ_INVALID_ARGUMENT);
 
-	fx_restart(f);
+	mqtest_fx_restart(f);
 	assert_mq_ok(mq_queue_get(f->c, "sem.backoff", &qi));
 	assert_int_equal(qi.config.retry_base_ms, 300);
 	assert_int_equal(qi.config.retry_max_ms, 300);
 	assert_mq_ok(mq_push(f->c, "sem.backoff", "x", 1, NULL, &id, NULL));
-	m = pull1(f, "sem.backoff", 0);
+	m = mqtest_pull1(f, "sem.backoff", 0);
 	t0 = mqtest_now_ms();
 	assert_mq_ok(mq_nack(f->c, m, 0, "flaky"));
 	mq_message_free(m);
@@ -452,7 +376,7 @@ static void test_semantics_retry_backoff(void **state)
 	assert_int_equal(mq_message_state(g), MQ_STATE_DELAYED);
 	assert_true(mq_message_not_before_ms(g) > 0);
 	mq_message_free(g);
-	m = pull1(f, "sem.backoff", 0);
+	m = mqtest_pull1(f, "sem.backoff", 0);
 	assert_true(mqtest_now_ms() - t0 >= 200); /* 300 ms - 20% jitter, less slack */
 	/* an explicit delay wins over the backoff: 0 is "none", so use 1 ms */
 	assert_mq_ok(mq_nack(f->c, m, 1, NULL));
@@ -460,25 +384,30 @@ static void test_semantics_retry_backoff(void **state)
 
 	if (f->mqctl == NULL)
 		return;
-	assert_int_equal(ctl(f, "queue create sem.b2 --retry-base-ms 1000 --retry-max-ms 60000"),
-	                 0);
-	assert_int_equal(ctl(f, "--json queue stats sem.b2"), 0);
+	assert_int_equal(
+	    mqtest_ctl(f, "queue create sem.b2 --retry-base-ms 1000 --retry-max-ms 60000"), 0);
+	assert_int_equal(mqtest_ctl(f, "--json queue stats sem.b2"), 0);
 	assert_non_null(strstr(f->out, "\"retry_base_ms\": 1000"));
 	assert_non_null(strstr(f->out, "\"retry_max_ms\": 60000"));
-	assert_int_equal(ctl(f, "queue stats sem.b2"), 0);
+	assert_int_equal(mqtest_ctl(f, "queue stats sem.b2"), 0);
 	assert_non_null(strstr(f->out, "retry backoff: 1.0s doubling, up to 1m00s"));
 	assert_int_equal(
-	    ctl(f, "queue create sem.b3 --retry-base-ms 5 --retry-max-ms 4 2>/dev/null"), 1);
+	    mqtest_ctl(f, "queue create sem.b3 --retry-base-ms 5 --retry-max-ms 4 2>/dev/null"), 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_semantics_term, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_semantics_history, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_semantics_browse, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_semantics_redrive, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_semantics_retry_backoff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_semantics_term, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_semantics_history, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_semantics_browse, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_semantics_redrive, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_semantics_retry_backoff, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests_name("semantics", tests, NULL, NULL);

@@ -19,282 +19,7 @@
 
 #include <lmdb.h>
 
-#include "storage.h"
-
-/* E receives the reason of the last failed call; assertions print it. */
-static store_err E;
-
-#define OK(expr)                                                                                   \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != MQ_OK)                                                                  \
-			fail_msg("%s = %s: %s", #expr, mq_status_name(rv_), E.msg);                \
-	} while (0)
-
-#define ST(expr, want)                                                                             \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != (int)(want))                                                            \
-			fail_msg("%s = %s, want %s: %s", #expr, mq_status_name(rv_),               \
-			         mq_status_name(want), E.msg);                                     \
-	} while (0)
-
-static const char *g_engine = "memory";
-
-#define T0 1000000000ull /* the test clock's start, ms */
-
-typedef struct fx {
-	char dir[256];
-	store *s;
-	store_config cfg;
-	uint64_t now;
-	int ready_calls;
-	char last_ready[MQ_NAME_MAX + 1];
-} fx;
-
-static uint64_t fx_clock(void *arg)
-{
-	return ((fx *)arg)->now;
-}
-
-static void fx_ready(void *arg, const char *queue)
-{
-	fx *f = arg;
-
-	f->ready_calls++;
-	snprintf(f->last_ready, sizeof(f->last_ready), "%s", queue);
-}
-
-static bool is_lmdb(void)
-{
-	return strcmp(g_engine, "lmdb") == 0;
-}
-
-static void fx_open(fx *f)
-{
-	OK(store_open(&f->s, &f->cfg, &E));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/mq-storage-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	f->now = T0;
-	f->cfg = (store_config){
-	    .engine = g_engine,
-	    .path = f->dir,
-	    .clock = fx_clock,
-	    .clock_arg = f,
-	    .on_ready = fx_ready,
-	    .ready_arg = f,
-	};
-	if (store_open(&f->s, &f->cfg, &E) != MQ_OK) {
-		fprintf(stderr, "store_open: %s\n", E.msg);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static void rmtree(const char *dir)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	store_close(f->s);
-	rmtree(f->dir);
-	free(f);
-	return 0;
-}
-
-/* ---- helpers ----------------------------------------------------------- */
-
-static store_txn *begin(fx *f)
-{
-	store_txn *t = NULL;
-
-	OK(store_begin(f->s, &t, &E));
-	return t;
-}
-
-static void commit(store_txn *t)
-{
-	OK(store_commit(t, &E));
-}
-
-/* push_x pushes payload to q (auto-created) and returns the id. */
-static uint64_t push_x(store_txn *t, const char *q, const char *payload, int32_t prio,
-                       uint64_t delay_ms)
-{
-	store_push_msg m = {
-	    .payload = payload,
-	    .payload_len = strlen(payload),
-	    .priority = prio,
-	    .delay_ms = delay_ms,
-	};
-	store_push_result r = {0};
-
-	OK(store_push(t, q, true, &m, &r, &E));
-	assert_false(r.duplicate);
-	return r.id;
-}
-
-static uint64_t push(store_txn *t, const char *q, const char *payload)
-{
-	return push_x(t, q, payload, 0, 0);
-}
-
-static store_push_result push_dedup(store_txn *t, const char *q, const char *payload,
-                                    const char *key, store_dedup_mode mode, int32_t prio,
-                                    uint64_t delay_ms)
-{
-	store_push_msg m = {
-	    .payload = payload,
-	    .payload_len = strlen(payload),
-	    .dedup_key = key,
-	    .dedup_mode = mode,
-	    .priority = prio,
-	    .delay_ms = delay_ms,
-	};
-	store_push_result r = {0};
-
-	OK(store_push(t, q, true, &m, &r, &E));
-	return r;
-}
-
-typedef struct got {
-	uint64_t id, token, expiry, enqueued;
-	uint32_t attempts, state;
-	int32_t prio;
-	char queue[MQ_NAME_MAX + 1];
-	char payload[128];
-	size_t payload_len;
-	char type[32], dedup[32];
-	size_t n_headers;
-	char hk[2][16], hv[2][16];
-} got;
-
-typedef struct gots {
-	got g[64];
-	uint32_t n;
-	uint32_t stop_after; /* 0 = never stop */
-} gots;
-
-/* collect records each message offered by store_pull; with stop_after set,
- * it refuses the next one once it holds that many (that one is not leased). */
-static int collect(void *arg, const store_msg *m)
-{
-	gots *gs = arg;
-	got *g;
-
-	if (gs->stop_after && gs->n >= gs->stop_after)
-		return 1;
-	g = &gs->g[gs->n++];
-
-	g->id = m->id;
-	g->token = m->lease_token;
-	g->expiry = m->lease_expiry_ms;
-	g->enqueued = m->enqueued_ms;
-	g->attempts = m->attempts;
-	g->state = m->state;
-	g->prio = m->priority;
-	snprintf(g->queue, sizeof(g->queue), "%s", m->queue);
-	g->payload_len = m->payload_len;
-	snprintf(g->payload, sizeof(g->payload), "%.*s", (int)m->payload_len,
-	         (const char *)m->payload);
-	snprintf(g->type, sizeof(g->type), "%s", m->type);
-	snprintf(g->dedup, sizeof(g->dedup), "%s", m->dedup_key);
-	g->n_headers = m->n_headers;
-	for (size_t i = 0; i < m->n_headers && i < 2; i++) {
-		snprintf(g->hk[i], sizeof(g->hk[i]), "%s", m->headers[i].key);
-		snprintf(g->hv[i], sizeof(g->hv[i]), "%s", m->headers[i].value);
-	}
-	return 0;
-}
-
-static uint32_t pull(store_txn *t, const char *q, uint32_t max, uint32_t lease_ms, gots *gs)
-{
-	uint32_t n = 99;
-
-	gs->n = 0;
-	OK(store_pull(t, q, max, lease_ms, collect, gs, &n, &E));
-	assert_int_equal(n, gs->n);
-	return n;
-}
-
-/* pull1 leases one message and returns it. */
-static got pull1(store_txn *t, const char *q, uint32_t lease_ms)
-{
-	gots gs = {0};
-
-	assert_int_equal(pull(t, q, 1, lease_ms, &gs), 1);
-	return gs.g[0];
-}
-
-static store_queue_stats stats(store_txn *t, const char *q)
-{
-	store_queue_info info;
-
-	OK(store_queue_get(t, q, &info, &E));
-	assert_string_equal(info.name, q);
-	return info.stats;
-}
-
-#define assert_gauges(t, q, r, d, l, x)                                                            \
-	do {                                                                                       \
-		store_queue_stats s_ = stats(t, q);                                                \
-		assert_int_equal(s_.ready, r);                                                     \
-		assert_int_equal(s_.delayed, d);                                                   \
-		assert_int_equal(s_.in_flight, l);                                                 \
-		assert_int_equal(s_.dead, x);                                                      \
-	} while (0)
-
-static uint64_t next_due(store_txn *t)
-{
-	uint64_t due = 0;
-
-	OK(store_next_due(t, &due, &E));
-	return due;
-}
-
-static uint32_t tick(store_txn *t, uint32_t max)
-{
-	uint32_t n = 99;
-
-	OK(store_tick(t, max, &n, &E));
-	return n;
-}
-
-static store_queue_config qcfg(uint32_t lease_ms, uint32_t max_attempts)
-{
-	return (store_queue_config){.lease_ms = lease_ms, .max_attempts = max_attempts};
-}
-
-static void create(store_txn *t, const char *q, uint32_t lease_ms, uint32_t max_attempts)
-{
-	store_queue_config c = qcfg(lease_ms, max_attempts);
-	bool created = false;
-
-	OK(store_queue_create(t, q, &c, false, NULL, &created, &E));
-	assert_true(created);
-}
+#include "storefx.h"
 
 /* ---- tests: both engines ------------------------------------------------ */
 
@@ -989,6 +714,90 @@ static void test_storage_purge(void **state)
 	assert_gauges(t, "other", 1, 1, 1, 0);
 	assert_int_equal(next_due(t), T0 + 10);
 	assert_int_equal(stats(t, "q").pushed_total, 9);
+	commit(t);
+}
+
+/* purge_steps purges q's messages in mask in steps of at most limit, each
+ * step its own transaction, and returns the total; *steps counts them. */
+static uint64_t purge_steps(fx *f, const char *q, uint32_t mask, uint32_t limit, int *steps)
+{
+	uint64_t cursor = 0, total = 0;
+	bool more = true;
+
+	*steps = 0;
+	while (more) {
+		store_txn *t = begin(f);
+		uint64_t n = 99;
+
+		assert_true(*steps < 1000); /* bounded: a purge that never ends fails */
+		OK(store_queue_purge_ex(t, q, mask, limit, &cursor, &n, &more, &E));
+		assert_true(n <= limit);
+		total += n;
+		(*steps)++;
+		commit(t);
+	}
+	return total;
+}
+
+static void test_storage_purge_steps(void **state)
+{
+	fx *f = *state;
+	store_txn *t = begin(f);
+	uint64_t cursor = 0, n = 0;
+	bool more = true;
+	int steps;
+	got g;
+
+	create(t, "q", 0, 1);
+	for (int i = 0; i < 25; i++)
+		push(t, "q", "r");
+	for (int i = 0; i < 10; i++)
+		push_x(t, "q", "d", 0, 1000 + i);
+	for (int i = 0; i < 5; i++)
+		pull1(t, "q", 0); /* leased */
+	for (int i = 0; i < 4; i++) {
+		g = pull1(t, "q", 0);
+		OK(store_nack(t, "q", g.id, g.token, 0, NULL, &E)); /* dead */
+	}
+	push(t, "other", "o");
+	commit(t);
+
+	t = begin(f);
+	assert_gauges(t, "q", 16, 10, 5, 4);
+	ST(store_queue_purge_ex(t, "nope", STORE_STATE_ALL, 3, &cursor, &n, &more, &E),
+	   MQ_NOT_FOUND);
+	ST(store_queue_purge_ex(t, "q", 0x20, 3, &cursor, &n, &more, &E), MQ_INVALID_ARGUMENT);
+	commit(t);
+
+	/* Leased only, one per step: the walk reads at most 8 records a step,
+	 * so it crosses the 16 ready ones that do not match in bounded steps
+	 * and leaves them alone. */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_LEASED, 1, &steps), 5);
+	assert_true(steps >= 5);
+	t = begin(f);
+	assert_gauges(t, "q", 16, 10, 0, 4);
+	commit(t);
+
+	/* Ready only, 4 a step: 16 in 4 full steps (the 4th finds nothing
+	 * after it, so no empty 5th step). */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_READY, 4, &steps), 16);
+	assert_int_equal(steps, 4);
+	t = begin(f);
+	assert_gauges(t, "q", 0, 10, 0, 4);
+	commit(t);
+
+	/* Everything left, 3 a step: 10 delayed and 4 dead. */
+	assert_int_equal(purge_steps(f, "q", STORE_STATE_ALL, 3, &steps), 14);
+	assert_true(steps >= 5);
+	t = begin(f);
+	assert_gauges(t, "q", 0, 0, 0, 0);
+	assert_gauges(t, "other", 1, 0, 0, 0);
+	/* limit 0 is the one-transaction purge; the cursor comes back 0 */
+	cursor = 7;
+	OK(store_queue_purge_ex(t, "other", STORE_STATE_ALL, 0, &cursor, &n, &more, &E));
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_int_equal(cursor, 0);
 	commit(t);
 }
 
@@ -2363,6 +2172,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_dedup_leased_then_acked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_dedup_dead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_purge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_purge_steps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_delete_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_list_paging, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_request_errors_change_nothing, setup,

@@ -16,89 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage.h"
-
-static store_err E;
-
-#define OK(expr)                                                                                   \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != MQ_OK)                                                                  \
-			fail_msg("%s = %s: %s", #expr, mq_status_name(rv_), E.msg);                \
-	} while (0)
-
-#define ST(expr, want)                                                                             \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != (int)(want))                                                            \
-			fail_msg("%s = %s, want %s: %s", #expr, mq_status_name(rv_),               \
-			         mq_status_name(want), E.msg);                                     \
-	} while (0)
-
-static const char *g_engine = "memory";
-
-#define T0 1000000000ull
-
-typedef struct fx {
-	char dir[256];
-	store *s;
-	store_config cfg;
-	uint64_t now;
-} fx;
-
-static uint64_t fx_clock(void *arg)
-{
-	return ((fx *)arg)->now;
-}
-
-static bool is_lmdb(void)
-{
-	return strcmp(g_engine, "lmdb") == 0;
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/mq-sqctl-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	f->now = T0;
-	f->cfg =
-	    (store_config){.engine = g_engine, .path = f->dir, .clock = fx_clock, .clock_arg = f};
-	if (store_open(&f->s, &f->cfg, &E) != MQ_OK) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-	char cmd[512];
-
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
-	free(f);
-	return 0;
-}
-
-static store_txn *begin(fx *f)
-{
-	store_txn *t = NULL;
-
-	OK(store_begin(f->s, &t, &E));
-	return t;
-}
+#include "storefx.h"
 
 /* reopen commits t, closes and reopens the store (LMDB: from disk) and
  * returns a new transaction. */
@@ -112,8 +30,8 @@ static store_txn *reopen(fx *f, store_txn *t)
 	return begin(f);
 }
 
-static uint64_t push(store_txn *t, const char *q, const char *body, int32_t prio,
-                     const store_header *h, size_t nh, const char *dedup)
+static uint64_t push_h(store_txn *t, const char *q, const char *body, int32_t prio,
+                       const store_header *h, size_t nh, const char *dedup)
 {
 	store_push_msg m = {.payload = body,
 	                    .payload_len = strlen(body),
@@ -165,7 +83,7 @@ static seen get(store_txn *t, const char *q, uint64_t id)
 	return s;
 }
 
-static seen pull1(store_txn *t, const char *q)
+static seen pull_seen(store_txn *t, const char *q)
 {
 	seen s = {0};
 	uint32_t n = 0;
@@ -191,21 +109,21 @@ static void test_savepoint(void **state)
 	store_txn *t = begin(f);
 	uint64_t a, b, b2;
 
-	a = push(t, "sp.q", "a", 0, NULL, 0, "ka");
+	a = push_h(t, "sp.q", "a", 0, NULL, 0, "ka");
 	OK(store_savepoint(t, &E));
 	ST(store_savepoint(t, &E), MQ_FAILED_PRECONDITION); /* one level */
-	b = push(t, "sp.q", "b", 0, NULL, 0, "kb");
-	push(t, "sp.new", "c", 0, NULL, 0, NULL);
+	b = push_h(t, "sp.q", "b", 0, NULL, 0, "kb");
+	push_h(t, "sp.new", "c", 0, NULL, 0, NULL);
 	assert_int_equal(qinfo(t, "sp.q").stats.ready, 2);
 	store_rollback(t);
 	ST(store_queue_get(t, "sp.new", NULL, &E), MQ_NOT_FOUND);
 	assert_int_equal(qinfo(t, "sp.q").stats.ready, 1);
 	assert_int_equal(qinfo(t, "sp.q").stats.pushed_total, 1);
 	ST(store_message_get(t, "sp.q", b, NULL, NULL, &E), MQ_NOT_FOUND);
-	b2 = push(t, "sp.q", "b2", 0, NULL, 0, "kb"); /* key kb is free again */
-	assert_int_equal(b2, b);                      /* the id is handed out again */
+	b2 = push_h(t, "sp.q", "b2", 0, NULL, 0, "kb"); /* key kb is free again */
+	assert_int_equal(b2, b);                        /* the id is handed out again */
 	OK(store_savepoint(t, &E));
-	push(t, "sp.new", "c", 0, NULL, 0, NULL);
+	push_h(t, "sp.new", "c", 0, NULL, 0, NULL);
 	OK(store_release(t, &E));
 	ST(store_release(t, &E), MQ_FAILED_PRECONDITION);
 	t = reopen(f, t);
@@ -215,7 +133,7 @@ static void test_savepoint(void **state)
 	assert_string_equal(get(t, "sp.q", b).payload, "b2");
 	/* a savepoint left open is released by the commit */
 	OK(store_savepoint(t, &E));
-	push(t, "sp.q", "d", 0, NULL, 0, NULL);
+	push_h(t, "sp.q", "d", 0, NULL, 0, NULL);
 	t = reopen(f, t);
 	assert_int_equal(qinfo(t, "sp.q").stats.ready, 3);
 	OK(store_commit(t, &E));
@@ -238,15 +156,15 @@ static void test_dead_letter(void **state)
 	snprintf(cfg.dead_letter_queue, sizeof(cfg.dead_letter_queue), "dl.dlq");
 	OK(store_queue_create(t, "dl.dlq", NULL, false, NULL, NULL, &E));
 	OK(store_queue_create(t, "dl.src", &cfg, false, NULL, NULL, &E));
-	id1 = push(t, "dl.src", "one", 0, &h, 1, "k1");
-	id2 = push(t, "dl.src", "two", 0, NULL, 0, NULL);
-	id3 = push(t, "dl.src", "three", 0, NULL, 0, NULL);
-	s = pull1(t, "dl.src");
+	id1 = push_h(t, "dl.src", "one", 0, &h, 1, "k1");
+	id2 = push_h(t, "dl.src", "two", 0, NULL, 0, NULL);
+	id3 = push_h(t, "dl.src", "three", 0, NULL, 0, NULL);
+	s = pull_seen(t, "dl.src");
 	assert_int_equal(s.id, id1);
 	OK(store_nack(t, "dl.src", id1, s.token, 0, "boom", &E));
-	s = pull1(t, "dl.src");
+	s = pull_seen(t, "dl.src");
 	OK(store_term(t, "dl.src", id2, s.token, "bad", &E));
-	s = pull1(t, "dl.src");
+	s = pull_seen(t, "dl.src");
 	assert_int_equal(s.id, id3);
 	f->now += 5000; /* the lease of id3 runs out */
 	OK(store_tick(t, 0, NULL, &E));
@@ -295,7 +213,7 @@ static void test_dead_letter(void **state)
 	assert_int_equal(get(t, "dl.src", id3).state, STORE_STATE_READY);
 	/* a deleted DLQ: dead messages stay in their queue */
 	OK(store_queue_delete(t, "dl.dlq", &E));
-	s = pull1(t, "dl.src");
+	s = pull_seen(t, "dl.src");
 	OK(store_term(t, "dl.src", s.id, s.token, "x", &E));
 	assert_int_equal(get(t, "dl.src", s.id).state, STORE_STATE_DEAD);
 	assert_string_equal(get(t, "dl.src", s.id).origin, "");
@@ -315,9 +233,9 @@ static void test_redrive_filter_paging(void **state)
 
 	OK(store_queue_create(t, "rf.q", &cfg, false, NULL, NULL, &E));
 	for (int i = 0; i < 6; i++)
-		ids[i] = push(t, "rf.q", "m", 0, NULL, 0, NULL);
+		ids[i] = push_h(t, "rf.q", "m", 0, NULL, 0, NULL);
 	for (int i = 0; i < 6; i++) {
-		seen s = pull1(t, "rf.q");
+		seen s = pull_seen(t, "rf.q");
 		f->now += 10;
 		OK(store_term(t, "rf.q", s.id, s.token, i % 2 ? "odd" : "even", &E));
 	}
@@ -354,15 +272,15 @@ static void test_oldest_ready_age(void **state)
 
 	OK(store_queue_create(t, "oa.q", NULL, false, NULL, NULL, &E));
 	assert_int_equal(qinfo(t, "oa.q").stats.oldest_ready_age_ms, 0);
-	push(t, "oa.q", "low", 0, NULL, 0, NULL);
+	push_h(t, "oa.q", "low", 0, NULL, 0, NULL);
 	f->now += 100;
-	push(t, "oa.q", "high", 9, NULL, 0, NULL);
+	push_h(t, "oa.q", "high", 9, NULL, 0, NULL);
 	f->now += 50;
 	assert_int_equal(qinfo(t, "oa.q").stats.oldest_ready_age_ms, 150);
-	s = pull1(t, "oa.q"); /* "high" */
+	s = pull_seen(t, "oa.q"); /* "high" */
 	assert_string_equal(s.payload, "high");
 	assert_int_equal(qinfo(t, "oa.q").stats.oldest_ready_age_ms, 150);
-	s = pull1(t, "oa.q");
+	s = pull_seen(t, "oa.q");
 	assert_int_equal(qinfo(t, "oa.q").stats.oldest_ready_age_ms, 0);
 	/* nacked back: its enqueue time counts */
 	OK(store_nack(t, "oa.q", s.id, s.token, 0, NULL, &E));

@@ -19,92 +19,13 @@
 
 #include "pubsub.h"
 
-static store_err E;
-
-#define OK(expr)                                                                                   \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != MQ_OK)                                                                  \
-			fail_msg("%s = %s: %s", #expr, mq_status_name(rv_), E.msg);                \
-	} while (0)
-
-#define ST(expr, want)                                                                             \
-	do {                                                                                       \
-		int rv_ = (expr);                                                                  \
-		if (rv_ != (int)(want))                                                            \
-			fail_msg("%s = %s, want %s: %s", #expr, mq_status_name(rv_),               \
-			         mq_status_name(want), E.msg);                                     \
-	} while (0)
-
-static const char *g_engine = "memory";
+#include "storefx.h"
 
 #define JAN1_2024 1704067200000ull
 
-typedef struct fx {
-	char dir[256];
-	store *s;
-	store_config cfg;
-	uint64_t now;
-} fx;
-
-static uint64_t fx_clock(void *arg)
+static int setup_2024(void **state)
 {
-	return ((fx *)arg)->now;
-}
-
-static bool is_lmdb(void)
-{
-	return strcmp(g_engine, "lmdb") == 0;
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/mq-pubsub-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	f->now = JAN1_2024;
-	f->cfg =
-	    (store_config){.engine = g_engine, .path = f->dir, .clock = fx_clock, .clock_arg = f};
-	if (store_open(&f->s, &f->cfg, &E) != MQ_OK) {
-		fprintf(stderr, "store_open: %s\n", E.msg);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-	char cmd[512];
-
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
-	free(f);
-	return 0;
-}
-
-static store_txn *begin(fx *f)
-{
-	store_txn *t;
-
-	OK(store_begin(f->s, &t, &E));
-	return t;
-}
-
-static void commit(store_txn *t)
-{
-	OK(store_commit(t, &E));
+	return storefx_setup_at(state, JAN1_2024);
 }
 
 /* sched_copy keeps what a callback saw. */
@@ -151,7 +72,7 @@ static sched_copy get_sched(fx *f, const char *name)
 	return c;
 }
 
-static uint32_t tick(fx *f)
+static uint32_t tick_f(fx *f)
 {
 	uint32_t n = 0;
 	store_txn *t = begin(f);
@@ -161,7 +82,7 @@ static uint32_t tick(fx *f)
 	return n;
 }
 
-static uint64_t next_due(fx *f)
+static uint64_t next_due_f(fx *f)
 {
 	uint64_t d;
 	store_txn *t = begin(f);
@@ -243,14 +164,14 @@ static void test_sched_interval_fires_once_per_slot(void **state)
 	assert_int_equal(c.calls, 1);
 	assert_int_equal(c.next_ms, JAN1_2024 + 200);
 	assert_int_equal(c.n_headers, 1);
-	assert_int_equal(next_due(f), JAN1_2024 + 200);
+	assert_int_equal(next_due_f(f), JAN1_2024 + 200);
 	/* not yet */
 	f->now = JAN1_2024 + 199;
-	assert_int_equal(tick(f), 0);
+	assert_int_equal(tick_f(f), 0);
 	/* due: one firing, one message in a queue created for it */
 	f->now = JAN1_2024 + 200;
-	assert_int_equal(tick(f), 1);
-	assert_int_equal(tick(f), 0); /* the slot is used up */
+	assert_int_equal(tick_f(f), 1);
+	assert_int_equal(tick_f(f), 0); /* the slot is used up */
 	assert_int_equal(qinfo(f, "jobs").stats.ready, 1);
 	c = get_sched(f, "every");
 	t = begin(f);
@@ -264,10 +185,10 @@ static void test_sched_interval_fires_once_per_slot(void **state)
 	assert_int_equal(c.missed_total, 0);
 	assert_int_equal(c.last_slot_ms, JAN1_2024 + 200);
 	assert_int_equal(c.next_ms, JAN1_2024 + 400);
-	assert_int_equal(next_due(f), JAN1_2024 + 400);
+	assert_int_equal(next_due_f(f), JAN1_2024 + 400);
 	/* late by 50 ms: the slot still fires, slots stay on the grid */
 	f->now = JAN1_2024 + 450;
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	assert_int_equal(get_sched(f, "every").next_ms, JAN1_2024 + 600);
 	assert_int_equal(qinfo(f, "jobs").stats.pushed_total, 2);
 }
@@ -279,7 +200,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 
 	create_interval(f, "s", "q", 200);
 	f->now = JAN1_2024 + 200;
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	/* "down" for 1 s: slots 400..1200 passed; one catch-up firing for the
 	 * latest (1200), four missed */
 	f->now = JAN1_2024 + 1250;
@@ -287,7 +208,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
 	}
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	c = get_sched(f, "s");
 	assert_int_equal(c.fired_total, 2);
 	assert_int_equal(c.missed_total, 4);
@@ -298,7 +219,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 		/* what was committed stays fired: no double fire after a reopen */
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
-		assert_int_equal(tick(f), 0);
+		assert_int_equal(tick_f(f), 0);
 		c = get_sched(f, "s");
 		assert_int_equal(c.fired_total, 2);
 		assert_int_equal(c.last_slot_ms, JAN1_2024 + 1200);
@@ -315,7 +236,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 		store_abort(t);
 	}
 	assert_int_equal(qinfo(f, "q").stats.pushed_total, 2);
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	assert_int_equal(qinfo(f, "q").stats.pushed_total, 3);
 	assert_int_equal(get_sched(f, "s").last_slot_ms, JAN1_2024 + 1400);
 }
@@ -333,9 +254,9 @@ static void test_sched_pause_resume_delete(void **state)
 	commit(t);
 	assert_true(c.paused);
 	assert_int_equal(c.next_ms, 0);
-	assert_true(next_due(f) == UINT64_MAX);
+	assert_true(next_due_f(f) == UINT64_MAX);
 	f->now = JAN1_2024 + 5500;
-	assert_int_equal(tick(f), 0);
+	assert_int_equal(tick_f(f), 0);
 	/* resume: the next slot after now, on the grid; paused slots are
 	 * neither fired nor missed */
 	t = begin(f);
@@ -344,7 +265,7 @@ static void test_sched_pause_resume_delete(void **state)
 	assert_false(c.paused);
 	assert_int_equal(c.next_ms, JAN1_2024 + 6000);
 	f->now = JAN1_2024 + 6000;
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	c = get_sched(f, "p");
 	assert_int_equal(c.missed_total, 0);
 	assert_int_equal(c.fired_total, 1);
@@ -354,9 +275,9 @@ static void test_sched_pause_resume_delete(void **state)
 	ST(store_schedule_get(t, "p", NULL, NULL, &E), MQ_NOT_FOUND);
 	ST(store_schedule_pause(t, "p", NULL, NULL, &E), MQ_NOT_FOUND);
 	commit(t);
-	assert_true(next_due(f) == UINT64_MAX);
+	assert_true(next_due_f(f) == UINT64_MAX);
 	f->now = JAN1_2024 + 60000;
-	assert_int_equal(tick(f), 0);
+	assert_int_equal(tick_f(f), 0);
 }
 
 static void test_sched_cron(void **state)
@@ -381,7 +302,7 @@ static void test_sched_cron(void **state)
 	assert_string_equal(c.tz, "Europe/Paris");
 	assert_int_equal(c.next_ms, mon9);
 	f->now = mon9;
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	c = get_sched(f, "daily");
 	assert_int_equal(c.next_ms, mon9 + 86400000ull); /* Tuesday */
 	t = begin(f);
@@ -392,7 +313,7 @@ static void test_sched_cron(void **state)
 	 * latest slot (Mon 8th 09:00) fires, the 4 weekdays before it are
 	 * counted as missed. */
 	f->now = mon9 + 7 * 86400000ull + 3600000ull;
-	assert_int_equal(tick(f), 1);
+	assert_int_equal(tick_f(f), 1);
 	c = get_sched(f, "daily");
 	assert_int_equal(c.last_slot_ms, mon9 + 7 * 86400000ull);
 	assert_int_equal(c.missed_total, 4);
@@ -661,15 +582,16 @@ static void test_topic_publish_all_or_nothing(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_sched_interval_fires_once_per_slot, setup,
+	    cmocka_unit_test_setup_teardown(test_sched_interval_fires_once_per_slot, setup_2024,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_sched_catch_up_and_reopen, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sched_pause_resume_delete, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sched_cron, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sched_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sched_list, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_topic_fanout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_topic_publish_all_or_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_catch_up_and_reopen, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_pause_resume_delete, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_cron, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_errors, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_sched_list, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_fanout, setup_2024, teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_publish_all_or_nothing, setup_2024,
+	                                    teardown),
 	};
 
 	if (argc > 1)

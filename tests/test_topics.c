@@ -12,58 +12,9 @@
 #include <unistd.h>
 
 #include "mq/mq.h"
-#include "mqtest.h"
+#include "mqtest_fx.h"
 
-typedef struct fx {
-	mqtest_broker b;
-	mq_client *c;
-	const char *mqctl;
-	char out[16384];
-} fx;
-
-static void fx_connect(fx *f)
-{
-	mq_client_opts o;
-
-	mq_client_opts_init(&o);
-	o.connect_timeout_ms = 5000;
-	o.timeout_ms = 5000;
-	assert_mq_ok(mq_client_open(&f->c, f->b.url, &o));
-}
-
-static int setup(void **state)
-{
-	fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->mqctl = getenv("MQCTL");
-	mqtest_broker_start(&f->b, NULL);
-	fx_connect(f);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-
-	mq_client_close(f->c);
-	mqtest_broker_cleanup(&f->b);
-	free(f);
-	return 0;
-}
-
-static mq_message *pull1(fx *f, const char *q, uint32_t lease_ms)
-{
-	mq_pull_opts po = {.wait_ms = 2000, .lease_ms = lease_ms};
-	mq_message *m = NULL;
-	size_t n = 0;
-
-	assert_mq_ok(mq_pull(f->c, q, &po, &m, 1, &n));
-	assert_int_equal(n, 1);
-	return m;
-}
+typedef mqtest_fx fx;
 
 static const mq_subscription_info *sub_of(const mq_topic_info *t, const char *name)
 {
@@ -115,17 +66,17 @@ static void test_topic_fanout_restart(void **state)
 		}
 	}
 	/* each subscription is a full queue: its own lease and dead letters */
-	m = pull1(f, "orders.billing", 0);
+	m = mqtest_pull1(f, "orders.billing", 0);
 	assert_string_equal(mq_message_payload(m, NULL), "o1");
 	assert_string_equal(mq_message_type(m), "order.created");
 	assert_int_equal(mq_message_header_count(m), 1);
 	assert_true(mq_message_lease_expiry_ms(m) >= mq_message_enqueued_ms(m) + 50000);
 	assert_mq_ok(mq_nack(f->c, m, 0, "card declined")); /* max_attempts 1: dead */
 	mq_message_free(m);
-	m = pull1(f, "orders.ship", 0);
+	m = mqtest_pull1(f, "orders.ship", 0);
 	assert_string_equal(mq_message_payload(m, NULL), "o1");
 	mq_message_free(m); /* leased, in flight */
-	m = pull1(f, "orders.audit", 0);
+	m = mqtest_pull1(f, "orders.audit", 0);
 	assert_string_equal(mq_message_payload(m, NULL), "o2");
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
@@ -148,7 +99,7 @@ static void test_topic_fanout_restart(void **state)
 	f->c = NULL;
 	assert_int_equal(mqtest_broker_stop(&f->b), 0);
 	mqtest_broker_restart(&f->b, NULL);
-	fx_connect(f);
+	mqtest_fx_connect(f);
 	assert_mq_ok(mq_topic_list(f->c, &all, &n));
 	assert_int_equal(n, 1);
 	assert_string_equal(all[0].name, "orders");
@@ -159,7 +110,7 @@ static void test_topic_fanout_restart(void **state)
 	mq_topic_list_free(all, n);
 	assert_mq_ok(mq_publish(f->c, "orders", "o5", 2, NULL, &copies));
 	assert_int_equal(copies, 3);
-	m = pull1(f, "orders.billing", 0);
+	m = mqtest_pull1(f, "orders.billing", 0);
 	assert_string_equal(mq_message_payload(m, NULL), "o2");
 	assert_mq_ok(mq_ack(f->c, m));
 	mq_message_free(m);
@@ -257,8 +208,10 @@ static void test_topic_deletes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_topic_fanout_restart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_topic_deletes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_fanout_restart, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_deletes, mqtest_fx_setup,
+	                                    mqtest_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

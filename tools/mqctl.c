@@ -1093,6 +1093,27 @@ static int purge_opt(const struct cmd *cmd, int opt, void *arg)
 	                   optarg);
 }
 
+/* A purge goes in steps of this many messages, each its own short write
+ * transaction, so a huge purge never holds the broker's writer for long and
+ * a progress bar can follow it. */
+#define PURGE_STEP 10000
+
+/* purge_total estimates how many messages of the queue are in the mask's
+ * states (for the progress bar only); 0 when unknown. */
+static uint64_t purge_total(const char *name, uint32_t mask)
+{
+	mq_queue_info qi;
+
+	if (mq_queue_get(ctl.client, name, &qi) != MQ_OK)
+		return 0;
+	if (mask == 0)
+		mask = MQ_STATE_ALL;
+	return ((mask & MQ_STATE_READY) ? qi.stats.ready : 0) +
+	       ((mask & MQ_STATE_DELAYED) ? qi.stats.delayed : 0) +
+	       ((mask & MQ_STATE_LEASED) ? qi.stats.in_flight : 0) +
+	       ((mask & MQ_STATE_DEAD) ? qi.stats.dead : 0);
+}
+
 static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1100,7 +1121,7 @@ static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 	    COMMON_OPTS,
 	};
 	uint32_t mask = 0;
-	uint64_t purged = 0;
+	uint64_t purged = 0, steps = 0;
 	char **pos;
 	int npos, rv;
 	mq_status st;
@@ -1108,11 +1129,30 @@ static int cmd_queue_purge(const struct cmd *cmd, int argc, char **argv)
 	if ((rv = parse_args(cmd, argc, argv, lo, purge_opt, &mask, 1, 1, &pos, &npos)) != -1)
 		return rv;
 	if ((rv = check_name(pos[0])) == -1 && (rv = connect_broker()) == EXIT_OK) {
-		if ((st = mq_queue_purge(ctl.client, pos[0], mask, &purged)) != MQ_OK)
+		mq_purge_opts o = {.state_mask = mask, .max = PURGE_STEP};
+		uint64_t total = progress_on() ? purge_total(pos[0], mask) : 0;
+		bool more;
+
+		do {
+			uint64_t n = 0;
+
+			st = mq_queue_purge_ex(ctl.client, pos[0], &o, &n, &more, &o.cursor);
+			if (st != MQ_OK)
+				break;
+			purged += n;
+			steps++;
+			progress("purging", purged, total);
+		} while (more);
+		progress_done();
+		if (st != MQ_OK) {
+			if (purged > 0)
+				fprintf(stderr,
+				        "mqctl: %" PRIu64 " message%s purged before the error\n",
+				        purged, purged == 1 ? " was" : "s were");
 			rv = fail(st);
-		else if (ctl.json)
-			rv = json_print(
-			    json_pack("{s:s, s:o}", "name", pos[0], "purged", json_u64(purged)));
+		} else if (ctl.json)
+			rv = json_print(json_pack("{s:s, s:o, s:o}", "name", pos[0], "purged",
+			                          json_u64(purged), "steps", json_u64(steps)));
 		else
 			printf("purged %" PRIu64 " message%s from %s\n", purged,
 			       purged == 1 ? "" : "s", pos[0]);
@@ -2680,7 +2720,9 @@ static const struct cmd cmds[] = {
      "Delete a queue's messages (all, or those in the given states).",
      "Options:\n"
      "  --state S   purge messages in state S: ready, delayed, leased, dead or all;\n"
-     "              repeat for several states (default: all states)\n",
+     "              repeat for several states (default: all states)\n"
+     "Goes in steps of 10000 messages (one short broker transaction each), with a\n"
+     "progress bar on a terminal.\n",
      cmd_queue_purge},
     {"queue delete", "NAME", "Delete a queue and all its messages.", "", cmd_queue_delete},
     {"push",

@@ -657,6 +657,34 @@ MQ_API void mq_queue_list_free(mq_queue_info *infos);
 MQ_API mq_status mq_queue_purge(mq_client *c, const char *name, uint32_t state_mask,
                                 uint64_t *purged);
 
+/** Options of mq_queue_purge_ex(); a NULL pointer means all zero. */
+typedef struct mq_purge_opts {
+	/** MQ_STATE_* bits of the messages to delete; 0 = all states. */
+	uint32_t state_mask;
+	/** Delete at most this many in this call (one short transaction);
+	 * 0 = all of them in one call and one transaction. */
+	uint32_t max;
+	/** Where this step starts: 0 for the first, then the *next_cursor of
+	 * the previous step. Opaque. */
+	uint64_t cursor;
+	uint64_t reserved[6]; /**< keep zero */
+} mq_purge_opts;
+
+/**
+ * mq_queue_purge_ex is one bounded step of a purge, for queues too large to
+ * purge in one transaction (mqctl queue purge steps 10000 at a time and
+ * draws a progress bar). Loop while *more, passing *next_cursor back as
+ * opts->cursor. Each step is durable on its own; a message that changes
+ * state while a purge is under way may be missed or deleted by the step
+ * that meets it.
+ * @param[out] purged       (may be NULL) how many this step deleted
+ * @param[out] more         (may be NULL) messages may remain: call again
+ * @param[out] next_cursor  (may be NULL) opts->cursor for the next step
+ * @return MQ_OK; MQ_INVALID_ARGUMENT; MQ_NOT_FOUND (no such queue).
+ */
+MQ_API mq_status mq_queue_purge_ex(mq_client *c, const char *name, const mq_purge_opts *opts,
+                                   uint64_t *purged, bool *more, uint64_t *next_cursor);
+
 /** mq_queue_delete deletes a queue and all its messages.
  * @return MQ_OK; MQ_NOT_FOUND. */
 MQ_API mq_status mq_queue_delete(mq_client *c, const char *name);
@@ -869,7 +897,8 @@ typedef struct mq_consumer_stats {
 	uint64_t extended;    /**< successful lease extensions */
 	uint64_t errors;      /**< failures reported through on_error */
 	uint64_t in_progress; /**< handlers running now */
-	uint64_t reserved[8];
+	uint64_t snoozed;     /**< SNOOZE outcomes given back */
+	uint64_t reserved[7];
 } mq_consumer_stats;
 
 /** mq_consumer_stats reads the counters into @p out (each read atomically;
