@@ -17,6 +17,8 @@ const RATE_WINDOW_MS = 10000; // rates average over this much history
 const TOKEN_KEY = 'mq.token';
 const MAX_QUEUE_PAGES = 100; // ListQueues pages of 1000 per poll
 const MAX_REDRIVE_CALLS = 1000; // Redrive calls of 10000 per "redrive all"
+const PURGE_STEP = 10000; // messages per PurgeQueue call
+const MAX_PURGE_CALLS = 100000; // PurgeQueue calls per purge
 const MAX_SCAN_CALLS = 20; // ListMessages calls to find one page of a sparse state
 
 const STATES = {
@@ -535,10 +537,18 @@ async function purgeQueue(q, state) {
   );
   if (!ok) return;
   await act(async () => {
-    const body = { name: q.name };
+    // Bounded steps (as mqctl does), so a huge purge never holds the
+    // broker's writer in one long transaction.
+    const body = { name: q.name, limit: PURGE_STEP, cursor: '0' };
     if (state !== 'all') body.states = [st.api];
-    const r = await api('PurgeQueue', body);
-    notice(`Purged ${fmtCount(r.purged)} messages of ${q.name}.`);
+    let total = 0;
+    for (let i = 0; i < MAX_PURGE_CALLS; i++) {
+      const r = await api('PurgeQueue', body);
+      total += num(r.purged);
+      if (!r.more) break;
+      body.cursor = r.cursor;
+    }
+    notice(`Purged ${fmtCount(total)} messages of ${q.name}.`);
   });
 }
 
