@@ -23,6 +23,7 @@ const TOKEN = 'dash-s3cret-token';
 const children = [];
 const tmpdirs = [];
 let browser = null;
+let lastPage = null; // screenshot on failure
 
 function log(...a) {
   console.log(`[dashboard] ${a.join(' ')}`);
@@ -74,7 +75,7 @@ async function startMqd(name, env) {
   for (let i = 0; i < WAIT_MS / 50; i++) {
     const text = fs.readFileSync(logPath, 'utf8');
     const m = text.match(/http listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m && text.includes(' ready: ')) {
+    if (m && text.includes(" ready: ")) {
       b.http = `http://127.0.0.1:${m[1]}`;
       log(`mqd ${name}: ${b.http} (${url})`);
       return b;
@@ -190,6 +191,7 @@ async function shot(page, name) {
 // (a CSP violation is a console error): the test fails on any.
 async function newPage(ctx, errors) {
   const page = await ctx.newPage();
+  lastPage = page;
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
@@ -448,6 +450,11 @@ try {
 } catch (e) {
   rc = 1;
   console.error(`[dashboard] FAILED: ${e.message}`);
+  if (lastPage && !lastPage.isClosed()) {
+    const file = path.join(ARTIFACTS, 'dashboard-failure.png');
+    await lastPage.screenshot({ path: file, fullPage: true }).catch(() => {});
+    console.error(`[dashboard] the page at the failure: ${file}`);
+  }
   for (const c of children) {
     try {
       console.error(`---- mqd ${c.name} log (the end) ----\n${fs.readFileSync(c.logPath, 'utf8').slice(-3000)}`);
