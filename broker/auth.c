@@ -109,6 +109,11 @@ static const struct {
     {"CreateSubscription", BRK_NEED_ADMIN},
     {"DeleteSubscription", BRK_NEED_ADMIN},
     {"Publish",            BRK_NEED_PRODUCE},
+    /* Backups copy every queue's messages: admin on "*" (the requests
+     * name no queue). */
+    {"Backup",             BRK_NEED_ADMIN},
+    {"BackupRead",         BRK_NEED_ADMIN},
+    {"BackupEnd",          BRK_NEED_ADMIN},
     /* clang-format on */
 };
 

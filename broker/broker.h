@@ -94,6 +94,7 @@ typedef struct brk_info {
 	uint64_t start_ms;         /* monotonic */
 	struct brk_auth *auth;     /* NULL = authentication off (auth.h) */
 	struct brk_limits *limits; /* per-connection limits (conn_limits.h); set by the server */
+	struct brk_backup *backup; /* backups (backup.h); NULL = none */
 } brk_info;
 
 /* ---- server.c ---- */

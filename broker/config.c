@@ -90,6 +90,12 @@ static const opt_def opts[] = {
      "most client connections at once; more are refused with RESOURCE_EXHAUSTED"},
     {"max-parked-pulls", 0, "MQ_MAX_PARKED_PULLS", T_U32, OFF(max_parked_pulls), "64", 1, 1u << 20,
      "most long-poll pulls (wait_ms > 0) waiting at once on one connection"},
+    /* ---- backup (docs/backup.md) ---- */
+    {"restore", 0, "MQ_RESTORE", T_STR, OFF(restore), "", 0, 0,
+     "restore this backup file (made by mqctl backup) into --data-dir, which must not exist "
+     "or be empty, then exit (0 = restored); start mqd again without it to serve"},
+    {"backup-idle-ms", 0, "MQ_BACKUP_IDLE_MS", T_U32, OFF(backup_idle_ms), "60000", 100, 86400000,
+     "a backup's temporary file is deleted after this long without a read"},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -341,4 +347,5 @@ void brk_config_free(brk_config *cfg)
 	free(cfg->tls_client_auth);
 	free(cfg->auth);
 	free(cfg->auth_file);
+	free(cfg->restore);
 }

@@ -46,6 +46,10 @@ typedef struct brk_config {
 	char *auth_file;           /* INI token file */
 	uint32_t max_connections;  /* pipes at once */
 	uint32_t max_parked_pulls; /* long polls waiting per connection */
+	/* Backup (docs/backup.md): a backup file to restore into data_dir,
+	 * then exit; "" = serve as usual. */
+	char *restore;
+	uint32_t backup_idle_ms; /* a backup file unread this long is deleted */
 } brk_config;
 
 /* brk_config_load fills cfg from defaults, the environment and argv.

@@ -3,18 +3,48 @@
  * main.c: mqd's entry point: settings, storage, writer, server, signals.
  *
  * SIGINT/SIGTERM: stop taking requests (new ones get UNAVAILABLE), apply
- * what was taken in, answer parked long polls, send the
- * replies, close storage cleanly, exit 0. The signals are blocked before the
- * first thread starts and taken with sigwait, so no nng thread receives them.
+ * what was taken in, answer parked long polls, let a backup copy in
+ * progress finish, send the replies, close storage cleanly, exit 0. The
+ * signals are blocked before the first thread starts and taken with
+ * sigwait, so no nng thread receives them.
+ *
+ * --restore FILE: restore a backup into --data-dir and exit (restore()).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
+#include "backup.h"
 #include "broker.h"
 #include "http.h"
 #include "log.h"
+
+/* restore runs mqd --restore FILE: 0 when restored, else 1 (logged). */
+static int restore(const brk_config *cfg)
+{
+	store_backup_info bi;
+	store_err err;
+	mq_status rv;
+
+	if (strcmp(cfg->storage, "lmdb") != 0) {
+		brk_err("--restore: the %s storage engine has no data directory to restore into; "
+		        "restore needs --storage lmdb",
+		        cfg->storage);
+		return 1;
+	}
+	rv = store_restore(cfg->restore, cfg->data_dir, &bi, &err);
+	if (rv != MQ_OK) {
+		brk_err("cannot restore %s into %s: %s: %s", cfg->restore, cfg->data_dir,
+		        mq_status_name(rv), err.msg);
+		return 1;
+	}
+	brk_info("restored %s into %s: %llu bytes, schema version %u, taken at unix ms %llu; "
+	         "start mqd without --restore to serve it",
+	         cfg->restore, cfg->data_dir, (unsigned long long)bi.size, bi.schema_version,
+	         (unsigned long long)bi.created_ms);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -40,6 +70,11 @@ int main(int argc, char **argv)
 	}
 	brk_log_level = brk_log_parse_level(cfg.log_level);
 	brk_log_json = strcmp(cfg.log_format, "json") == 0;
+	if (cfg.restore[0] != '\0') {
+		rv = restore(&cfg);
+		brk_config_free(&cfg);
+		return rv;
+	}
 	info.cfg = &cfg;
 	info.start_ms = brk_mono_ms();
 	/* Tokens and whether auth is on (auth.c); refuses an unprotected
@@ -65,9 +100,16 @@ int main(int argc, char **argv)
 		brk_config_free(&cfg);
 		return 1;
 	}
+	if (brk_backup_open(&info.backup, &info) != 0) {
+		store_close(info.store);
+		brk_auth_free(info.auth);
+		brk_config_free(&cfg);
+		return 1;
+	}
 	brk_service_init(&info);
 	if (brk_writer_start(&info.writer, &info) != 0) {
 		brk_err("cannot start the writer thread");
+		brk_backup_free(info.backup);
 		store_close(info.store);
 		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
@@ -75,6 +117,7 @@ int main(int argc, char **argv)
 	}
 	if (brk_server_open(&srv, &cfg, &info) != 0) {
 		brk_writer_free(info.writer);
+		brk_backup_free(info.backup);
 		store_close(info.store);
 		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
@@ -83,8 +126,10 @@ int main(int argc, char **argv)
 	if (cfg.http_listen[0] != '\0' && brk_http_open(&http, &cfg, &info) != 0) {
 		brk_server_quiesce(srv);
 		brk_writer_stop(info.writer);
+		brk_backup_stop(info.backup);
 		brk_server_close(srv);
 		brk_writer_free(info.writer);
+		brk_backup_free(info.backup);
 		store_close(info.store);
 		brk_config_free(&cfg);
 		return 1;
@@ -102,9 +147,11 @@ int main(int argc, char **argv)
 	brk_http_quiesce(http);
 	brk_server_quiesce(srv);
 	brk_writer_stop(info.writer);
+	brk_backup_stop(info.backup); /* its reply goes out before the server closes */
 	brk_server_close(srv);
 	brk_http_close(http);
 	brk_writer_free(info.writer);
+	brk_backup_free(info.backup);
 	store_close(info.store);
 	brk_info("stopped cleanly");
 	brk_auth_free(info.auth);

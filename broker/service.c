@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "backup.h"
 #include "broker.h"
 #include "conn_limits.h"
 #include "log.h"
@@ -1499,6 +1500,7 @@ void brk_service_init(brk_info *info)
 {
 	broker_service.info = info;
 	svc_pubsub_init(info);
+	svc_backup_init(info);
 }
 
 void brk_service_dispatch(brk_info *info, brk_call *c, void *msg_body, size_t msg_len)

@@ -86,14 +86,14 @@ struct mqc_async *mqc_async_new(mq_client *c)
  * racing with operations on our contexts. A callback that was starting its
  * receive as we passed is caught by the next pass (a->all only grows at the
  * head and operations live until mqc_async_free, so it is walked unlocked). */
-void mqc_async_closing(struct mqc_async *a)
+bool mqc_async_closing(struct mqc_async *a)
 {
 	struct mqc_aop *op, *head;
 	struct timespec ts;
 	bool had;
 
 	if (a == NULL)
-		return;
+		return false;
 	pthread_mutex_lock(&a->mtx);
 	a->closing = true;
 	a->waiters++;
@@ -111,14 +111,10 @@ void mqc_async_closing(struct mqc_async *a)
 	}
 	a->waiters--;
 	pthread_mutex_unlock(&a->mtx);
-	/* nng 1.5.2 can hang in nng_close when a pipe is closed while req0 is
-	 * starting a send on it (nanomsg/nng#1543, fixed after 1.5.2). The
-	 * cancelled requests may have left a send under way: let it end. */
-	if (had)
-		nng_msleep(20);
 	/* Contexts are closed here, idle, rather than by the socket close. */
 	for (op = a->all; op != NULL; op = op->next_all)
 		nng_ctx_close(op->ctx);
+	return had;
 }
 
 void mqc_async_free(struct mqc_async *a)

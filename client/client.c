@@ -314,6 +314,9 @@ static void mqc_pipes_drain(mq_client *c)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+/* The longest the close's ping barrier waits (see mq_client_close). */
+#define MQC_CLOSE_BARRIER_MS 2000
+
 void mq_client_close(mq_client *c)
 {
 	struct mqc_slot *s;
@@ -324,7 +327,18 @@ void mq_client_close(mq_client *c)
 	 * waited for first, so no operation of ours is pending on a context
 	 * when the socket closes. Closing the socket aborts every context and
 	 * pipe; after it returns no callback of ours runs any more. */
-	mqc_async_closing(c->async);
+	/* nng 1.5.2 can hang in nng_close when a pipe closes while req0 has a
+	 * send under way on it (nanomsg/nng#1543, fixed after 1.5.2), and
+	 * cancelled calls can leave one: with a busy broker the pipe's send
+	 * waits for the broker to read. One ping is a barrier: req0 sends in
+	 * order on the pipe, so once its reply is back, every earlier request
+	 * has been read by the broker and no send is left under way. At most
+	 * MQC_CLOSE_BARRIER_MS (a stopped broker); a gone one fails it at once. */
+	if (mqc_async_closing(c->async)) {
+		if (c->timeout_ms > MQC_CLOSE_BARRIER_MS)
+			c->timeout_ms = MQC_CLOSE_BARRIER_MS;
+		(void)mq_ping(c, NULL);
+	}
 	mqc_pipes_drain(c);
 	nng_close(c->sock);
 	while ((s = c->pool) != NULL) {

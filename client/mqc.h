@@ -79,8 +79,9 @@ struct mqc_async *mqc_async_new(mq_client *c);
 
 /* mqc_async_closing marks @p a as closing, cancels its calls in flight
  * (their callbacks get MQ_CANCELLED unless already answered) and waits for
- * their callbacks; called before the socket is closed. NULL is fine. */
-void mqc_async_closing(struct mqc_async *a);
+ * their callbacks; called before the socket is closed. Returns whether any
+ * call was in flight. NULL is fine. */
+bool mqc_async_closing(struct mqc_async *a);
 
 /* mqc_async_free waits until every async call of @p a has completed (its
  * callback returned) and frees it; after the socket is closed. NULL is

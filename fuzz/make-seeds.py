@@ -59,6 +59,9 @@ def ack(q, i, tok, method="Ack"):
 seeds = {
     "ping": seq(request("Ping")),
     "info": seq(request("ServerInfo")),
+    "backup": seq(request("Backup"),
+                  request("BackupRead", field(1, "0123456789abcdef") + field(2, 0) + field(3, 4096)),
+                  request("BackupEnd", field(1, "0123456789abcdef"))),
     "push-pull-ack": seq(push("q", "hello"), pull("q"), ack("q", 1, 1)),
     "push-pull-nack": seq(push("q", "a"), push("q", "b", delay=50), pull("q", 2),
                           ack("q", 1, 1, "Nack")),

@@ -104,6 +104,14 @@ typedef struct kv_ops {
 	mq_status (*savepoint)(kv_txn *t, store_err *err);
 	mq_status (*release)(kv_txn *t, store_err *err);
 	void (*rollback)(kv_txn *t);
+	/* copy writes a consistent, compacted copy of the whole environment
+	 * (a file the backend can open as its data file) to fd, from fd's
+	 * current offset on, with sequential writes. It reads a snapshot of
+	 * its own, so it may run on another thread while transactions run
+	 * (the one call of kv_ops that may); it never blocks them, but the
+	 * map does not grow while a copy runs. NULL = the backend keeps
+	 * nothing to copy. */
+	mq_status (*copy)(kv_env *e, int fd, store_err *err);
 } kv_ops;
 
 extern const kv_ops store_kv_lmdb;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,11 @@ struct kv_env {
 	size_t fl_cap;
 	uint32_t *runs; /* lengths of the runs of consecutive pages in fl */
 	size_t n_runs, runs_cap;
+	/* A copy (lmdb_copy, another thread) holds a read transaction on the
+	 * map: mdb_env_set_mapsize must not remap it then. copy_mu guards
+	 * copying and each growth. */
+	pthread_mutex_t copy_mu;
+	int copying;
 };
 
 /* lmdb_status maps an LMDB or errno code to mq_status and explains it in
@@ -158,6 +164,7 @@ static void lmdb_close(kv_env *e)
 		mdb_env_close(e->env);
 	if (e->lock_fd >= 0)
 		close(e->lock_fd);
+	pthread_mutex_destroy(&e->copy_mu);
 	free(e->fl);
 	free(e->runs);
 	free(e->path);
@@ -207,12 +214,14 @@ static mq_status lmdb_open(kv_env **out, const kv_open_opts *o, store_err *err)
 		return MQ_RESOURCE_EXHAUSTED;
 	}
 	e->lock_fd = -1;
+	pthread_mutex_init(&e->copy_mu, NULL);
 	e->txn.env = e;
 	e->relaxed = o->relaxed;
 	e->map_size = o->map_size;
 	e->map_max = o->map_size_max < o->map_size ? o->map_size : o->map_size_max;
 	e->path = strdup(o->path);
 	if (!e->path) {
+		pthread_mutex_destroy(&e->copy_mu);
 		free(e);
 		snprintf(err->msg, sizeof(err->msg), "out of memory");
 		return MQ_RESOURCE_EXHAUSTED;
@@ -302,13 +311,21 @@ static mq_status lmdb_maybe_grow(kv_env *e, store_err *err)
 	lmdb_usage(e, &used, &map);
 	if (!e->grow && used <= map / 4 * 3)
 		return MQ_OK;
-	e->grow = false;
-	if (e->map_size >= e->map_max)
+	if (e->map_size >= e->map_max) {
+		e->grow = false;
 		return MQ_OK;
+	}
+	pthread_mutex_lock(&e->copy_mu);
+	if (e->copying) { /* remapping would pull the map from under the copy */
+		pthread_mutex_unlock(&e->copy_mu);
+		return MQ_OK; /* e->grow stays set: grown after the copy */
+	}
+	e->grow = false;
 	want = e->map_size * 2;
 	if (want > e->map_max || want < e->map_size)
 		want = e->map_max;
 	rc = mdb_env_set_mapsize(e->env, (size_t)want);
+	pthread_mutex_unlock(&e->copy_mu);
 	if (rc)
 		return lmdb_status(e, rc, "grow map", err);
 	lmdb_refresh(e);
@@ -700,6 +717,26 @@ static void lmdb_rollback(kv_txn *t)
 	lmdb_sp_end(t);
 }
 
+/* lmdb_copy is mdb_env_copyfd2 with MDB_CP_COMPACT: LMDB's hot copy. It
+ * takes a read transaction of its own (a snapshot: every transaction
+ * committed before it, none after), writes the live pages only, renumbered
+ * and without free pages, sequentially to fd. Writers go on meanwhile;
+ * pages they free are not reused until the copy ends (its snapshot pins
+ * them), and the map does not grow while it runs (lmdb_maybe_grow). */
+static mq_status lmdb_copy(kv_env *e, int fd, store_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&e->copy_mu);
+	e->copying++;
+	pthread_mutex_unlock(&e->copy_mu);
+	rc = mdb_env_copyfd2(e->env, fd, MDB_CP_COMPACT);
+	pthread_mutex_lock(&e->copy_mu);
+	e->copying--;
+	pthread_mutex_unlock(&e->copy_mu);
+	return rc ? lmdb_status(NULL, rc, "copy", err) : MQ_OK;
+}
+
 const kv_ops store_kv_lmdb = {
     .engine = "lmdb",
     .open = lmdb_open,
@@ -719,4 +756,5 @@ const kv_ops store_kv_lmdb = {
     .savepoint = lmdb_savepoint,
     .release = lmdb_release,
     .rollback = lmdb_rollback,
+    .copy = lmdb_copy,
 };

@@ -133,6 +133,78 @@ mq_status store_sync(store *s, store_err *err);
  * LMDB engine; 0 where it does not apply). */
 void store_usage(const store *s, uint64_t *used_bytes, uint64_t *map_bytes);
 
+/* ---- Backup and restore ------------------------------------------------ *
+ *
+ * A backup file is self-describing and self-checking (all integers
+ * little-endian):
+ *
+ *   offset 0   8 bytes  magic "MQBACKUP"
+ *          8   u32      format version (STORE_BACKUP_FORMAT, 1)
+ *         12   u32      schema version of the store (STORE_SCHEMA_VERSION
+ *                       of the mqd that made it; record.h)
+ *         16   8 bytes  engine name, NUL-padded ("lmdb")
+ *         24   u64      creation time, unix ms
+ *         32   u64      data length N
+ *         40   24 bytes zero (reserved)
+ *         64   N bytes  the engine's data: for lmdb a compacted copy of
+ *                       data.mdb (mdb_env_copyfd2, MDB_CP_COMPACT)
+ *       64+N   32 bytes BLAKE2b-256 (libsodium crypto_generichash) of
+ *                       bytes 0 .. 64+N-1
+ *
+ * store_backup_info.checksum is the BLAKE2b-256 of the whole file, trailer
+ * included: what a receiver of the file computes over every byte it got. */
+
+#define STORE_BACKUP_MAGIC       "MQBACKUP"
+#define STORE_BACKUP_FORMAT      1u
+#define STORE_BACKUP_HEADER_LEN  64u
+#define STORE_BACKUP_TRAILER_LEN 32u
+#define STORE_BACKUP_HASH_LEN    32u
+
+typedef struct store_backup_info {
+	uint64_t size;           /* bytes of the whole file */
+	uint64_t data_len;       /* N: the engine's data */
+	uint32_t schema_version; /* of the store it was taken from */
+	uint64_t created_ms;
+	uint8_t checksum[STORE_BACKUP_HASH_LEN]; /* BLAKE2b-256 of the whole file */
+} store_backup_info;
+
+/* store_backup_check tells whether the engine can make backups:
+ * UNIMPLEMENTED (err says why) for the memory engine. */
+mq_status store_backup_check(const store *s, store_err *err);
+
+/* store_backup writes a backup of the store (format above) to fd, which
+ * must be a regular file open for reading and writing, empty, at offset
+ * 0: the copy is written sequentially, then read back to be checksummed,
+ * then the header and the trailer are written and fd is fsync'ed. The copy
+ * is a consistent snapshot: every transaction committed before the call
+ * began, none that commits during it. Unlike every other call here it may
+ * run on any thread while another thread uses the store (the broker's
+ * writer goes on committing; nothing waits for the copy, but the LMDB map
+ * does not grow until it ends). info (may be NULL) describes the file.
+ * UNIMPLEMENTED for the memory engine; an I/O error is reported with the
+ * step that failed. */
+mq_status store_backup(store *s, int fd, store_backup_info *info, store_err *err);
+
+/* store_backup_read_info reads and checks a backup file's header, length
+ * and checksum (the whole file is read). INVALID_ARGUMENT: not an mq
+ * backup (no magic, unknown format); DATA_LOSS: truncated or damaged
+ * (length or checksum); FAILED_PRECONDITION: a schema newer than this
+ * build's, or an engine it does not know. */
+mq_status store_backup_read_info(const char *file, store_backup_info *info, store_err *err);
+
+/* store_restore restores the backup `file` into data_dir, which must not
+ * exist (it is created) or be empty (else FAILED_PRECONDITION; staging
+ * directories an interrupted restore left, ".restore-*", do not count and
+ * are removed). The file is checked first (store_backup_read_info). Its
+ * data is extracted into a staging directory inside data_dir
+ * (".restore-XXXXXX": same file system, no write access to the parent
+ * needed), fsync'ed and opened with store_open as a check (which also
+ * refuses a schema newer than this build's); only then is data.mdb renamed
+ * into data_dir, which is fsync'ed. On failure data_dir is left as it was
+ * (removed again if this call created it). info may be NULL. */
+mq_status store_restore(const char *file, const char *data_dir, store_backup_info *info,
+                        store_err *err);
+
 /* ---- Transactions ------------------------------------------------------ */
 
 mq_status store_begin(store *s, store_txn **out, store_err *err);

@@ -5,9 +5,16 @@
  * (a path ending in "data.mdb") fail with EIO, as a failing disk would.
  * Everything else passes through. Only the tests load it (test_reliab.c
  * starts mqd with it), so LMDB's real commit path meets the error.
+ *
+ * Hold: while the file named by $MQ_FAULT_HOLD_FILE exists, fsync and
+ * fdatasync of data.mdb wait (at most 60 s, then go on), and
+ * "$MQ_FAULT_HOLD_FILE.held" is created when a wait begins, so a test knows
+ * that mqd's writer (or its store_open) is held inside a commit
+ * (test_http.c holds mqd in its shutdown and in its start this way).
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,22 @@ static int is_data_file(int fd)
 	return n >= 8 && strcmp(path + n - 8, "data.mdb") == 0;
 }
 
+static void hold_wait(int fd)
+{
+	const char *f = getenv("MQ_FAULT_HOLD_FILE");
+	char marker[4200];
+	int mfd;
+
+	if (f == NULL || !*f || access(f, F_OK) != 0 || !is_data_file(fd))
+		return;
+	snprintf(marker, sizeof(marker), "%s.held", f);
+	mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (mfd >= 0)
+		close(mfd);
+	for (int i = 0; i < 60000 && access(f, F_OK) == 0; i++)
+		usleep(1000);
+}
+
 int fsync(int fd)
 {
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
@@ -42,6 +65,7 @@ int fsync(int fd)
 		errno = EIO;
 		return -1;
 	}
+	hold_wait(fd);
 	return real(fd);
 }
 
@@ -53,6 +77,7 @@ int fdatasync(int fd)
 		errno = EIO;
 		return -1;
 	}
+	hold_wait(fd);
 	return real(fd);
 }
 

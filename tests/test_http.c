@@ -3,8 +3,10 @@
  * test_http.c: mqd's HTTP listener (--http-listen) against the real mqd over
  * loopback: the JSON API (push, long-poll pull, ack, nack, admin calls,
  * errors mapped to HTTP codes), /metrics parsed strictly, /livez and
- * /readyz, the dashboard's files and headers, and the curl examples of
- * docs/http.md run as written.
+ * /readyz (also 503 in the shutdown window after SIGTERM and refused while
+ * storage opens, mqd held there with tests/faultshim.c), and the curl
+ * examples of docs/http.md run as written; the dashboard's files and
+ * their headers.
  *
  * The HTTP client is a small blocking one over a POSIX socket
  * (HTTP/1.1, Connection: close, read to EOF): no extra dependency.
@@ -12,6 +14,10 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -699,6 +705,254 @@ static void test_http_dashboard_files(void **state)
 	json_decref(api_ok(f, "Ping", "{}"));
 }
 
+/* ---- /readyz while shutting down and while starting ---------------------------
+ *
+ * mqd is held deterministically with the faultshim's hold (tests/faultshim.c):
+ * while a file exists, fsync/fdatasync of data.mdb wait, and a marker file
+ * says when a wait began. Held in a push's commit, SIGTERM finds the writer
+ * busy: mqd stays in its shutdown phase (quiesced, draining that push) until
+ * the test lets the commit go. Held in store_open's first commit, mqd is
+ * starting: storage is not open, no listener is up. */
+
+typedef struct held_push {
+	int port;
+	int status;
+	char body[512];
+} held_push;
+
+static void *held_push_main(void *arg)
+{
+	held_push *h = arg;
+	http_resp r;
+
+	h->status = -1;
+	if (http_do(h->port, "POST", "/v1/Push", "Content-Type: application/json\r\n",
+	            "{\"queue\":\"sd\",\"messages\":[{\"payload\":\"aGVsZA==\"}]}", &r) == 0) {
+		h->status = r.status;
+		snprintf(h->body, sizeof(h->body), "%s", r.body);
+		free(r.body);
+	}
+	return NULL;
+}
+
+/* shim_env preloads the faultshim into the mqd started next, with the hold
+ * file `hold`; shim_env_clear undoes it. */
+static void shim_env(const char *hold, char *asan_old, size_t len)
+{
+	const char *shim = getenv("MQ_FAULTSHIM"), *old = getenv("ASAN_OPTIONS");
+	char asan[600];
+
+	if (shim == NULL || !*shim)
+		fail_msg("MQ_FAULTSHIM is not set (meson's test() sets it)");
+	snprintf(asan_old, len, "%s", old ? old : "");
+	/* An ASan-built mqd must be told that a library preloaded before its
+	 * runtime is fine. */
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old ? old : "",
+	         old && *old ? ":" : "");
+	setenv("MQ_FAULT_HOLD_FILE", hold, 1);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("ASAN_OPTIONS", asan, 1);
+}
+
+static void shim_env_clear(const char *asan_old)
+{
+	unsetenv("LD_PRELOAD");
+	unsetenv("MQ_FAULT_HOLD_FILE");
+	if (*asan_old)
+		setenv("ASAN_OPTIONS", asan_old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+}
+
+static void touch(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fclose(fp);
+}
+
+/* wait_file waits (bounded) until path exists. */
+static void wait_file(const char *path)
+{
+	for (int i = 0; i < 1000 * mqtest_time_mult() && access(path, F_OK) != 0; i++)
+		usleep(10000);
+	if (access(path, F_OK) != 0)
+		fail_msg("%s did not appear within %d s", path, 10 * mqtest_time_mult());
+}
+
+static int log_port(const char *logfile)
+{
+	char line[1024];
+	int port = 0;
+	FILE *log = fopen(logfile, "r");
+
+	assert_non_null(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		char *p = strstr(line, "http listening on http://127.0.0.1:");
+		if (p != NULL)
+			port = atoi(p + strlen("http listening on http://127.0.0.1:"));
+	}
+	fclose(log);
+	return port;
+}
+
+static void test_http_readyz_shutdown(void **state)
+{
+	mqtest_broker b;
+	char hold[400], marker[420], asan_old[600];
+	held_push hp = {0};
+	pthread_t th;
+	http_resp r;
+	json_t *j;
+	int i, port;
+
+	(void)state;
+	mqtest_tmpdir(hold, sizeof(hold));
+	mqtest_rmtree(hold); /* the name only: the hold is on while it exists */
+	snprintf(marker, sizeof(marker), "%s.held", hold);
+	shim_env(hold, asan_old, sizeof(asan_old));
+	mqtest_broker_start(&b, "--http-listen", "http://127.0.0.1:0", NULL);
+	shim_env_clear(asan_old);
+	port = log_port(b.log);
+	assert_true(port > 0);
+
+	/* serving: ready */
+	assert_int_equal(http_do(port, "GET", "/readyz", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+
+	/* a push whose commit is held; then SIGTERM */
+	touch(hold);
+	hp.port = port;
+	assert_int_equal(pthread_create(&th, NULL, held_push_main, &hp), 0);
+	wait_file(marker);
+	assert_int_equal(kill(b.pid, SIGTERM), 0);
+	/* Until mqd takes the signal /readyz may still say 200; then it must
+	 * say 503 (never refuse: the held commit keeps mqd in its shutdown). */
+	for (i = 0; i < 1000 * mqtest_time_mult(); i++) {
+		if (http_do(port, "GET", "/readyz", NULL, NULL, &r) != 0)
+			fail_msg("/readyz refused the connection during the shutdown");
+		if (r.status != 200)
+			break;
+		free(r.body);
+		usleep(10000);
+	}
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, "shutting down\n");
+	free(r.body);
+	/* still held: still 503, and new calls are refused with UNAVAILABLE */
+	assert_int_equal(http_do(port, "GET", "/readyz", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 503);
+	free(r.body);
+	assert_int_equal(http_do(port, "GET", "/livez", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	assert_int_equal(http_do(port, "POST", "/v1/Ping", NULL, "{}", &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(r.body, "UNAVAILABLE"));
+	free(r.body);
+	assert_true(waitpid(b.pid, NULL, WNOHANG) == 0); /* mqd is still there */
+
+	/* let the commit go: the push in flight is answered OK, mqd exits 0 */
+	assert_int_equal(unlink(hold), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (hp.status != 200)
+		fail_msg("the push drained at shutdown got HTTP %d: %s", hp.status, hp.body);
+	assert_int_equal(mqtest_broker_stop(&b), 0);
+
+	/* and it was durable */
+	mqtest_broker_restart(&b, "--http-listen", "http://127.0.0.1:0", NULL);
+	port = log_port(b.log);
+	{
+		fixture f2 = {.port = port};
+		j = api_ok(&f2, "GetQueue", "{\"name\":\"sd\"}");
+	}
+	assert_int_equal(
+	    jstr_u64(json_object_get(json_object_get(j, "queue"), "stats"), "pushed_total"), 1);
+	json_decref(j);
+	assert_int_equal(mqtest_broker_stop(&b), 0);
+	mqtest_broker_cleanup(&b);
+	unlink(marker);
+}
+
+static void test_http_readyz_starting(void **state)
+{
+	const char *mqd = getenv("MQD");
+	char dir[256], hold[400], marker[420], asan_old[600], logf[300], listen[300], data[300],
+	    http[64];
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	http_resp r;
+	pid_t pid;
+	int fd, port, i, status = -1;
+
+	(void)state;
+	assert_non_null(mqd);
+	/* a free loopback port for the HTTP listener */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+
+	mqtest_tmpdir(dir, sizeof(dir));
+	snprintf(hold, sizeof(hold), "%s/hold", dir);
+	snprintf(marker, sizeof(marker), "%s.held", hold);
+	snprintf(logf, sizeof(logf), "%s/mqd.log", dir);
+	snprintf(listen, sizeof(listen), "--listen=ipc://%s/mq.sock", dir);
+	snprintf(data, sizeof(data), "--data-dir=%s/data", dir);
+	snprintf(http, sizeof(http), "--http-listen=http://127.0.0.1:%d", port);
+	touch(hold); /* held from the first commit: store_open's */
+	shim_env(hold, asan_old, sizeof(asan_old));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int lfd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (lfd >= 0) {
+			dup2(lfd, 1);
+			dup2(lfd, 2);
+			close(lfd);
+		}
+		execl(mqd, mqd, listen, data, http, (char *)NULL);
+		_exit(127);
+	}
+	shim_env_clear(asan_old);
+	wait_file(marker);
+	/* storage is not open yet: no listener, /readyz is refused */
+	assert_int_equal(http_do(port, "GET", "/readyz", NULL, NULL, &r), -1);
+	assert_true(waitpid(pid, NULL, WNOHANG) == 0);
+	/* let it open: /readyz becomes 200 */
+	assert_int_equal(unlink(hold), 0);
+	for (i = 0; i < 1000 * mqtest_time_mult(); i++) {
+		if (http_do(port, "GET", "/readyz", NULL, NULL, &r) == 0) {
+			if (r.status == 200)
+				break;
+			free(r.body);
+			r.status = -1;
+		}
+		usleep(10000);
+	}
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "ready\n");
+	free(r.body);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	for (i = 0; i < 1000 * mqtest_time_mult(); i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		kill(pid, SIGKILL);
+		fail_msg("mqd did not exit cleanly (status %d)", status);
+	}
+	mqtest_rmtree(dir);
+}
+
 /* ---- docs/http.md's curl examples ------------------------------------------- */
 
 static void test_http_doc_examples(void **state)
@@ -816,6 +1070,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_metrics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_health, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_dashboard_files, setup, teardown),
+	    cmocka_unit_test(test_http_readyz_shutdown),
+	    cmocka_unit_test(test_http_readyz_starting),
 	    cmocka_unit_test_setup_teardown(test_http_doc_examples, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_json_log, setup_json_log, teardown_stopped),
 	};

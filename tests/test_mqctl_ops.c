@@ -131,6 +131,7 @@ static void test_mqctl_progress(void **state)
 		fclose(fp);
 		assert_int_equal(mqtest_ctl(f, "push big --lines --file '%s' >/dev/null", big), 0);
 		assert_int_equal(mqtest_ctl(f, "push big2 --lines --file '%s' >/dev/null", big), 0);
+		assert_int_equal(mqtest_ctl(f, "push big3 --lines --file '%s' >/dev/null", big), 0);
 	}
 	assert_int_equal(mqtest_run(f->out, sizeof(f->out),
 	                            "script -qec \"'%s' --url '%s' queue purge big\" /dev/null",
@@ -152,6 +153,19 @@ static void test_mqctl_progress(void **state)
 		assert_int_equal(qi.stats.ready, 0);
 		assert_mq_ok(mq_queue_get(f->c, "big2", &qi));
 		assert_int_equal(qi.stats.ready, 0);
+	}
+	/* delete empties a large queue in steps first, with a bar */
+	assert_int_equal(mqtest_run(f->out, sizeof(f->out),
+	                            "script -qec \"'%s' --url '%s' queue delete big3\" /dev/null",
+	                            f->mqctl, f->b.url),
+	                 0);
+	assert_non_null(strstr(f->out, "\remptying ["));
+	assert_non_null(strstr(f->out, "] 100% 10500/10500"));
+	assert_non_null(strstr(f->out, "deleted queue big3"));
+	{
+		mq_queue_info qi;
+
+		assert_int_equal(mq_queue_get(f->c, "big3", &qi), MQ_NOT_FOUND);
 	}
 }
 
@@ -296,6 +310,9 @@ static void test_mqctl_both_forms(void **state)
 	     "deleted");
 	both(&fm, "queue delete", "queue delete qa", "deleted queue qa", "queue delete qb",
 	     "deleted");
+	snprintf(a, sizeof(a), "backup '%.200s/both.mqb'", f->b.dir);
+	snprintf(j, sizeof(j), "backup '%.200s/both-json.mqb'", f->b.dir);
+	both(&fm, "backup", a, "backup written to ", j, "blake2b");
 
 	/* Every command of mqctl --help has a case above. */
 	assert_int_equal(mqtest_ctl(f, "--help"), 0);

@@ -15,9 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <sodium.h>
+#include <sys/stat.h>
 
 #include "storefx.h"
 
@@ -2148,6 +2151,172 @@ static void test_storage_queue_config_v3(void **state)
 	commit(t);
 }
 
+/* ---- backup and restore (issue 7) ------------------------------------------ */
+
+/* test_storage_backup: store_backup writes a consistent snapshot (what was
+ * committed before it, not a transaction still open), store_restore brings
+ * it back into a new directory with the same contents; damaged, foreign and
+ * newer files and non-empty targets are refused. The memory engine answers
+ * UNIMPLEMENTED. */
+static void test_storage_backup(void **state)
+{
+	fx *f = *state;
+	char file[400], target[400], cmd[1200];
+	store_backup_info bi, ri;
+	store_config rc;
+	store_queue_info info;
+	store_txn *t;
+	store *r = NULL;
+	got g, leased;
+	uint64_t id_ready, id_uncommitted;
+	FILE *fp;
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/backup.mqb", f->dir);
+	if (!is_lmdb()) {
+		ST(store_backup_check(f->s, &E), MQ_UNIMPLEMENTED);
+		assert_non_null(strstr(E.msg, "memory"));
+		fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		ST(store_backup(f->s, fd, &bi, &E), MQ_UNIMPLEMENTED);
+		close(fd);
+		return;
+	}
+	OK(store_backup_check(f->s, &E));
+	t = begin(f);
+	create(t, "bq", 7000, 3);
+	id_ready = push_x(t, "bq", "ready", 2, 0);
+	push_x(t, "bq", "leased", 9, 0);
+	leased = pull1(t, "bq", 0);
+	assert_string_equal(leased.payload, "leased");
+	commit(t);
+
+	/* A transaction open during the backup is not in it. */
+	t = begin(f);
+	id_uncommitted = push(t, "bq", "uncommitted");
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	OK(store_backup(f->s, fd, &bi, &E));
+	close(fd);
+	commit(t);
+	assert_int_equal(bi.schema_version, 3);
+	assert_true(bi.size > STORE_BACKUP_HEADER_LEN + STORE_BACKUP_TRAILER_LEN);
+	assert_int_equal(bi.size, bi.data_len + STORE_BACKUP_HEADER_LEN + STORE_BACKUP_TRAILER_LEN);
+	OK(store_backup_read_info(file, &ri, &E));
+	assert_int_equal(ri.size, bi.size);
+	assert_memory_equal(ri.checksum, bi.checksum, sizeof(bi.checksum));
+
+	/* Restore into a new directory and compare. */
+	snprintf(target, sizeof(target), "%s/restored", f->dir);
+	OK(store_restore(file, target, &ri, &E));
+	rc = f->cfg;
+	rc.path = target;
+	OK(store_open(&r, &rc, &E));
+	OK(store_begin(r, &t, &E));
+	OK(store_queue_get(t, "bq", &info, &E));
+	assert_int_equal(info.config.lease_ms, 7000);
+	assert_int_equal(info.config.max_attempts, 3);
+	assert_int_equal(info.stats.ready, 1);
+	assert_int_equal(info.stats.in_flight, 1);
+	assert_int_equal(info.stats.pushed_total, 2);
+	ST(store_message_get(t, "bq", id_uncommitted, NULL, NULL, &E), MQ_NOT_FOUND);
+	OK(store_ack(t, "bq", leased.id, leased.token, &E)); /* the lease came along */
+	g = pull1(t, "bq", 0);
+	assert_int_equal(g.id, id_ready);
+	assert_string_equal(g.payload, "ready");
+	OK(store_commit(t, &E));
+	store_close(r);
+
+	/* Refusals: a non-empty target, a file that is not a backup, a damaged
+	 * one, one from a newer schema. Nothing is left behind. */
+	ST(store_restore(file, target, NULL, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "not empty"));
+	snprintf(target, sizeof(target), "%s/restored2", f->dir);
+	snprintf(cmd, sizeof(cmd), "%s/garbage", f->dir);
+	fp = fopen(cmd, "w");
+	assert_non_null(fp);
+	fputs("this is not a backup\n", fp);
+	fclose(fp);
+	ST(store_restore(cmd, target, NULL, &E), MQ_INVALID_ARGUMENT);
+	assert_non_null(strstr(E.msg, "not an mq backup"));
+	assert_int_equal(access(target, F_OK), -1);
+	/* a flipped byte in the data */
+	fd = open(file, O_RDWR);
+	assert_true(fd >= 0);
+	{
+		uint8_t b;
+		assert_int_equal(pread(fd, &b, 1, STORE_BACKUP_HEADER_LEN + 100), 1);
+		b ^= 0x40;
+		assert_int_equal(pwrite(fd, &b, 1, STORE_BACKUP_HEADER_LEN + 100), 1);
+		ST(store_restore(file, target, NULL, &E), MQ_DATA_LOSS);
+		assert_non_null(strstr(E.msg, "checksum"));
+		b ^= 0x40;
+		assert_int_equal(pwrite(fd, &b, 1, STORE_BACKUP_HEADER_LEN + 100), 1);
+		/* a truncated file */
+		assert_int_equal(ftruncate(fd, (off_t)bi.size - 1), 0);
+		ST(store_restore(file, target, NULL, &E), MQ_DATA_LOSS);
+		assert_non_null(strstr(E.msg, "truncated"));
+	}
+	close(fd);
+	assert_int_equal(access(target, F_OK), -1);
+	/* a newer schema (the header says 99) */
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	OK(store_backup(f->s, fd, &bi, &E));
+	{
+		uint8_t v[4] = {99, 0, 0, 0};
+		assert_int_equal(pwrite(fd, v, 4, 12), 4);
+	}
+	close(fd);
+	ST(store_restore(file, target, NULL, &E), MQ_FAILED_PRECONDITION);
+	assert_non_null(strstr(E.msg, "schema version 99"));
+	assert_int_equal(access(target, F_OK), -1);
+	/* A file whose header and checksum are right around data that is not
+	 * an LMDB file: only opening it (in the staging directory) finds out;
+	 * an existing empty target stays empty. */
+	assert_int_equal(mkdir(target, 0755), 0);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	{
+		uint8_t hdr[STORE_BACKUP_HEADER_LEN] = "MQBACKUP", data[16384], sum[32];
+		crypto_generichash_state hs;
+
+		hdr[8] = STORE_BACKUP_FORMAT;
+		hdr[12] = 3;
+		memcpy(hdr + 16, "lmdb", 4);
+		hdr[32] = (uint8_t)(sizeof(data) & 0xff);
+		hdr[33] = (uint8_t)(sizeof(data) >> 8);
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + 3);
+		crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
+		crypto_generichash_update(&hs, hdr, sizeof(hdr));
+		crypto_generichash_update(&hs, data, sizeof(data));
+		crypto_generichash_final(&hs, sum, sizeof(sum));
+		assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+		assert_int_equal(write(fd, sum, sizeof(sum)), (ssize_t)sizeof(sum));
+	}
+	close(fd);
+	OK(store_backup_read_info(file, NULL, &E)); /* the envelope is right */
+	ST(store_restore(file, target, NULL, &E), MQ_DATA_LOSS);
+	assert_non_null(strstr(E.msg, "does not open as an mq store"));
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", target);
+	assert_int_equal(system(cmd), 0); /* still empty: no staging directory left */
+	/* and a staging directory left by an interrupted restore does not
+	 * make it non-empty */
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir '%s/.restore-abc123' && touch '%s/.restore-abc123/data.mdb'", target,
+	         target);
+	assert_int_equal(system(cmd), 0);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	OK(store_backup(f->s, fd, NULL, &E));
+	close(fd);
+	OK(store_restore(file, target, NULL, &E));
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s')\" = data.mdb", target);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest both[] = {
@@ -2186,6 +2355,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_storage_message_browse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_redrive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_retry_backoff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_backup, setup, teardown),
 	};
 	const struct CMUnitTest lmdb_only[] = {
 	    cmocka_unit_test_setup_teardown(test_storage_reopen, setup, teardown),

@@ -105,7 +105,9 @@ MQ_API mq_status mq_client_open(mq_client **out, const char *url, const mq_clien
  * may be in progress or follow. Asynchronous calls still in flight
  * (<mq/async.h>) are cancelled: each callback runs once, with MQ_CANCELLED
  * or its real result, before this returns; call mq_client_flush() first to
- * let them finish instead. NULL is fine.
+ * let them finish instead. When some were cancelled, the close then makes
+ * one ping round trip (at most 2 s) so that no request is left half-sent
+ * on the connection. NULL is fine.
  */
 MQ_API void mq_client_close(mq_client *c);
 
@@ -711,6 +713,55 @@ typedef struct mq_server_info {
 
 /** mq_server_info_get reads the broker's ServerInfo into @p info. */
 MQ_API mq_status mq_server_info_get(mq_client *c, mq_server_info *info);
+
+/* ---- Backup (docs/backup.md) -------------------------------------------- */
+
+/** mq_backup_progress_fn is told how many of the backup's @p total bytes
+ * are written so far: once with 0 when the broker's copy is ready, then
+ * after each chunk. It runs on the thread calling mq_backup. */
+typedef void (*mq_backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/** Options of mq_backup; zeroed = the defaults. */
+typedef struct mq_backup_opts {
+	/** How long the broker may take to make its copy (before the first
+	 * byte comes), ms; 0 = 1 hour. Added to the client's timeout_ms. */
+	uint32_t copy_timeout_ms;
+	/** Bytes asked per BackupRead; 0 = 1 MiB (the most). */
+	uint32_t chunk_bytes;
+	mq_backup_progress_fn progress; /**< NULL = none */
+	void *progress_arg;
+	uint64_t reserved[4];
+} mq_backup_opts;
+
+/** What mq_backup wrote (plain data). */
+typedef struct mq_backup_info {
+	uint64_t size;           /**< bytes written to the fd */
+	uint32_t schema_version; /**< storage schema of the copy */
+	uint64_t created_ms;     /**< unix ms of the copy's snapshot */
+	uint8_t checksum[32];    /**< BLAKE2b-256 of the bytes written, verified */
+	uint64_t reserved[4];
+} mq_backup_info;
+
+/** mq_backup takes a hot backup of the broker's whole store and writes it
+ * to @p fd. The broker makes a consistent, compacted copy (LMDB's hot copy:
+ * every push acknowledged before the call is in it) while it goes on
+ * serving, then the copy is streamed in chunks, and its BLAKE2b-256
+ * checksum is verified over every byte written; the broker's temporary
+ * file is deleted before this returns, whatever the outcome. The file is
+ * restored with `mqd --restore FILE` (docs/backup.md).
+ *
+ * Ownership: @p fd stays the caller's: it is written with write(2) from its
+ * current position, neither synced nor closed. On failure it may hold part
+ * of a backup: discard it (mqctl writes FILE.tmp and renames it only after
+ * success and fsync). Needs the admin permission on "*" when the broker
+ * uses tokens.
+ * @param opts NULL = defaults
+ * @param info may be NULL
+ * @return MQ_OK; MQ_UNIMPLEMENTED (the broker's memory engine);
+ *   MQ_RESOURCE_EXHAUSTED (another backup is in progress); MQ_DATA_LOSS
+ *   (checksum or length mismatch); MQ_INTERNAL with errno's text when
+ *   writing to @p fd fails; the broker's and transport errors. */
+MQ_API mq_status mq_backup(mq_client *c, int fd, const mq_backup_opts *opts, mq_backup_info *info);
 
 /* ---- Consumer runtime -------------------------------------------------- */
 
