@@ -11,12 +11,16 @@
  *              storage method is handed to the writer with its apply step.
  *   writer.c   the single writer thread: it takes every call queued while
  *              the previous commit ran, applies them all in one storage
- *              transaction (group commit), commits, then replies. It also
+ *              transaction (group commit), commits, then replies (or,
+ *              when more calls already wait, hands the replies to its
+ *              replier thread and starts the next transaction). It also
  *              owns parked long polls and the timers (lease expiry, delayed
  *              messages, relaxed-mode syncs).
  *
- * nng's callback threads never touch storage; the writer never blocks on
- * the network (replies are sent with asynchronous aio).
+ * Storage is touched only in the writer's role: by the writer thread, or,
+ * when that thread is idle, by the one nng callback thread that submits a
+ * call and runs it inline (writer.c). Nothing blocks on the network
+ * (replies are sent with asynchronous aio).
  */
 #ifndef BRK_BROKER_H
 #define BRK_BROKER_H

@@ -91,7 +91,7 @@ void brk_limits_pipe_event(brk_limits *l, nng_pipe p, nng_pipe_ev ev)
 	pipe_ent *e;
 	int peer_pid = 0;
 
-	if (ev == NNG_PIPE_EV_ADD_POST) {
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		/* The listener watchdog probes ipc:// listeners from this very
 		 * process: those connections do not count. */
 		bool exempt = nng_pipe_get_int(p, NNG_OPT_IPC_PEER_PID, &peer_pid) == 0 &&

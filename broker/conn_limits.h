@@ -28,7 +28,10 @@ typedef struct brk_limits brk_limits;
 brk_limits *brk_limits_new(uint32_t max_connections, uint32_t max_parked_pulls);
 void brk_limits_free(brk_limits *l);
 
-/* brk_limits_pipe_event is the nng pipe notification (ADD_POST, REM_POST). */
+/* brk_limits_pipe_event is the nng pipe notification (ADD_PRE, REM_POST).
+ * ADD_PRE, not ADD_POST: nng starts the protocol on a pipe before ADD_POST
+ * runs, so a request could be served before a post-add check; REM_POST
+ * comes for every pipe that saw ADD_PRE. */
 void brk_limits_pipe_event(brk_limits *l, nng_pipe p, nng_pipe_ev ev);
 
 /* brk_limits_refused tells whether pipe id was refused (over the limit);

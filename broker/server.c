@@ -237,7 +237,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	brk_server *s = arg;
 
 	brk_limits_pipe_event(s->limits, p, ev);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
+	if (ev == NNG_PIPE_EV_ADD_PRE) { /* see brk_limits_pipe_event */
 		int n = atomic_fetch_add(&s->pipes, 1) + 1;
 		brk_metrics_conn_add(1);
 		brk_debug("connection opened (%d open)", n);
@@ -412,7 +412,7 @@ int brk_server_open(brk_server **out, const brk_config *cfg, brk_info *info)
 		goto fail;
 	}
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, (size_t)cfg->max_request);
-	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, s);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_cb, s);
 	for (uint32_t i = 0; i < cfg->contexts; i++) {
 		if ((rv = work_add(s)) != 0) {

@@ -357,8 +357,8 @@ static mq_status mqc_async_encode(mq_client *c, const char *queue, size_t n,
 	Mq__PushMessage one, *pm = &one, *one_p = &one, **pms = &one_p;
 	Mq__Header *one_hps = NULL, **one_hpp = NULL;
 	Mq__Header **hps = &one_hps, ***hpp = &one_hpp;
-	uint8_t *buf = NULL;
-	size_t len, filled = 0;
+	mqc_rpc_req rr;
+	size_t filled = 0;
 	mq_status st;
 	int rv;
 
@@ -384,16 +384,16 @@ static mq_status mqc_async_encode(mq_client *c, const char *queue, size_t n,
 	req.queue = (char *)queue;
 	req.n_messages = n;
 	req.messages = pms;
-	if ((st = mqc_rpc_pack_request(c, &req.base, method, &buf, &len)) != MQ_OK)
+	if ((st = mqc_rpc_prepare(c, &req.base, &rr)) != MQ_OK)
 		goto out;
-	if ((rv = nng_msg_alloc(out, len)) != 0) {
+	*method = rr.method;
+	if ((rv = nng_msg_alloc(out, rr.len)) != 0) {
 		st = mqc_nng_status(c, rv, "allocate request");
 		goto out;
 	}
-	memcpy(nng_msg_body(*out), buf, len);
+	mqc_rpc_pack(&rr, nng_msg_body(*out));
 	st = MQ_OK;
 out:
-	free(buf);
 	for (size_t i = 0; i < filled; i++) {
 		free(hps[i]);
 		free(hpp[i]);

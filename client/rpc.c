@@ -11,7 +11,7 @@
 
 struct mqc_rpc_call {
 	const ProtobufCMethodDescriptor *method;
-	Mq__Request env;
+	mqc_rpc_req req;
 	ProtobufCMessage *reply;
 };
 
@@ -29,7 +29,7 @@ static void mqc_rpc_encode(void *arg, uint8_t *dst)
 {
 	struct mqc_rpc_call *call = arg;
 
-	mq__request__pack(&call->env, dst);
+	mqc_rpc_pack(&call->req, dst);
 }
 
 static mq_status mqc_rpc_decode(void *arg, const uint8_t *data, size_t len)
@@ -71,61 +71,60 @@ mq_status mqc_rpc_decode_reply(const ProtobufCMethodDescriptor *method, const ui
 	return st;
 }
 
-mq_status mqc_rpc_pack_request(mq_client *c, const ProtobufCMessage *req,
-                               const ProtobufCMethodDescriptor **method, uint8_t **out, size_t *len)
+/* varint_put writes v as a varint; returns its length. */
+static size_t varint_put(uint8_t *p, uint64_t v)
 {
-	Mq__Request env = MQ__REQUEST__INIT;
-	uint8_t *body, *buf;
-	size_t blen, elen;
+	size_t n = 0;
 
-	if ((*method = mqc_method_for(req->descriptor)) == NULL)
+	do {
+		p[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			p[n] |= 0x80;
+		n++;
+	} while (v);
+	return n;
+}
+
+mq_status mqc_rpc_prepare(mq_client *c, const ProtobufCMessage *req, mqc_rpc_req *r)
+{
+	uint8_t tmp[10];
+
+	if ((r->method = mqc_method_for(req->descriptor)) == NULL)
 		return mqc_fail(MQ_INTERNAL, "no Broker method takes %s", req->descriptor->name);
-	blen = protobuf_c_message_get_packed_size(req);
-	/* +1: malloc(0) may return NULL for an empty request. */
-	if ((body = malloc(blen + 1)) == NULL)
-		return mqc_fail(MQ_INTERNAL, "out of memory");
-	protobuf_c_message_pack(req, body);
-	env.version = MQ_PROTOCOL_VERSION;
-	env.method = (char *)(*method)->name;
-	env.auth_token = (char *)mqc_auth_token(c);
-	env.body.data = body;
-	env.body.len = blen;
-	elen = mq__request__get_packed_size(&env);
-	if ((buf = malloc(elen + 1)) == NULL) {
-		free(body);
-		return mqc_fail(MQ_INTERNAL, "out of memory");
-	}
-	mq__request__pack(&env, buf);
-	free(body);
-	*out = buf;
-	*len = elen;
+	mq__request__init(&r->env);
+	r->env.version = MQ_PROTOCOL_VERSION;
+	r->env.method = (char *)r->method->name;
+	r->env.auth_token = (char *)mqc_auth_token(c);
+	r->req = req;
+	r->blen = protobuf_c_message_get_packed_size(req);
+	r->len = mq__request__get_packed_size(&r->env);
+	if (r->blen > 0) /* field 4 (body): tag, length, the packed request */
+		r->len += 1 + varint_put(tmp, r->blen) + r->blen;
 	return MQ_OK;
+}
+
+void mqc_rpc_pack(const mqc_rpc_req *r, uint8_t *dst)
+{
+	size_t n = mq__request__pack(&r->env, dst);
+
+	if (r->blen == 0)
+		return;
+	dst[n++] = (4u << 3) | 2u; /* body = 4, length-delimited */
+	n += varint_put(dst + n, r->blen);
+	protobuf_c_message_pack(r->req, dst + n);
 }
 
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
                   ProtobufCMessage **reply)
 {
-	struct mqc_rpc_call call = {.env = MQ__REQUEST__INIT};
-	uint8_t *body;
-	size_t len;
+	struct mqc_rpc_call call = {0};
 	mq_status st;
 
-	call.method = mqc_method_for(req->descriptor);
-	if (call.method == NULL)
-		return mqc_fail(MQ_INTERNAL, "no Broker method takes %s", req->descriptor->name);
-	len = protobuf_c_message_get_packed_size(req);
-	/* +1: malloc(0) may return NULL for an empty request. */
-	if ((body = malloc(len + 1)) == NULL)
-		return mqc_fail(MQ_INTERNAL, "out of memory");
-	protobuf_c_message_pack(req, body);
-	call.env.version = MQ_PROTOCOL_VERSION;
-	call.env.method = (char *)call.method->name;
-	call.env.auth_token = (char *)mqc_auth_token(c);
-	call.env.body.data = body;
-	call.env.body.len = len;
-	st = mqc_transact(c, mq__request__get_packed_size(&call.env), mqc_rpc_encode,
-	                  mqc_rpc_decode, &call, extra_ms);
-	free(body);
+	if ((st = mqc_rpc_prepare(c, req, &call.req)) != MQ_OK)
+		return st;
+	call.method = call.req.method;
+	st = mqc_transact(c, call.req.len, mqc_rpc_encode, mqc_rpc_decode, &call, extra_ms);
 	if (st != MQ_OK)
 		return st;
 	*reply = call.reply;

@@ -20,13 +20,25 @@
 mq_status mqc_rpc(mq_client *c, const ProtobufCMessage *req, uint32_t extra_ms,
                   ProtobufCMessage **reply);
 
-/* mqc_rpc_pack_request is the first half of mqc_rpc for callers that do their own
- * transport (async.c): it packs @p req into a Request envelope in a new
- * malloc'd buffer *out of *len bytes (free() it) and sets *method.
- * @return MQ_OK; MQ_INTERNAL (no such method, out of memory). */
-mq_status mqc_rpc_pack_request(mq_client *c, const ProtobufCMessage *req,
-                               const ProtobufCMethodDescriptor **method, uint8_t **out,
-                               size_t *len);
+/* mqc_rpc_req is a request ready to be packed into its Request envelope:
+ * the envelope's fields but the body, and the method's request, packed as
+ * the body straight into the destination (no intermediate buffer). */
+typedef struct mqc_rpc_req {
+	const ProtobufCMethodDescriptor *method;
+	const ProtobufCMessage *req; /* borrowed: valid until mqc_rpc_pack */
+	Mq__Request env;             /* without body */
+	size_t blen;                 /* packed size of req */
+	size_t len;                  /* packed size of the whole envelope */
+} mqc_rpc_req;
+
+/* mqc_rpc_prepare is the first half of mqc_rpc for callers that do their
+ * own transport (async.c): it finds the method of @p req and sizes its
+ * envelope (r->len bytes). @p req must stay unchanged until mqc_rpc_pack.
+ * @return MQ_OK; MQ_INTERNAL (no such method). */
+mq_status mqc_rpc_prepare(mq_client *c, const ProtobufCMessage *req, mqc_rpc_req *r);
+
+/* mqc_rpc_pack writes exactly r->len bytes of the envelope into @p dst. */
+void mqc_rpc_pack(const mqc_rpc_req *r, uint8_t *dst);
 
 /* mqc_rpc_decode_reply is the second half: it unpacks a Reply envelope for
  * @p method. On MQ_OK *reply is as for mqc_rpc. Sets the calling thread's

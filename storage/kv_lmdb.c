@@ -56,6 +56,9 @@ struct kv_env {
 	size_t fl_cap;
 	uint32_t *runs; /* lengths of the runs of consecutive pages in fl */
 	size_t n_runs, runs_cap;
+	uint64_t file_end;  /* bytes of data.mdb known to be written (lmdb_prealloc) */
+	uint64_t pa_used;   /* used bytes at lmdb_prealloc's last decision */
+	uint64_t pa_begins; /* transactions begun since then */
 	/* A copy (lmdb_copy, another thread) holds a read transaction on the
 	 * map: mdb_env_set_mapsize must not remap it then. copy_mu guards
 	 * copying and each growth. */
@@ -549,6 +552,77 @@ static mq_status lmdb_room(kv_txn *t, size_t bytes, bool drain, store_err *err)
 	return MQ_OK;
 }
 
+/* ---- Preallocation ----------------------------------------------------
+ *
+ * LMDB appends pages to data.mdb as the data grows. On ext4 (and most file
+ * systems) an fdatasync after the file grew must also write the inode (its
+ * size and block map): one more synchronous I/O in each durable commit of
+ * a growing store. lmdb_prealloc keeps a run of zeroed, synced bytes past
+ * the last page used, so that commits overwrite blocks that already exist
+ * and their fdatasyncs flush only data. Zeros are written (not
+ * fallocate'd: unwritten extents need a metadata change on first write),
+ * between transactions and only past the end of the file, where LMDB has
+ * nothing; LMDB never reads a page past its last one before writing it.
+ * The run is 1/16 of the used size, 2 to 16 MiB, within the current map
+ * (so it grows with the map). It pays off when commits are small: writing
+ * the zeros costs about as much as the inode writes of a few dozen
+ * commits, so when the store grew by more than LMDB_PREALLOC_PER_TXN bytes
+ * per transaction since the last decision (big batches), the file is left
+ * to grow by itself. Best effort: on an error (disk full) nothing is lost,
+ * LMDB's own writes then meet the error. */
+
+#define LMDB_PREALLOC_MIN     (2ull << 20)
+#define LMDB_PREALLOC_MAX     (16ull << 20)
+#define LMDB_PREALLOC_PER_TXN (64ull << 10)
+
+static void lmdb_prealloc(kv_env *e)
+{
+	static const uint8_t zeros[65536];
+	MDB_envinfo info;
+	struct stat st;
+	uint64_t used, chunk, start, end;
+	int fd;
+
+	if (mdb_env_info(e->env, &info) != 0)
+		return;
+	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
+	e->pa_begins++;
+	chunk = used / 16;
+	chunk = chunk < LMDB_PREALLOC_MIN   ? LMDB_PREALLOC_MIN
+	        : chunk > LMDB_PREALLOC_MAX ? LMDB_PREALLOC_MAX
+	                                    : chunk;
+	if (e->file_end >= used + chunk / 2)
+		return; /* enough room written ahead */
+	if (mdb_env_get_fd(e->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return;
+	start = (uint64_t)st.st_size > used ? (uint64_t)st.st_size : used;
+	e->file_end = start;
+	if (start >= used + chunk / 2)
+		return;
+	if (e->pa_begins > 0 && used > e->pa_used &&
+	    (used - e->pa_used) / e->pa_begins > LMDB_PREALLOC_PER_TXN) {
+		e->pa_used = used; /* big transactions: not worth it now */
+		e->pa_begins = 0;
+		return;
+	}
+	e->pa_used = used;
+	e->pa_begins = 0;
+	end = (used + chunk) / e->psize * e->psize;
+	if (end > e->map_size)
+		end = e->map_size / e->psize * e->psize;
+	if (end <= start)
+		return;
+	for (uint64_t off = start; off < end;) {
+		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+		if (w <= 0)
+			return;
+		off += (uint64_t)w;
+	}
+	if (fdatasync(fd) == 0)
+		e->file_end = end;
+}
+
 static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 {
 	mq_status s;
@@ -560,6 +634,7 @@ static mq_status lmdb_begin(kv_env *e, kv_txn **out, store_err *err)
 	}
 	if ((s = lmdb_maybe_grow(e, err)) != MQ_OK)
 		return s;
+	lmdb_prealloc(e);
 	lmdb_room_begin(e);
 	rc = mdb_txn_begin(e->env, NULL, 0, &e->txn.txn);
 	if (rc == MDB_MAP_RESIZED) {
