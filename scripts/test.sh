@@ -12,7 +12,7 @@
 #   fuzz:     clang + libFuzzer targets, $MQ_FUZZ_SECONDS (60) each
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh || exit 1
+scripts/deps.sh --test || exit 1
 
 lanes=${MQ_LANES:-plain asan valgrind fuzz}
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=30"
