@@ -9,6 +9,7 @@
  *   GET /livez         200 while the process serves HTTP.
  *   GET /readyz        200 once storage and listeners are up, 503 before and
  *                      while shutting down.
+ *   GET /, GET /ui/... the web dashboard (ui.c; files from broker/ui/).
  *
  * An API request takes the same path as an nng one: the JSON becomes the
  * packed input message (json.c, by descriptor), wrapped in a Request
@@ -41,6 +42,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "ui.h"
 
 #define PROTOCOL_VERSION  1u
 #define METRICS_PAGE      1000u
@@ -701,7 +703,8 @@ int brk_http_open(brk_http **out, const brk_config *cfg, brk_info *info)
 	if ((rv = add_handler(h, "/v1", "POST", api_cb, true, max_body)) != 0 ||
 	    (rv = add_handler(h, "/metrics", "GET", metrics_cb, false, 0)) != 0 ||
 	    (rv = add_handler(h, "/livez", "GET", livez_cb, false, 0)) != 0 ||
-	    (rv = add_handler(h, "/readyz", "GET", readyz_cb, false, 0)) != 0) {
+	    (rv = add_handler(h, "/readyz", "GET", readyz_cb, false, 0)) != 0 ||
+	    (rv = brk_ui_add_handlers(h->srv)) != 0) {
 		brk_err("http server %s: %s", cfg->http_listen, nng_strerror(rv));
 		goto fail;
 	}
@@ -713,8 +716,8 @@ int brk_http_open(brk_http **out, const brk_config *cfg, brk_info *info)
 		port = ntohs(sa.s_in.sa_port);
 	else if (nng_http_server_get_addr(h->srv, &sa) == 0 && sa.s_family == NNG_AF_INET6)
 		port = ntohs(sa.s_in6.sa_port);
-	brk_info("http listening on http://%s:%d (JSON API /v1/<Method>, /metrics, /livez, "
-	         "/readyz)",
+	brk_info("http listening on http://%s:%d (dashboard /, JSON API /v1/<Method>, /metrics, "
+	         "/livez, /readyz)",
 	         h->url->u_hostname, port);
 	if (strcmp(h->url->u_hostname, "127.0.0.1") != 0 &&
 	    strcmp(h->url->u_hostname, "localhost") != 0 && strcmp(h->url->u_hostname, "::1") != 0)

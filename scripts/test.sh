@@ -3,6 +3,8 @@
 # from scratch with -Werror and runs the whole test suite, then the same
 # suite again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
 # Ends with one line "N passed, N failed" counted over every lane.
+# The browser test (suite browser: the dashboard in chromium) runs in the
+# plain lane only.
 #   MQ_LANES="plain asan valgrind fuzz"  lanes to run (default: all four)
 #   valgrind: the integration tests with every mqd they start under
 #             valgrind memcheck (leaks and errors fail), then the storage
@@ -10,7 +12,7 @@
 #   fuzz:     clang + libFuzzer targets, $MQ_FUZZ_SECONDS (60) each
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh || exit 1
+scripts/deps.sh --test || exit 1
 
 lanes=${MQ_LANES:-plain asan valgrind fuzz}
 VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --num-callers=30"
@@ -53,8 +55,10 @@ for lane in $lanes; do
     logs+=("$dir/meson-logs/testlog-valgrind.json") # meson names it after the wrapper
     continue
   fi
+  suites=()
+  [ "$lane" = plain ] || suites=(--no-suite browser)
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=1
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "${suites[@]}" || rc=1
   logs+=("$dir/meson-logs/testlog.json")
 done
 python3 scripts/test-summary.py "${logs[@]}"

@@ -5,7 +5,8 @@
  * errors mapped to HTTP codes), /metrics parsed strictly, /livez and
  * /readyz (also 503 in the shutdown window after SIGTERM and refused while
  * storage opens, mqd held there with tests/faultshim.c), and the curl
- * examples of docs/http.md run as written.
+ * examples of docs/http.md run as written; the dashboard's files and
+ * their headers.
  *
  * The HTTP client is a small blocking one over a POSIX socket
  * (HTTP/1.1, Connection: close, read to EOF): no extra dependency.
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -590,6 +592,119 @@ static void test_http_health(void **state)
 	free(r.body);
 }
 
+/* ---- the dashboard's files (broker/ui/, compiled into mqd) -------------------- */
+
+/* header_get copies the value of response header name (case-insensitive)
+ * into out; returns false when absent. */
+static bool header_get(const http_resp *r, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = strstr(r->head, "\r\n"); p != NULL; p = strstr(p, "\r\n")) {
+		p += 2;
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ')
+				v++;
+			snprintf(out, len, "%.*s", (int)strcspn(v, "\r"), v);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_http_dashboard_files(void **state)
+{
+	fixture *f = *state;
+	http_resp r, a;
+	char v[512], etag[64], cond[128], path[128];
+	int assets = 0;
+
+	/* The page at / (and /ui/), with its headers. */
+	assert_int_equal(http_do(f->port, "GET", "/", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(header_get(&r, "Content-Type", v, sizeof(v)));
+	assert_string_equal(v, "text/html; charset=utf-8");
+	assert_true(header_get(&r, "Cache-Control", v, sizeof(v)));
+	assert_string_equal(v, "no-cache");
+	assert_true(header_get(&r, "X-Content-Type-Options", v, sizeof(v)));
+	assert_string_equal(v, "nosniff");
+	assert_true(header_get(&r, "Content-Security-Policy", v, sizeof(v)));
+	assert_non_null(strstr(v, "default-src 'none'"));
+	assert_non_null(strstr(v, "script-src 'self'"));
+	assert_non_null(strstr(v, "frame-ancestors 'none'"));
+	assert_null(strstr(v, "unsafe-inline"));
+	assert_true(header_get(&r, "ETag", etag, sizeof(etag)));
+	assert_true(strlen(etag) == 18 && etag[0] == '"' && etag[17] == '"');
+	assert_non_null(strstr(r.body, "<script src=\"/ui/app.js\""));
+	/* No inline script or style in the page (the CSP would block them). */
+	assert_null(strstr(r.body, "<script>"));
+	assert_null(strstr(r.body, "<style"));
+	assert_null(strstr(r.body, "style=\""));
+	assert_null(strstr(r.body, " onclick="));
+
+	/* Every /ui/ file the page names is served, with a fitting type. */
+	for (const char *p = strstr(r.body, "\"/ui/"); p != NULL; p = strstr(p + 1, "\"/ui/")) {
+		size_t n = strcspn(p + 1, "\"");
+		snprintf(path, sizeof(path), "%.*s", (int)n, p + 1);
+		assert_int_equal(http_do(f->port, "GET", path, NULL, NULL, &a), 0);
+		if (a.status != 200)
+			fail_msg("GET %s: HTTP %d", path, a.status);
+		assert_true(header_get(&a, "Content-Type", v, sizeof(v)));
+		if (strstr(path, ".js"))
+			assert_string_equal(v, "text/javascript; charset=utf-8");
+		else if (strstr(path, ".css"))
+			assert_string_equal(v, "text/css; charset=utf-8");
+		else if (strstr(path, ".svg"))
+			assert_string_equal(v, "image/svg+xml");
+		assert_true(strlen(a.body) > 100);
+		free(a.body);
+		assets++;
+	}
+	assert_int_equal(assets, 3); /* favicon, stylesheet, script */
+
+	/* /ui/ is the same page; a query string changes nothing. */
+	assert_int_equal(http_do(f->port, "GET", "/ui/?x=1", NULL, NULL, &a), 0);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.body, r.body);
+	free(a.body);
+
+	/* A revalidation with the ETag is 304 without a body. */
+	snprintf(cond, sizeof(cond), "If-None-Match: %s\r\n", etag);
+	assert_int_equal(http_do(f->port, "GET", "/", cond, NULL, &a), 0);
+	assert_int_equal(a.status, 304);
+	assert_string_equal(a.body, "");
+	assert_true(header_get(&a, "ETag", v, sizeof(v)));
+	assert_string_equal(v, etag);
+	free(a.body);
+	/* Another tag gets the page. */
+	assert_int_equal(
+	    http_do(f->port, "GET", "/", "If-None-Match: \"0000000000000000\"\r\n", NULL, &a), 0);
+	assert_int_equal(a.status, 200);
+	free(a.body);
+
+	/* HEAD: the headers without the body. */
+	assert_int_equal(http_do(f->port, "HEAD", "/ui/app.js", NULL, NULL, &a), 0);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.body, "");
+	assert_true(header_get(&a, "Content-Length", v, sizeof(v)));
+	assert_true(atoi(v) > 1000);
+	free(a.body);
+
+	/* Unknown files are 404; the API is untouched. */
+	assert_int_equal(http_do(f->port, "GET", "/ui/nope.js", NULL, NULL, &a), 0);
+	assert_int_equal(a.status, 404);
+	free(a.body);
+	assert_int_equal(http_do(f->port, "GET", "/uinope", NULL, NULL, &a), 0);
+	assert_int_equal(a.status, 404);
+	free(a.body);
+	assert_int_equal(http_do(f->port, "POST", "/", NULL, "{}", &a), 0);
+	assert_int_equal(a.status, 405);
+	free(a.body);
+	free(r.body);
+	json_decref(api_ok(f, "Ping", "{}"));
+}
+
 /* ---- /readyz while shutting down and while starting ---------------------------
  *
  * mqd is held deterministically with the faultshim's hold (tests/faultshim.c):
@@ -954,6 +1069,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_metrics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_http_dashboard_files, setup, teardown),
 	    cmocka_unit_test(test_http_readyz_shutdown),
 	    cmocka_unit_test(test_http_readyz_starting),
 	    cmocka_unit_test_setup_teardown(test_http_doc_examples, setup, teardown),
