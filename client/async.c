@@ -12,9 +12,22 @@
  * An operation is counted in flight from its submission until after its
  * user callback returned, so mq_client_flush and mqc_async_free see every
  * callback finished. The aio callback may still be unwinding after it gave
- * its operation back; nng_aio_free (at close) waits for that. */
+ * its operation back; nng_aio_free (at close) waits for that.
+ *
+ * Coalescing: a single-message mq_push_async() made while a push request
+ * of this client is on the wire does not get a request of its own: it waits
+ * (a copy of its inputs, counted in flight) on the pending list, and when a
+ * request on the wire completes, everything pending for one queue (up to
+ * MQC_COALESCE_MAX) leaves as one Push request of many messages, each with
+ * its own result and callback. A producer keeping W pushes in flight then
+ * sends about one request per round trip instead of W: the broker stores
+ * them in one transaction either way (group commit), but each request
+ * costs both sides system calls and thread wake-ups that a message inside
+ * a request does not. A push made while nothing is on the wire goes out at
+ * once, so a lone push waits for nothing. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +44,24 @@ static _Thread_local bool mqc_in_cb;
 
 enum mqc_aop_state { MQC_AOP_SEND, MQC_AOP_RECV };
 
+/* MQC_COALESCE_MAX is the most pending pushes sent in one request, and
+ * MQC_COALESCE_BYTES about the most payload bytes: a coalesced request must
+ * stay far below the broker's request limit (--max-request), which a
+ * single push of the largest payload fits on its own. */
+#define MQC_COALESCE_MAX   64
+#define MQC_COALESCE_BYTES (256 * 1024)
+
+/* mqc_pend is one single-message push waiting to be coalesced: a copy of
+ * its inputs (payload, strings and headers follow it in one allocation). */
+struct mqc_pend {
+	struct mqc_pend *next;
+	mq_push_cb cb;
+	void *arg;
+	const void *payload;
+	size_t len;
+	mq_push_opts o;
+};
+
 /* mqc_aop is one async call; on the pool while idle. */
 struct mqc_aop {
 	struct mqc_async *a;
@@ -46,6 +77,8 @@ struct mqc_aop {
 	mq_push_cb cb;
 	mq_push_batch_cb bcb;
 	void *arg;
+	struct mqc_pend *items;   /* a coalesced request: n pushes, in order */
+	char **errs;              /* items: the failing messages' reasons, or NULL */
 	struct mqc_aop *next;     /* in the pool */
 	struct mqc_aop *next_all; /* in a->all; set once, before publication */
 };
@@ -56,13 +89,18 @@ struct mqc_async {
 	pthread_cond_t cv; /* broadcast on a completion while waiters > 0 */
 	struct mqc_aop *pool;
 	struct mqc_aop *all; /* every operation made, newest first */
-	uint32_t inflight;
+	uint32_t inflight;   /* calls: each pending push counts one */
 	uint32_t max_inflight;
 	uint32_t waiters;
+	uint32_t wire; /* operations sent and not finished */
 	bool closing;
+	struct mqc_pend *pend_head, *pend_tail; /* pushes waiting to be coalesced */
+	uint32_t pend_n;
+	char pend_queue[MQ_NAME_MAX + 1]; /* the queue of every pending push */
 };
 
 static struct timespec mqc_deadline_ts(int32_t ms);
+static void mqc_pend_fail(struct mqc_async *a, struct mqc_pend *p, mq_status st);
 
 struct mqc_async *mqc_async_new(mq_client *c)
 {
@@ -88,6 +126,7 @@ struct mqc_async *mqc_async_new(mq_client *c)
  * head and operations live until mqc_async_free, so it is walked unlocked). */
 bool mqc_async_closing(struct mqc_async *a)
 {
+	struct mqc_pend *pend;
 	struct mqc_aop *op, *head;
 	struct timespec ts;
 	bool had;
@@ -96,6 +135,14 @@ bool mqc_async_closing(struct mqc_async *a)
 		return false;
 	pthread_mutex_lock(&a->mtx);
 	a->closing = true;
+	pend = a->pend_head;
+	a->pend_head = a->pend_tail = NULL;
+	a->pend_n = 0;
+	pthread_mutex_unlock(&a->mtx);
+	/* Pushes waiting to be coalesced never went out. */
+	if (pend != NULL)
+		mqc_pend_fail(a, pend, mqc_fail(MQ_CANCELLED, "Push: client closed"));
+	pthread_mutex_lock(&a->mtx);
 	a->waiters++;
 	had = a->inflight > 0;
 	while (a->inflight > 0) {
@@ -158,18 +205,98 @@ static struct timespec mqc_deadline_ts(int32_t ms)
 	return ts;
 }
 
-/* mqc_aop_finish invokes the user's callback, then gives the operation
- * back and uncounts it. Nothing may touch op after the unlock. */
+static void mqc_pend_send(struct mqc_async *a, const char *queue, struct mqc_pend *items,
+                          uint32_t n);
+
+/* mqc_pend_take detaches up to MQC_COALESCE_MAX pending pushes (with
+ * a->mtx held); *n gets how many, queue their queue's name. */
+static struct mqc_pend *mqc_pend_take(struct mqc_async *a, uint32_t *n, char *queue)
+{
+	struct mqc_pend *head = a->pend_head, *p = head;
+	uint32_t k = 1;
+	size_t bytes;
+
+	*n = 0;
+	if (head == NULL)
+		return NULL;
+	bytes = head->len;
+	while (k < MQC_COALESCE_MAX && p->next != NULL &&
+	       bytes + p->next->len <= MQC_COALESCE_BYTES) {
+		p = p->next;
+		bytes += p->len;
+		k++;
+	}
+	a->pend_head = p->next;
+	p->next = NULL;
+	if (a->pend_head == NULL)
+		a->pend_tail = NULL;
+	a->pend_n -= k;
+	*n = k;
+	memcpy(queue, a->pend_queue, MQ_NAME_MAX + 1);
+	return head;
+}
+
+/* mqc_pend_fail invokes the callbacks of pushes that never went out with
+ * @p st (its reason is the thread's mq_errmsg) and uncounts them. */
+static void mqc_pend_fail(struct mqc_async *a, struct mqc_pend *p, mq_status st)
+{
+	uint32_t n = 0;
+	bool was = mqc_in_cb;
+
+	mqc_in_cb = true;
+	for (struct mqc_pend *next; p != NULL; p = next, n++) {
+		mq_push_result r = {.status = st};
+
+		next = p->next;
+		p->cb(p->arg, st, &r);
+		free(p);
+	}
+	mqc_in_cb = was;
+	pthread_mutex_lock(&a->mtx);
+	a->inflight -= n;
+	if (a->waiters > 0)
+		pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+/* mqc_aop_finish invokes the user's callbacks, then gives the operation
+ * back and uncounts it; then sends what waits to be coalesced. Nothing may
+ * touch op after the unlock. */
 static void mqc_aop_finish(struct mqc_aop *op, mq_status st)
 {
 	struct mqc_async *a = op->a;
+	struct mqc_pend *next_batch = NULL;
+	uint32_t calls = 1, next_n = 0;
+	char next_queue[MQ_NAME_MAX + 1];
 
 	if (!op->answered) {
 		for (size_t i = 0; i < op->n; i++)
 			op->results[i] = (mq_push_result){.status = st};
 	}
 	mqc_in_cb = true;
-	if (op->bcb != NULL)
+	if (op->items != NULL) {
+		struct mqc_pend *p = op->items, *next;
+
+		for (size_t i = 0; p != NULL; p = next, i++) {
+			mq_status rs = op->results[i].status;
+
+			next = p->next;
+			/* Each callback's mq_errmsg is its own message's. */
+			if (op->answered)
+				(void)(rs == MQ_OK
+				           ? mqc_ok()
+				           : mqc_fail(rs, "%s",
+				                      op->errs && op->errs[i] ? op->errs[i] : ""));
+			p->cb(p->arg, rs, &op->results[i]);
+			free(p);
+			if (op->errs)
+				free(op->errs[i]);
+		}
+		calls = (uint32_t)op->n;
+		free(op->errs);
+		op->errs = NULL;
+		op->items = NULL;
+	} else if (op->bcb != NULL)
 		op->bcb(op->arg, st, op->n, op->results);
 	else
 		op->cb(op->arg, st, &op->results[0]);
@@ -182,10 +309,15 @@ static void mqc_aop_finish(struct mqc_aop *op, mq_status st)
 	pthread_mutex_lock(&a->mtx);
 	op->next = a->pool;
 	a->pool = op;
-	a->inflight--;
+	a->inflight -= calls;
+	a->wire--;
+	if (!a->closing)
+		next_batch = mqc_pend_take(a, &next_n, next_queue);
 	if (a->waiters > 0)
 		pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mtx);
+	if (next_batch != NULL)
+		mqc_pend_send(a, next_queue, next_batch, next_n);
 }
 
 /* mqc_aop_error maps a transport error; after mq_client_close began, every
@@ -233,6 +365,12 @@ static mq_status mqc_aop_decode(struct mqc_aop *op, nng_msg *msg)
 		op->results[i].status = rs;
 		op->results[i].id = res->id;
 		op->results[i].duplicate = res->duplicate;
+		if (rs != MQ_OK && op->items != NULL) {
+			if (op->errs == NULL)
+				op->errs = calloc(op->n, sizeof(*op->errs));
+			if (op->errs != NULL)
+				op->errs[i] = strdup(res->message);
+		}
 	}
 	op->answered = true;
 	st = first == MQ_OK ? mqc_ok() : mqc_fail(first, "%s", first_msg);
@@ -285,31 +423,36 @@ static void mqc_aop_cb(void *arg)
 	mqc_aop_finish(op, st);
 }
 
-/* mqc_aop_get counts one call in flight and takes an idle operation,
- * waiting at the limit when @p block (never from a callback). */
-static mq_status mqc_aop_get(struct mqc_async *a, bool block, struct mqc_aop **out)
+/* mqc_inflight_wait waits (with a->mtx held) until one more call fits the
+ * limit, when @p block (never from a callback); then the caller counts it. */
+static mq_status mqc_inflight_wait(struct mqc_async *a, bool block)
 {
-	struct mqc_aop *op = NULL;
-	int rv;
-
 	block = block && !mqc_in_cb;
-	pthread_mutex_lock(&a->mtx);
 	while (!a->closing && a->inflight >= a->max_inflight) {
-		if (!block) {
-			pthread_mutex_unlock(&a->mtx);
+		if (!block)
 			return mqc_fail(MQ_RESOURCE_EXHAUSTED,
 			                "mq_push_async: %u calls in flight (the client's limit)",
 			                (unsigned)a->max_inflight);
-		}
 		a->waiters++;
 		pthread_cond_wait(&a->cv, &a->mtx);
 		a->waiters--;
 	}
-	if (a->closing) {
-		pthread_mutex_unlock(&a->mtx);
+	if (a->closing)
 		return mqc_fail(MQ_FAILED_PRECONDITION, "mq_push_async: client is closing");
-	}
-	a->inflight++;
+	return MQ_OK;
+}
+
+/* mqc_aop_take takes an idle operation (or makes one) and counts it on
+ * the wire; @p calls more calls are counted in flight on success (0 for a
+ * coalesced request, whose pushes were counted when they were made). */
+static mq_status mqc_aop_take(struct mqc_async *a, uint32_t calls, struct mqc_aop **out)
+{
+	struct mqc_aop *op = NULL;
+	int rv;
+
+	pthread_mutex_lock(&a->mtx);
+	a->inflight += calls;
+	a->wire++;
 	op = a->pool;
 	if (op != NULL)
 		a->pool = op->next;
@@ -340,11 +483,35 @@ static mq_status mqc_aop_get(struct mqc_async *a, bool block, struct mqc_aop **o
 	return MQ_OK;
 fail:
 	pthread_mutex_lock(&a->mtx);
-	a->inflight--;
+	a->inflight -= calls;
+	a->wire--;
 	if (a->waiters > 0)
 		pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mtx);
 	return mqc_nng_status(a->c, rv, "mq_push_async: new context");
+}
+
+/* mqc_aop_get counts one call in flight and takes an idle operation,
+ * waiting at the limit when @p block (never from a callback). */
+static mq_status mqc_aop_get(struct mqc_async *a, bool block, struct mqc_aop **out)
+{
+	mq_status st;
+
+	pthread_mutex_lock(&a->mtx);
+	st = mqc_inflight_wait(a, block);
+	if (st == MQ_OK)
+		a->inflight++;
+	pthread_mutex_unlock(&a->mtx);
+	if (st != MQ_OK)
+		return st;
+	if ((st = mqc_aop_take(a, 0, out)) != MQ_OK) {
+		pthread_mutex_lock(&a->mtx);
+		a->inflight--;
+		if (a->waiters > 0)
+			pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mtx);
+	}
+	return st;
 }
 
 /* mqc_async_encode builds the Push request of n messages as an nng_msg. */
@@ -407,6 +574,152 @@ out:
 	return st;
 }
 
+/* mqc_pend_new copies one push's inputs into one allocation; NULL when out
+ * of memory. */
+static struct mqc_pend *mqc_pend_new(const void *payload, size_t len, const mq_push_opts *opts,
+                                     mq_push_cb cb, void *arg)
+{
+	static const mq_push_opts none;
+	const mq_push_opts *o = opts != NULL ? opts : &none;
+	size_t size = sizeof(struct mqc_pend) + o->n_headers * sizeof(mq_header) + len;
+	struct mqc_pend *p;
+	char *at;
+
+#define MQC_STR_SIZE(s) ((s) != NULL ? strlen(s) + 1 : 0)
+	size += MQC_STR_SIZE(o->dedup_key) + MQC_STR_SIZE(o->type) + MQC_STR_SIZE(o->group);
+	for (size_t i = 0; i < o->n_headers; i++)
+		size += MQC_STR_SIZE(o->headers[i].key) + MQC_STR_SIZE(o->headers[i].value);
+	if ((p = malloc(size)) == NULL)
+		return NULL;
+	p->next = NULL;
+	p->cb = cb;
+	p->arg = arg;
+	p->o = *o;
+	p->len = len;
+	at = (char *)(p + 1);
+	if (o->n_headers > 0) {
+		mq_header *h = (mq_header *)(void *)at;
+
+		at += o->n_headers * sizeof(mq_header);
+		for (size_t i = 0; i < o->n_headers; i++) {
+			h[i] = o->headers[i];
+			if (h[i].key != NULL)
+				h[i].key = memcpy(at, h[i].key, strlen(h[i].key) + 1),
+				at += strlen(at) + 1;
+			if (h[i].value != NULL)
+				h[i].value = memcpy(at, h[i].value, strlen(h[i].value) + 1),
+				at += strlen(at) + 1;
+		}
+		p->o.headers = h;
+	}
+	if (len > 0)
+		memcpy(at, payload, len);
+	p->payload = at;
+	at += len;
+	if (o->dedup_key != NULL)
+		p->o.dedup_key = memcpy(at, o->dedup_key, strlen(o->dedup_key) + 1),
+		at += strlen(at) + 1;
+	if (o->type != NULL)
+		p->o.type = memcpy(at, o->type, strlen(o->type) + 1), at += strlen(at) + 1;
+	if (o->group != NULL)
+		p->o.group = memcpy(at, o->group, strlen(o->group) + 1);
+#undef MQC_STR_SIZE
+	return p;
+}
+
+/* mqc_pend_send sends @p n pending pushes of @p queue as one request; on
+ * an error before the send, their callbacks get it. */
+static void mqc_pend_send(struct mqc_async *a, const char *queue, struct mqc_pend *items,
+                          uint32_t n)
+{
+	const void *payloads[MQC_COALESCE_MAX];
+	size_t lens[MQC_COALESCE_MAX];
+	mq_push_opts opts[MQC_COALESCE_MAX];
+	const ProtobufCMethodDescriptor *method;
+	mq_push_result *results;
+	struct mqc_aop *op;
+	nng_msg *msg = NULL;
+	struct mqc_pend *p = items;
+	int32_t tmo;
+	mq_status st;
+
+	for (uint32_t i = 0; i < n; i++, p = p->next) {
+		payloads[i] = p->payload;
+		lens[i] = p->len;
+		opts[i] = p->o;
+	}
+	if ((results = calloc(n, sizeof(*results))) == NULL) {
+		mqc_pend_fail(a, items, mqc_fail(MQ_INTERNAL, "out of memory"));
+		return;
+	}
+	st = mqc_async_encode(a->c, queue, n, payloads, lens, opts, true, &msg, &method);
+	if (st == MQ_OK && (st = mqc_aop_take(a, 0, &op)) != MQ_OK)
+		nng_msg_free(msg);
+	if (st != MQ_OK) {
+		free(results);
+		mqc_pend_fail(a, items, st);
+		return;
+	}
+	op->state = MQC_AOP_SEND;
+	op->answered = false;
+	op->method = method;
+	op->n = n;
+	op->results = results;
+	op->items = items;
+	op->errs = NULL;
+	op->cb = NULL;
+	op->bcb = NULL;
+	op->arg = NULL;
+	tmo = mqc_timeout_ms(a->c);
+	op->deadline = nng_clock() + (nng_time)tmo;
+	nng_aio_set_msg(op->aio, msg);
+	nng_aio_set_timeout(op->aio, (nng_duration)tmo);
+	nng_ctx_send(op->ctx, op->aio);
+}
+
+/* mqc_push_coalesce is a single-message push made while a request is on
+ * the wire: it waits on the pending list (see the top of this file).
+ * Returns MQ_OK when pending, MQ_NOT_FOUND (nothing set) when it must go
+ * out on its own, or an error for the caller. */
+static mq_status mqc_push_coalesce(struct mqc_async *a, const char *queue, const void *payload,
+                                   size_t len, const mq_push_opts *opts, mq_push_cb cb, void *arg,
+                                   bool block)
+{
+	struct mqc_pend *p;
+	mq_status st;
+
+	pthread_mutex_lock(&a->mtx);
+	if (a->closing || a->wire == 0 || (a->pend_n > 0 && strcmp(a->pend_queue, queue) != 0)) {
+		pthread_mutex_unlock(&a->mtx);
+		return MQ_NOT_FOUND;
+	}
+	pthread_mutex_unlock(&a->mtx);
+	if ((p = mqc_pend_new(payload, len, opts, cb, arg)) == NULL)
+		return mqc_fail(MQ_INTERNAL, "out of memory");
+	pthread_mutex_lock(&a->mtx);
+	st = mqc_inflight_wait(a, block);
+	/* Waiting released the lock: look again. Pending only while a
+	 * request is on the wire, whose completion sends the list. */
+	if (st == MQ_OK &&
+	    (a->closing || a->wire == 0 || (a->pend_n > 0 && strcmp(a->pend_queue, queue) != 0)))
+		st = MQ_NOT_FOUND;
+	if (st == MQ_OK) {
+		if (a->pend_n == 0)
+			snprintf(a->pend_queue, sizeof(a->pend_queue), "%s", queue);
+		if (a->pend_tail != NULL)
+			a->pend_tail->next = p;
+		else
+			a->pend_head = p;
+		a->pend_tail = p;
+		a->pend_n++;
+		a->inflight++;
+	}
+	pthread_mutex_unlock(&a->mtx);
+	if (st != MQ_OK)
+		free(p);
+	return st == MQ_OK ? mqc_ok() : st;
+}
+
 /* mqc_push_async is every async push: validate and encode (errors return
  * before anything is in flight), take an operation, send. */
 static mq_status mqc_push_async(mq_client *c, const char *queue, size_t n,
@@ -439,6 +752,14 @@ static mq_status mqc_push_async(mq_client *c, const char *queue, size_t n,
 		return st;
 	}
 	a = mqc_async_of(c);
+	if (n == 1 && cb != NULL) {
+		/* Valid (it encoded): coalesce it when a request is on the wire. */
+		st = mqc_push_coalesce(a, queue, payloads[0], lens[0], opts, cb, arg, block);
+		if (st != MQ_NOT_FOUND) {
+			nng_msg_free(msg);
+			return st;
+		}
+	}
 	if ((st = mqc_aop_get(a, block, &op)) != MQ_OK) {
 		nng_msg_free(msg);
 		free(results);

@@ -345,6 +345,101 @@ static void test_async_close_in_flight(void **state)
 	free(r);
 }
 
+/* crec is what one callback of the coalescing test saw. */
+struct crec {
+	atomic_int calls, st, dup;
+	atomic_uint_fast64_t id;
+	char err[160]; /* written before calls is incremented */
+};
+
+static void crec_cb(void *arg, mq_status st, const mq_push_result *r)
+{
+	struct crec *rc = arg;
+
+	atomic_store(&rc->st, r != NULL && r->status == st ? (int)st : -1);
+	atomic_store(&rc->id, r != NULL ? r->id : UINT64_MAX);
+	atomic_store(&rc->dup, r != NULL && r->duplicate);
+	snprintf(rc->err, sizeof(rc->err), "%s", st == MQ_OK ? "" : mq_errmsg());
+	atomic_fetch_add(&rc->calls, 1);
+}
+
+#define NCOAL 150
+
+/* Pushes made while a request is on the wire are coalesced into shared
+ * requests (the broker is stopped so that they all wait): each still gets
+ * its own result, status, reason and callback, in push order; a dedup hit
+ * and a queue limit fall on exactly the messages they would alone; closing
+ * with pushes still waiting cancels each once. */
+static void test_async_coalesced(void **state)
+{
+	struct crec *r = calloc(NCOAL, sizeof(*r));
+	mq_queue_config cfg = {.max_length = 100};
+	mq_push_opts dedup = {.dedup_key = "k"};
+	uint64_t last = 0;
+	int ok = 0, full = 0, dups = 0;
+	mqtest_broker b;
+	mq_client *c;
+
+	(void)state;
+	assert_non_null(r);
+	mqtest_broker_start(&b, NULL);
+	c = open_client(b.url, 20000);
+	assert_mq_ok(mq_queue_create(c, "acoal", &cfg, false, NULL));
+	assert_mq_ok(mq_client_set_max_inflight(c, NCOAL));
+	for (int i = 0; i < NCOAL; i++) {
+		char body[16];
+
+		if (i == 1) /* #0 is on the wire: the rest must wait */
+			assert_int_equal(kill(b.pid, SIGSTOP), 0);
+		snprintf(body, sizeof(body), "m%d", i);
+		assert_mq_ok(mq_push_async(c, "acoal", body, strlen(body),
+		                           i == 10 || i == 11 ? &dedup : NULL, crec_cb, &r[i]));
+	}
+	assert_int_equal(kill(b.pid, SIGCONT), 0);
+	assert_mq_ok(mq_client_flush(c, 20000 * mqtest_time_mult()));
+	for (int i = 0; i < NCOAL; i++) {
+		int st = atomic_load(&r[i].st);
+
+		assert_int_equal(atomic_load(&r[i].calls), 1);
+		if (st == MQ_OK && atomic_load(&r[i].dup)) {
+			dups++;
+			assert_int_equal(i, 11);
+			assert_int_equal(atomic_load(&r[i].id), atomic_load(&r[10].id));
+		} else if (st == MQ_OK) {
+			/* stored in push order, across the shared requests */
+			assert_true(atomic_load(&r[i].id) > last);
+			last = atomic_load(&r[i].id);
+			assert_int_equal(full, 0);
+			ok++;
+		} else if (st == MQ_RESOURCE_EXHAUSTED) {
+			if (strstr(r[i].err, "max_length is 100") == NULL)
+				fail_msg("push %d: reason '%s'", i, r[i].err);
+			full++;
+		} else
+			fail_msg("push %d: %s (%s)", i, mq_status_name(st), r[i].err);
+	}
+	assert_int_equal(ok, 100);
+	assert_int_equal(dups, 1);
+	assert_int_equal(full, NCOAL - 101);
+
+	/* Closing with pushes waiting: every callback once, cancelled. */
+	memset(r, 0, NCOAL * sizeof(*r));
+	assert_mq_ok(mq_queue_purge(c, "acoal", MQ_STATE_ALL, NULL));
+	assert_mq_ok(mq_push_async(c, "acoal", "w", 1, NULL, crec_cb, &r[0]));
+	assert_int_equal(kill(b.pid, SIGSTOP), 0);
+	for (int i = 1; i < 20; i++)
+		assert_mq_ok(mq_push_async(c, "acoal", "p", 1, NULL, crec_cb, &r[i]));
+	mq_client_close(c);
+	assert_int_equal(kill(b.pid, SIGCONT), 0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(atomic_load(&r[i].calls), 1);
+		if (i > 0 || atomic_load(&r[i].st) != MQ_OK)
+			assert_int_equal(atomic_load(&r[i].st), MQ_CANCELLED);
+	}
+	mqtest_broker_cleanup(&b);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +448,7 @@ int main(void)
 	    cmocka_unit_test(test_async_limit_and_timeout),
 	    cmocka_unit_test(test_async_broker_killed),
 	    cmocka_unit_test(test_async_close_in_flight),
+	    cmocka_unit_test(test_async_coalesced),
 	};
 
 	return cmocka_run_group_tests_name("async", tests, NULL, NULL);

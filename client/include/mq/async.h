@@ -33,6 +33,13 @@
  *   failure.
  * - Async and synchronous calls can be mixed on one client and from many
  *   threads; they share its connection.
+ * - Coalescing: a single-message mq_push_async() made while another async
+ *   push of the client is on the wire waits (counted in flight) and leaves
+ *   with the other pushes waiting for the same queue, up to 64 messages or
+ *   256 KiB, in one request when a request completes. Each keeps its own
+ *   result, reason and callback, in push order; a push made while nothing
+ *   is on the wire goes out at once. Its timeout counts from the send, so
+ *   a push may wait up to one more round trip (at most one call timeout).
  */
 #ifndef MQ_ASYNC_H
 #define MQ_ASYNC_H
