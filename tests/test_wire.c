@@ -4,6 +4,7 @@
  * broker keeps serving a good client meanwhile. Also: long-poll wake-up,
  * clean SIGTERM, and the data-directory lock. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,9 +326,9 @@ static void test_wire_stale_token(void **state)
 
 typedef struct garbage_arg {
 	const char *url;
-	volatile int stop;
-	int sent;
-	int errors_answered;
+	atomic_int stop;
+	atomic_int sent;
+	atomic_int errors_answered;
 } garbage_arg;
 
 static void *garbage_loop(void *p)
@@ -344,7 +345,7 @@ static void *garbage_loop(void *p)
 		nng_close(s);
 		return NULL;
 	}
-	for (int i = 0; i < 2000 && !g->stop; i++) {
+	for (int i = 0; i < 2000 && !atomic_load(&g->stop); i++) {
 		nng_msg *msg;
 		for (size_t j = 0; j < sizeof(junk); j++)
 			junk[j] = (uint8_t)(rand_r(&seed) & 0xff);
@@ -355,11 +356,11 @@ static void *garbage_loop(void *p)
 		Mq__Reply *r = mq__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 		if (r != NULL) {
 			if (r->status != 0)
-				g->errors_answered++;
+				atomic_fetch_add(&g->errors_answered, 1);
 			mq__reply__free_unpacked(r, NULL);
 		}
 		nng_msg_free(msg);
-		g->sent++;
+		atomic_fetch_add(&g->sent, 1);
 	}
 	nng_close(s);
 	return NULL;
@@ -375,14 +376,19 @@ static void test_wire_good_client_served_during_garbage(void **state)
 	(void)state;
 	pthread_create(&th, NULL, garbage_loop, &g);
 	wire_open(&w, broker.url);
+	/* The garbage flows before and while the good client pushes: wait
+	 * (bounded) for its first answered frame, so a fast broker cannot
+	 * serve all 100 pushes before the garbage client has connected. */
+	for (int i = 0; i < 1000 * mqtest_time_mult() && atomic_load(&g.sent) == 0; i++)
+		usleep(10000);
+	assert_true(atomic_load(&g.sent) > 0);
 	for (int i = 0; i < 100; i++)
 		assert_true(push_one(&w, "wire.good", "ok") > 0);
-	g.stop = 1;
+	atomic_store(&g.stop, 1);
 	pthread_join(th, NULL);
-	assert_true(g.sent > 0);
 	/* Random bytes are mostly not valid requests: each got an error reply. */
-	assert_true(g.errors_answered > 0);
-	assert_true(g.errors_answered <= g.sent);
+	assert_true(atomic_load(&g.errors_answered) > 0);
+	assert_true(atomic_load(&g.errors_answered) <= atomic_load(&g.sent));
 	wire_close(&w);
 }
 
