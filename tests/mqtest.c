@@ -287,3 +287,40 @@ int mqtest_run(char *out, size_t len, const char *fmt, ...)
 		return -1;
 	return WEXITSTATUS(status);
 }
+
+void mqtest_faultshim_env(const char *hold, char *asan_old, size_t len)
+{
+	const char *shim = getenv("MQ_FAULTSHIM"), *old = getenv("ASAN_OPTIONS");
+	char asan[600];
+
+	if (shim == NULL || !*shim)
+		fail_msg("MQ_FAULTSHIM is not set (meson's test() sets it)");
+	snprintf(asan_old, len, "%s", old ? old : "");
+	/* An ASan-built mqd must be told that a library preloaded before its
+	 * runtime is fine. */
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old ? old : "",
+	         old && *old ? ":" : "");
+	setenv("MQ_FAULT_HOLD_FILE", hold, 1);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("ASAN_OPTIONS", asan, 1);
+}
+
+void mqtest_faultshim_clear(const char *asan_old)
+{
+	unsetenv("LD_PRELOAD");
+	unsetenv("MQ_FAULT_HOLD_FILE");
+	if (*asan_old)
+		setenv("ASAN_OPTIONS", asan_old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+}
+
+void mqtest_wait_file(const char *path)
+{
+	for (int i = 0; i < 2000 * mqtest_time_mult(); i++) {
+		if (access(path, F_OK) == 0)
+			return;
+		usleep(10000);
+	}
+	fail_msg("%s did not appear within %d s", path, 20 * mqtest_time_mult());
+}

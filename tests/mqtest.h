@@ -82,4 +82,16 @@ void mqtest_broker_cleanup(mqtest_broker *b);
  * bytes, NUL-terminated) and returns its exit status (-1 on signal). */
 int mqtest_run(char *out, size_t len, const char *fmt, ...);
 
+/* mqtest_faultshim_env preloads tests/faultshim.c ($MQ_FAULTSHIM, set by
+ * meson) into the mqd started next, with `hold` as its hold file (while
+ * that file exists, mqd's fsyncs of data.mdb wait; "<hold>.held" appears
+ * when one does); asan_old keeps ASAN_OPTIONS for mqtest_faultshim_clear,
+ * which undoes it once mqd has started. */
+void mqtest_faultshim_env(const char *hold, char *asan_old, size_t len);
+void mqtest_faultshim_clear(const char *asan_old);
+
+/* mqtest_wait_file waits (bounded: 20 s x mqtest_time_mult) for path to
+ * exist; fails the test if it does not. */
+void mqtest_wait_file(const char *path);
+
 #endif

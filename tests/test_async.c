@@ -80,6 +80,51 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* held_broker starts mqd with the faultshim preloaded: while the file
+ * hold[] exists, its commits wait in fsync (tests/faultshim.c). Holding a
+ * commit keeps calls in flight however fast the broker is, without
+ * stopping the process (SIGSTOP left nng 1.5.2's close hanging in mqd's
+ * shutdown: nanomsg/nng#648). */
+typedef struct held_broker {
+	mqtest_broker b;
+	char dir[256], hold[300], held[310];
+} held_broker;
+
+static void held_start(held_broker *h)
+{
+	char asan_old[512];
+
+	mqtest_tmpdir(h->dir, sizeof(h->dir));
+	snprintf(h->hold, sizeof(h->hold), "%s/hold", h->dir);
+	snprintf(h->held, sizeof(h->held), "%s.held", h->hold);
+	mqtest_faultshim_env(h->hold, asan_old, sizeof(asan_old));
+	mqtest_broker_start(&h->b, NULL);
+	mqtest_faultshim_clear(asan_old);
+}
+
+/* held_on makes the next commit wait (and returns once one does, when
+ * wait_held); held_off lets it go. */
+static void held_on(held_broker *h)
+{
+	FILE *f = fopen(h->hold, "w");
+
+	assert_non_null(f);
+	fclose(f);
+}
+
+static void held_off(held_broker *h)
+{
+	unlink(h->hold);
+	unlink(h->held);
+}
+
+static void held_cleanup(held_broker *h)
+{
+	held_off(h);
+	mqtest_broker_cleanup(&h->b);
+	mqtest_rmtree(h->dir);
+}
+
 #define NPUSH 2000
 
 /* 2000 pushes from one thread, 64 in flight: each callback once, OK,
@@ -312,23 +357,24 @@ static void test_async_close_in_flight(void **state)
 {
 	struct rec *r = recs_new(NCLOSE);
 	int cancelled = 0;
-	mqtest_broker b;
+	held_broker h;
 	mq_client *c;
 
 	(void)state;
-	mqtest_broker_start(&b, NULL);
-	c = open_client(b.url, 10000);
+	held_start(&h);
+	c = open_client(h.b.url, 10000);
 	assert_mq_ok(mq_queue_create(c, "aclose", NULL, false, NULL));
 	assert_mq_ok(mq_client_set_max_inflight(c, NCLOSE));
-	/* The broker is stopped (SIGSTOP) halfway: the second half cannot be
+	/* Commits are held from halfway on: the second half cannot be
 	 * answered before the close, however fast the broker. */
 	for (int i = 0; i < NCLOSE; i++) {
 		if (i == NCLOSE / 2)
-			assert_int_equal(kill(b.pid, SIGSTOP), 0);
+			held_on(&h);
 		assert_mq_ok(mq_push_async(c, "aclose", "c", 1, NULL, rec_cb, &r[i]));
 	}
+	mqtest_wait_file(h.held);
 	mq_client_close(c);
-	assert_int_equal(kill(b.pid, SIGCONT), 0);
+	held_off(&h);
 	assert_int_equal(atomic_load(&total_calls), NCLOSE);
 	for (int i = 0; i < NCLOSE; i++) {
 		int st = atomic_load(&r[i].st);
@@ -339,9 +385,9 @@ static void test_async_close_in_flight(void **state)
 		else if (st != MQ_OK)
 			fail_msg("push %d: unexpected %s", i, mq_status_name(st));
 	}
-	/* The pushes sent to the stopped broker were cancelled. */
+	/* The pushes behind the held commit were cancelled. */
 	assert_true(cancelled > 0);
-	mqtest_broker_cleanup(&b);
+	held_cleanup(&h);
 	free(r);
 }
 
@@ -377,25 +423,27 @@ static void test_async_coalesced(void **state)
 	mq_push_opts dedup = {.dedup_key = "k"};
 	uint64_t last = 0;
 	int ok = 0, full = 0, dups = 0;
-	mqtest_broker b;
+	held_broker h;
 	mq_client *c;
 
 	(void)state;
 	assert_non_null(r);
-	mqtest_broker_start(&b, NULL);
-	c = open_client(b.url, 20000);
+	held_start(&h);
+	c = open_client(h.b.url, 20000);
 	assert_mq_ok(mq_queue_create(c, "acoal", &cfg, false, NULL));
 	assert_mq_ok(mq_client_set_max_inflight(c, NCOAL));
 	for (int i = 0; i < NCOAL; i++) {
 		char body[16];
 
-		if (i == 1) /* #0 is on the wire: the rest must wait */
-			assert_int_equal(kill(b.pid, SIGSTOP), 0);
+		if (i == 0) /* #0's commit is held: the rest must wait */
+			held_on(&h);
+		if (i == 1)
+			mqtest_wait_file(h.held);
 		snprintf(body, sizeof(body), "m%d", i);
 		assert_mq_ok(mq_push_async(c, "acoal", body, strlen(body),
 		                           i == 10 || i == 11 ? &dedup : NULL, crec_cb, &r[i]));
 	}
-	assert_int_equal(kill(b.pid, SIGCONT), 0);
+	held_off(&h);
 	assert_mq_ok(mq_client_flush(c, 20000 * mqtest_time_mult()));
 	for (int i = 0; i < NCOAL; i++) {
 		int st = atomic_load(&r[i].st);
@@ -425,18 +473,19 @@ static void test_async_coalesced(void **state)
 	/* Closing with pushes waiting: every callback once, cancelled. */
 	memset(r, 0, NCOAL * sizeof(*r));
 	assert_mq_ok(mq_queue_purge(c, "acoal", MQ_STATE_ALL, NULL));
+	held_on(&h);
 	assert_mq_ok(mq_push_async(c, "acoal", "w", 1, NULL, crec_cb, &r[0]));
-	assert_int_equal(kill(b.pid, SIGSTOP), 0);
+	mqtest_wait_file(h.held);
 	for (int i = 1; i < 20; i++)
 		assert_mq_ok(mq_push_async(c, "acoal", "p", 1, NULL, crec_cb, &r[i]));
 	mq_client_close(c);
-	assert_int_equal(kill(b.pid, SIGCONT), 0);
+	held_off(&h);
 	for (int i = 0; i < 20; i++) {
 		assert_int_equal(atomic_load(&r[i].calls), 1);
 		if (i > 0 || atomic_load(&r[i].st) != MQ_OK)
 			assert_int_equal(atomic_load(&r[i].st), MQ_CANCELLED);
 	}
-	mqtest_broker_cleanup(&b);
+	held_cleanup(&h);
 	free(r);
 }
 

@@ -735,35 +735,6 @@ static void *held_push_main(void *arg)
 	return NULL;
 }
 
-/* shim_env preloads the faultshim into the mqd started next, with the hold
- * file `hold`; shim_env_clear undoes it. */
-static void shim_env(const char *hold, char *asan_old, size_t len)
-{
-	const char *shim = getenv("MQ_FAULTSHIM"), *old = getenv("ASAN_OPTIONS");
-	char asan[600];
-
-	if (shim == NULL || !*shim)
-		fail_msg("MQ_FAULTSHIM is not set (meson's test() sets it)");
-	snprintf(asan_old, len, "%s", old ? old : "");
-	/* An ASan-built mqd must be told that a library preloaded before its
-	 * runtime is fine. */
-	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old ? old : "",
-	         old && *old ? ":" : "");
-	setenv("MQ_FAULT_HOLD_FILE", hold, 1);
-	setenv("LD_PRELOAD", shim, 1);
-	setenv("ASAN_OPTIONS", asan, 1);
-}
-
-static void shim_env_clear(const char *asan_old)
-{
-	unsetenv("LD_PRELOAD");
-	unsetenv("MQ_FAULT_HOLD_FILE");
-	if (*asan_old)
-		setenv("ASAN_OPTIONS", asan_old, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
-}
-
 static void touch(const char *path)
 {
 	FILE *fp = fopen(path, "w");
@@ -811,9 +782,9 @@ static void test_http_readyz_shutdown(void **state)
 	mqtest_tmpdir(hold, sizeof(hold));
 	mqtest_rmtree(hold); /* the name only: the hold is on while it exists */
 	snprintf(marker, sizeof(marker), "%s.held", hold);
-	shim_env(hold, asan_old, sizeof(asan_old));
+	mqtest_faultshim_env(hold, asan_old, sizeof(asan_old));
 	mqtest_broker_start(&b, "--http-listen", "http://127.0.0.1:0", NULL);
-	shim_env_clear(asan_old);
+	mqtest_faultshim_clear(asan_old);
 	port = log_port(b.log);
 	assert_true(port > 0);
 
@@ -906,7 +877,7 @@ static void test_http_readyz_starting(void **state)
 	snprintf(data, sizeof(data), "--data-dir=%s/data", dir);
 	snprintf(http, sizeof(http), "--http-listen=http://127.0.0.1:%d", port);
 	touch(hold); /* held from the first commit: store_open's */
-	shim_env(hold, asan_old, sizeof(asan_old));
+	mqtest_faultshim_env(hold, asan_old, sizeof(asan_old));
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -921,7 +892,7 @@ static void test_http_readyz_starting(void **state)
 		execl(mqd, mqd, listen, data, http, (char *)NULL);
 		_exit(127);
 	}
-	shim_env_clear(asan_old);
+	mqtest_faultshim_clear(asan_old);
 	wait_file(marker);
 	/* storage is not open yet: no listener, /readyz is refused */
 	assert_int_equal(http_do(port, "GET", "/readyz", NULL, NULL, &r), -1);
