@@ -576,6 +576,20 @@ out:
 
 /* mqc_pend_new copies one push's inputs into one allocation; NULL when out
  * of memory. */
+/* mqc_pend_str copies the string s (NULL stays NULL) to *at and moves *at
+ * past it. */
+static const char *mqc_pend_str(char **at, const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(*at, s, n);
+	*at += n;
+	return *at - n;
+}
+
 static struct mqc_pend *mqc_pend_new(const void *payload, size_t len, const mq_push_opts *opts,
                                      mq_push_cb cb, void *arg)
 {
@@ -589,6 +603,7 @@ static struct mqc_pend *mqc_pend_new(const void *payload, size_t len, const mq_p
 	size += MQC_STR_SIZE(o->dedup_key) + MQC_STR_SIZE(o->type) + MQC_STR_SIZE(o->group);
 	for (size_t i = 0; i < o->n_headers; i++)
 		size += MQC_STR_SIZE(o->headers[i].key) + MQC_STR_SIZE(o->headers[i].value);
+#undef MQC_STR_SIZE
 	if ((p = malloc(size)) == NULL)
 		return NULL;
 	p->next = NULL;
@@ -596,19 +611,16 @@ static struct mqc_pend *mqc_pend_new(const void *payload, size_t len, const mq_p
 	p->arg = arg;
 	p->o = *o;
 	p->len = len;
+	/* Layout after the struct: headers, their strings, the payload, the
+	 * dedup key, the type, the group. */
 	at = (char *)(p + 1);
 	if (o->n_headers > 0) {
 		mq_header *h = (mq_header *)(void *)at;
 
 		at += o->n_headers * sizeof(mq_header);
 		for (size_t i = 0; i < o->n_headers; i++) {
-			h[i] = o->headers[i];
-			if (h[i].key != NULL)
-				h[i].key = memcpy(at, h[i].key, strlen(h[i].key) + 1),
-				at += strlen(at) + 1;
-			if (h[i].value != NULL)
-				h[i].value = memcpy(at, h[i].value, strlen(h[i].value) + 1),
-				at += strlen(at) + 1;
+			h[i].key = mqc_pend_str(&at, o->headers[i].key);
+			h[i].value = mqc_pend_str(&at, o->headers[i].value);
 		}
 		p->o.headers = h;
 	}
@@ -616,14 +628,9 @@ static struct mqc_pend *mqc_pend_new(const void *payload, size_t len, const mq_p
 		memcpy(at, payload, len);
 	p->payload = at;
 	at += len;
-	if (o->dedup_key != NULL)
-		p->o.dedup_key = memcpy(at, o->dedup_key, strlen(o->dedup_key) + 1),
-		at += strlen(at) + 1;
-	if (o->type != NULL)
-		p->o.type = memcpy(at, o->type, strlen(o->type) + 1), at += strlen(at) + 1;
-	if (o->group != NULL)
-		p->o.group = memcpy(at, o->group, strlen(o->group) + 1);
-#undef MQC_STR_SIZE
+	p->o.dedup_key = mqc_pend_str(&at, o->dedup_key);
+	p->o.type = mqc_pend_str(&at, o->type);
+	p->o.group = mqc_pend_str(&at, o->group);
 	return p;
 }
 

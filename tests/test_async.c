@@ -421,6 +421,10 @@ static void test_async_coalesced(void **state)
 	struct crec *r = calloc(NCOAL, sizeof(*r));
 	mq_queue_config cfg = {.max_length = 100};
 	mq_push_opts dedup = {.dedup_key = "k"};
+	char tbuf[8] = "ty.pe", vbuf[8] = "t-20";
+	mq_header hdr[2] = {{"trace", vbuf}, {"empty", ""}};
+	mq_push_opts typed = {.type = tbuf, .headers = hdr, .n_headers = 2, .priority = 3};
+	mq_message *got;
 	uint64_t last = 0;
 	int ok = 0, full = 0, dups = 0;
 	held_broker h;
@@ -441,7 +445,15 @@ static void test_async_coalesced(void **state)
 			mqtest_wait_file(h.held);
 		snprintf(body, sizeof(body), "m%d", i);
 		assert_mq_ok(mq_push_async(c, "acoal", body, strlen(body),
-		                           i == 10 || i == 11 ? &dedup : NULL, crec_cb, &r[i]));
+		                           i == 10 || i == 11 ? &dedup
+		                           : i == 20          ? &typed
+		                                              : NULL,
+		                           crec_cb, &r[i]));
+		if (i == 20) { /* the library keeps copies: the caller's buffers are free */
+			memset(tbuf, 'X', sizeof(tbuf) - 1);
+			memset(vbuf, 'X', sizeof(vbuf) - 1);
+			hdr[0].key = "scribbled";
+		}
 	}
 	held_off(&h);
 	assert_mq_ok(mq_client_flush(c, 20000 * mqtest_time_mult()));
@@ -469,6 +481,16 @@ static void test_async_coalesced(void **state)
 	assert_int_equal(ok, 100);
 	assert_int_equal(dups, 1);
 	assert_int_equal(full, NCOAL - 101);
+	/* #20 waited as a copy: its type, headers and priority arrived. */
+	assert_mq_ok(mq_message_get(c, "acoal", atomic_load(&r[20].id), &got));
+	assert_string_equal(mq_message_type(got), "ty.pe");
+	assert_int_equal(mq_message_priority(got), 3);
+	assert_int_equal(mq_message_header_count(got), 2);
+	assert_string_equal(mq_message_header(got, 0).key, "trace");
+	assert_string_equal(mq_message_header(got, 0).value, "t-20");
+	assert_string_equal(mq_message_header(got, 1).value, "");
+	assert_memory_equal(mq_message_payload(got, NULL), "m20", 3);
+	mq_message_free(got);
 
 	/* Closing with pushes waiting: every callback once, cancelled. */
 	memset(r, 0, NCOAL * sizeof(*r));
