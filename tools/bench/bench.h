@@ -41,6 +41,13 @@ typedef struct bserver {
 	int port;            /* peers: TCP port on 127.0.0.1 */
 	char durability[64]; /* what a reply means, short */
 	char note[256];      /* caveat shown in the output ("" = none) */
+	/* mq on PostgreSQL with --instances N: instances 2..N (each its own
+	 * process, dir and url; owned and stopped by sys_mq.c); their CPU
+	 * counts with this one's (srv_cpu_s). */
+	struct bserver *more;
+	int n_more;
+	pid_t pg_pid;       /* PostgreSQL's postmaster whose CPU is measured, or 0 */
+	char pg_schema[64]; /* the schema the run's tables live in ("" = none) */
 } bserver;
 
 struct bsys;
@@ -64,6 +71,10 @@ typedef struct brun {
 	atomic_bool stop, measuring;
 	atomic_uint_fast64_t pushed, pulled, acked, errors;
 	uint64_t t0_us; /* when the workers started (pacing origin) */
+	/* tick (optional) is called by run_measure about every tick_s seconds
+	 * of the measuring window, on the main thread (the soak's samples). */
+	void (*tick)(struct brun *r, double elapsed_s);
+	double tick_s;
 	char first_error[256];
 	pthread_mutex_t err_mu;
 } brun;
@@ -117,6 +128,8 @@ typedef struct bresult {
 	pct push, pull, ack;
 	double cpu_s; /* server process CPU (utime + stime) over the window */
 	bool have_cpu;
+	double pg_cpu_s; /* PostgreSQL (postmaster + children) CPU, same window */
+	bool have_pg_cpu;
 	char durability[64];
 	char first_error[256];
 } bresult;
@@ -161,6 +174,11 @@ void server_stop(bserver *srv);
 void server_kill(bserver *srv);
 int free_port(void);
 double proc_cpu_s(pid_t pid);
+/* srv_cpu_s is the CPU of srv's process and of its further instances. */
+double srv_cpu_s(const bserver *srv);
+/* tree_cpu_s is the CPU of pid and its children, live (utime + stime) and
+ * reaped (cutime + cstime): PostgreSQL's postmaster and its backends. */
+double tree_cpu_s(pid_t pid);
 /* dir_bytes is the disk space used by the files under path (st_blocks). */
 uint64_t dir_bytes(const char *path);
 /* dir_apparent_bytes is the sum of the files' sizes under path. */
@@ -168,6 +186,9 @@ uint64_t dir_apparent_bytes(const char *path);
 int tcp_connect(int port);
 bool program_exists(const char *name);
 void cleanup_install(void);
+/* cleanup_signal_hook (optional) runs in mqbench's signal handler after
+ * the servers are killed: async-signal-safe calls only (pg.c's cluster). */
+extern void (*volatile cleanup_signal_hook)(void);
 
 /* ---- the systems ---- */
 extern const bsys sys_mq;
@@ -178,14 +199,49 @@ extern const bsys sys_nats;
  * round trip (ipc) plus one durable LMDB commit per request, measured by
  * mqbench in-process with the bare libraries. */
 extern const bsys sys_limit;
+/* sys_pgdirect.c: a libpq client doing the cycle directly on PostgreSQL,
+ * as pgmq / River do (scenario pgdirect). */
+extern const bsys sys_pgdirect;
 
 /* sys_mq options (main.c sets them). */
 extern const char *mq_opt_url; /* external broker, or NULL */
 extern const char *mq_opt_mqd; /* mqd to start, or NULL */
 extern const char *mq_opt_mqd_args[16];
 extern int mq_opt_n_mqd_args;
+extern const char *mq_opt_storage;   /* NULL: mqd's default (lmdb) */
+extern const char *mq_opt_pg_schema; /* --pg-schema, or NULL: one per run */
+extern int mq_opt_instances;         /* mqd processes per run (postgres) */
 /* mq_run_consume fills the queue with n messages, then times mq_consumer
  * with `workers` no-op handler threads draining it (legacy "consume"). */
 int mq_run_consume(brun *r, int workers, uint64_t n, double seconds, bresult *out);
+
+/* ---- pg.c: the PostgreSQL cluster (--storage postgres, pgdirect) ---- */
+extern const char *pg_opt_conninfo; /* --pg, or NULL: mqbench starts one */
+/* pg_unavailable: NULL when mqbench can drive PostgreSQL, else why not. */
+const char *pg_unavailable(void);
+/* pg_cluster_ensure starts mqbench's own cluster with tests/pg.sh (once per
+ * process, stopped at exit) unless --pg was given; sets *conninfo and
+ * *postmaster (0 when the cluster is not mqbench's). */
+int pg_cluster_ensure(const char **conninfo, pid_t *postmaster, char *err, size_t errlen);
+/* pg_schema_new names a fresh schema for one run (mqbench_PID_N). */
+void pg_schema_new(char *buf, size_t len, const char *tag);
+/* pg_exec runs one SQL text (no result rows wanted) on a new connection. */
+int pg_exec(const char *sql, char *err, size_t errlen);
+/* pg_durability describes the server's commit settings ("synchronous_commit
+ * on, fsync on"). */
+int pg_durability(char *buf, size_t len, char *err, size_t errlen);
+
+/* pg_rel is one table of a schema, as the soak samples it. */
+typedef struct pg_rel {
+	char name[64];
+	uint64_t total_bytes, index_bytes; /* pg_total_relation_size, pg_indexes_size */
+	uint64_t live, dead;               /* pg_stat_user_tables n_live_tup, n_dead_tup */
+	uint64_t autovacuums;              /* autovacuum_count */
+} pg_rel;
+
+/* pg_schema_rels reads up to max tables of schema; *n is how many. The
+ * connection is kept between calls (pg_schema_rels_close ends it). */
+int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err, size_t errlen);
+void pg_schema_rels_close(void);
 
 #endif

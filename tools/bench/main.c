@@ -6,7 +6,8 @@
  * main.c owns the command line, the scenario table of issue 6, the order of
  * runs (--compare: scenario by scenario, every system in turn), the report
  * (text, the comparison tables) and the JSON file. run.c times one run;
- * sys_*.c drive one system each.
+ * sys_*.c drive one system each; pg.c the PostgreSQL cluster of
+ * --storage postgres (issue 10: --instances, scenarios pgdirect and soak).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +29,7 @@ typedef struct scen {
 	int producers, consumers, inflight, batch;
 	bool prefill;   /* scenario 5: --prefill messages queued first */
 	bool half_load; /* pushes paced at half the peak of scenario 2b */
+	bool pg_only;   /* pgdirect, soak: --storage postgres only, not in "all" */
 } scen;
 
 static const scen scenarios[] = {
@@ -40,6 +42,11 @@ static const scen scenarios[] = {
     {"4", "batch-100", "batch push, 100 per request, 1 producer, 16 in flight", 1, 0, 16, 100,
      false, false},
     {"5", "cycle-prefilled", "scenario 3 with --prefill messages queued", 4, 4, 16, 1, true, false},
+    {"pgdirect", "pgdirect",
+     "scenario 3 as a direct libpq client: INSERT, UPDATE .. SKIP LOCKED LIMIT 16, DELETE", 4, 4,
+     16, 1, false, false, true},
+    {"soak", "soak", "scenario 3 for --seconds, sampling mq's table sizes and dead tuples", 4, 4,
+     16, 1, false, false, true},
 };
 #define N_SCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -58,6 +65,10 @@ static struct {
 	const char *queue;
 	const char *json;
 	bool async;
+	const char *storage;
+	int instances[8], n_instances;
+	int repeat;
+	double soak_interval;
 } opt = {
     .producers = 1,
     .consumers = -1,
@@ -70,7 +81,24 @@ static struct {
     .prefill = 10000000,
     .backlog = 512,
     .queue = "bench",
+    .instances = {1},
+    .n_instances = 1,
+    .repeat = 1,
+    .soak_interval = 5,
 };
+
+static bool on_pg(void)
+{
+	return opt.storage != NULL && strcmp(opt.storage, "postgres") == 0;
+}
+
+/* soak_sample is one sample of the soak: the schema's tables, summed. */
+typedef struct soak_sample {
+	double t;
+	uint64_t acked; /* cycles since the window began */
+	uint64_t total_bytes, index_bytes, live, dead, autovacuums;
+	int tables;
+} soak_sample;
 
 /* rec is one run's entry in the report and the JSON file. */
 typedef struct rec {
@@ -86,6 +114,12 @@ typedef struct rec {
 	bresult res;
 	uint64_t prefill;
 	uint64_t disk_bytes, disk_apparent;
+	int instances; /* mq on PostgreSQL: mqd processes; 0 otherwise */
+	int rep;       /* --repeat: which repetition (0-based) */
+	soak_sample *soak;
+	size_t n_soak;
+	pg_rel soak_rels[64]; /* the last sample, per table */
+	int n_soak_rels;
 } rec;
 
 static rec *recs;
@@ -121,6 +155,21 @@ static const char *mode_name(const bsys *s, bool relaxed)
 	return relaxed ? "nats (relaxed)" : "nats jetstream";
 }
 
+/* rec_label is the row label of e: mode_name, or for mq on PostgreSQL
+ * "mq postgres, N mqd". */
+static const char *rec_label(const rec *e)
+{
+	static char buf[4][64];
+	static int k;
+
+	if (e->sys != &sys_mq || e->instances == 0)
+		return mode_name(e->sys, e->relaxed);
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "mq postgres, %d mqd%s", e->instances,
+	         e->relaxed ? " (relaxed)" : "");
+	return buf[k];
+}
+
 static void print_pct(const char *what, const pct *p)
 {
 	if (p->n == 0)
@@ -134,12 +183,10 @@ static void print_rec(const rec *e)
 	const char *title = e->sc ? e->sc->title : e->legacy;
 
 	if (e->skipped[0]) {
-		printf("%s | %s: skipped: %s\n\n", mode_name(e->sys, e->relaxed), title,
-		       e->skipped);
+		printf("%s | %s: skipped: %s\n\n", rec_label(e), title, e->skipped);
 		return;
 	}
-	printf("%s | scenario %s: %s\n", mode_name(e->sys, e->relaxed),
-	       e->sc ? e->sc->id : e->legacy, title);
+	printf("%s | scenario %s: %s\n", rec_label(e), e->sc ? e->sc->id : e->legacy, title);
 	printf("  %d producer(s) + %d consumer(s), %d in flight each, batch %d, %zu-byte "
 	       "payloads, %.1f s; durability: %s\n",
 	       e->producers, e->consumers, e->inflight, e->batch, opt.size, e->res.seconds,
@@ -154,8 +201,12 @@ static void print_rec(const rec *e)
 	print_pct("pull", &e->res.pull);
 	print_pct("ack", &e->res.ack);
 	if (e->res.have_cpu)
-		printf("  server CPU: %.2f s over %.1f s (%.0f%% of one core)\n", e->res.cpu_s,
+		printf("  %s CPU: %.2f s over %.1f s (%.0f%% of one core)\n",
+		       e->instances > 1 ? "mqd (all instances)" : "server", e->res.cpu_s,
 		       e->res.seconds, 100.0 * e->res.cpu_s / e->res.seconds);
+	if (e->res.have_pg_cpu)
+		printf("  PostgreSQL CPU (postmaster + backends): %.2f s (%.0f%% of one core)\n",
+		       e->res.pg_cpu_s, 100.0 * e->res.pg_cpu_s / e->res.seconds);
 	if (e->prefill)
 		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk, files %.1f MB "
 		       "(%.0f bytes per message on disk, %.0f in files; payload %zu)\n",
@@ -166,6 +217,95 @@ static void print_rec(const rec *e)
 		printf("  errors: %" PRIu64 " (first: %s)\n", e->res.errors, e->res.first_error);
 	printf("\n");
 	fflush(stdout);
+}
+
+static int cur_instances, cur_rep; /* of the run being made (for its rec) */
+static size_t soak_idx;            /* the soak's rec */
+static uint64_t soak_acked0;
+
+static double mb(uint64_t b)
+{
+	return (double)b / 1e6;
+}
+
+/* soak_tick samples the schema's tables (run_measure calls it every
+ * --soak-interval s) and prints one line. */
+static void soak_tick(brun *r, double t)
+{
+	rec *e = &recs[soak_idx];
+	pg_rel rels[64];
+	soak_sample smp = {.t = t};
+	soak_sample *p;
+	char err[256] = "";
+	int n = 0;
+	double dt;
+
+	if (e->n_soak == 0)
+		soak_acked0 = atomic_load(&r->acked);
+	smp.acked = atomic_load(&r->acked) - soak_acked0;
+	if (pg_schema_rels(r->srv->pg_schema, rels, 64, &n, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mqbench: soak: %s\n", err);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		smp.total_bytes += rels[i].total_bytes;
+		smp.index_bytes += rels[i].index_bytes;
+		smp.live += rels[i].live;
+		smp.dead += rels[i].dead;
+		smp.autovacuums += rels[i].autovacuums;
+	}
+	smp.tables = n;
+	memcpy(e->soak_rels, rels, (size_t)n * sizeof(rels[0]));
+	e->n_soak_rels = n;
+	if ((p = realloc(e->soak, (e->n_soak + 1) * sizeof(*p))) == NULL)
+		return;
+	e->soak = p;
+	dt = e->n_soak ? t - p[e->n_soak - 1].t : t;
+	printf("  soak t=%6.1f s  cycles %10llu (%6.0f/s)  %d tables %8.2f MB (indexes %7.2f MB)  "
+	       "live %8llu  dead %8llu  autovacuums %llu\n",
+	       t, (unsigned long long)smp.acked,
+	       dt > 0 ? (double)(smp.acked - (e->n_soak ? p[e->n_soak - 1].acked : 0)) / dt : 0, n,
+	       mb(smp.total_bytes), mb(smp.index_bytes), (unsigned long long)smp.live,
+	       (unsigned long long)smp.dead, (unsigned long long)smp.autovacuums);
+	fflush(stdout);
+	p[e->n_soak++] = smp;
+}
+
+/* print_soak summarises the soak: the tables at the end, and the total size
+ * at the start, its maximum in each half of the run and at the end. */
+static void print_soak(const rec *e)
+{
+	uint64_t max1 = 0, max2 = 0, maxdead = 0;
+	const soak_sample *first, *last;
+
+	if (e->n_soak == 0)
+		return;
+	first = &e->soak[0];
+	last = &e->soak[e->n_soak - 1];
+	for (size_t i = 0; i < e->n_soak; i++) {
+		const soak_sample *p = &e->soak[i];
+		uint64_t *m = p->t <= last->t / 2 ? &max1 : &max2;
+
+		if (p->total_bytes > *m)
+			*m = p->total_bytes;
+		if (p->dead > maxdead)
+			maxdead = p->dead;
+	}
+	printf("  soak: %llu cycles in %.0f s; tables + indexes %.2f MB at the first sample, "
+	       "max %.2f MB in the first half, max %.2f MB in the second half, %.2f MB at the "
+	       "end; most dead tuples %llu\n",
+	       (unsigned long long)last->acked, last->t, mb(first->total_bytes), mb(max1), mb(max2),
+	       mb(last->total_bytes), (unsigned long long)maxdead);
+	printf("  %-24s %10s %10s %10s %10s %6s\n", "table", "total MB", "index MB", "live", "dead",
+	       "autovac");
+	for (int i = 0; i < e->n_soak_rels; i++) {
+		const pg_rel *t = &e->soak_rels[i];
+
+		printf("  %-24s %10.3f %10.3f %10llu %10llu %6llu\n", t->name, mb(t->total_bytes),
+		       mb(t->index_bytes), (unsigned long long)t->live, (unsigned long long)t->dead,
+		       (unsigned long long)t->autovacuums);
+	}
+	printf("\n");
 }
 
 /* run_one starts a fresh server of s, runs one scenario, stops it. */
@@ -189,6 +329,8 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 	e->inflight = inflight;
 	e->batch = batch;
 	e->rate_target = rate;
+	e->instances = s == &sys_mq && on_pg() ? cur_instances : 0;
+	e->rep = cur_rep;
 	if (why != NULL) {
 		snprintf(e->skipped, sizeof(e->skipped), "%s", why);
 		print_rec(e);
@@ -208,6 +350,12 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 	r.max_messages = opt.max_messages;
 	r.capped = cons > 0;
 	r.backlog_cap = opt.backlog;
+	if (sc != NULL && strcmp(sc->id, "soak") == 0) {
+		soak_idx = (size_t)(e - recs);
+		soak_acked0 = 0;
+		r.tick = soak_tick;
+		r.tick_s = opt.soak_interval;
+	}
 	if (s->start(&srv, relaxed, err, sizeof(err)) != 0 ||
 	    s->prepare(&r, err, sizeof(err)) != 0) {
 		snprintf(e->skipped, sizeof(e->skipped), "failed: %s", err);
@@ -252,6 +400,8 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 		s->stop(&srv);
 	server_stop(&srv);
 	print_rec(e);
+	if (r.tick != NULL)
+		print_soak(e);
 	return e;
 }
 
@@ -287,7 +437,7 @@ static void run_scenario(const bsys *s, bool relaxed, const scen *sc)
 	run_one(s, relaxed, sc, NULL, sc->producers, sc->consumers, sc->inflight, sc->batch, rate);
 	/* Goal 1 compares scenario 1 with this stack's own limit, measured in
 	 * the same run: right after mq's scenario 1. */
-	if (s == &sys_mq && !relaxed && strcmp(sc->id, "1") == 0)
+	if (s == &sys_mq && !relaxed && strcmp(sc->id, "1") == 0 && !on_pg())
 		run_one(&sys_limit, false, sc, NULL, 1, 0, 1, 1, 0);
 }
 
@@ -442,6 +592,123 @@ static void print_goals(void)
 	printf("\n");
 }
 
+/* ---- PostgreSQL: mq against the direct client (issue 10) ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* pg_stat is the median (and range) over the repetitions of one row. */
+typedef struct pg_stat {
+	int n;
+	double rate, min, max, cpu, pg_cpu, pull_p99, ack_p99;
+} pg_stat;
+
+/* pg_row gathers the runs of scenario id by s (instances k for mq): the
+ * median of each figure over the repetitions. */
+static pg_stat pg_row(const bsys *s, const char *id, int k)
+{
+	double v[5][64];
+	pg_stat st = {0};
+
+	for (size_t i = 0; i < n_recs && st.n < 64; i++) {
+		const rec *e = &recs[i];
+
+		if (e->sys != s || e->sc == NULL || strcmp(e->sc->id, id) != 0 || !e->ok ||
+		    e->res.seconds <= 0 || (s == &sys_mq && e->instances != k))
+			continue;
+		v[0][st.n] = e->res.rate;
+		v[1][st.n] = e->res.have_cpu ? 100.0 * e->res.cpu_s / e->res.seconds : -1;
+		v[2][st.n] = e->res.have_pg_cpu ? 100.0 * e->res.pg_cpu_s / e->res.seconds : -1;
+		v[3][st.n] = e->res.pull.p99;
+		v[4][st.n] = e->res.ack.p99;
+		st.n++;
+	}
+	if (st.n == 0)
+		return st;
+	for (int j = 0; j < 5; j++)
+		qsort(v[j], (size_t)st.n, sizeof(double), cmp_double);
+	st.rate = v[0][st.n / 2];
+	st.min = v[0][0];
+	st.max = v[0][st.n - 1];
+	st.cpu = v[1][st.n / 2];
+	st.pg_cpu = v[2][st.n / 2];
+	st.pull_p99 = v[3][st.n / 2];
+	st.ack_p99 = v[4][st.n / 2];
+	return st;
+}
+
+static void print_pg_row(const char *label, const pg_stat *st, double direct)
+{
+	char b[3][32];
+
+	fmt_rate(b[0], sizeof(b[0]), st->rate);
+	fmt_rate(b[1], sizeof(b[1]), st->min);
+	fmt_rate(b[2], sizeof(b[2]), st->max);
+	printf("| %s | %s [%s–%s] |", label, b[0], b[1], b[2]);
+	if (st->cpu >= 0)
+		printf(" %.0f%% |", st->cpu);
+	else
+		printf(" – |");
+	if (st->pg_cpu >= 0)
+		printf(" %.0f%% |", st->pg_cpu);
+	else
+		printf(" – |");
+	printf(" %.2f | %.2f |", st->pull_p99, st->ack_p99);
+	if (direct > 0)
+		printf(" %.2f |\n", st->rate / direct);
+	else
+		printf(" – |\n");
+}
+
+/* print_pg prints scenario 3 of mq on PostgreSQL with each --instances
+ * count beside pgdirect, and the goals of issue 10. */
+static void print_pg(void)
+{
+	pg_stat d = pg_row(&sys_pgdirect, "pgdirect", 0), m[8];
+	int reps = 0;
+	char label[64];
+
+	for (int i = 0; i < opt.n_instances; i++) {
+		m[i] = pg_row(&sys_mq, "3", opt.instances[i]);
+		if (m[i].n > reps)
+			reps = m[i].n;
+	}
+	if (d.n > reps)
+		reps = d.n;
+	if (reps == 0 || (d.n == 0 && opt.n_instances < 2 && m[0].n == 0))
+		return;
+	printf("== PostgreSQL, scenario 3 (4P+4C, 16 in flight each, pull 16 + ack 16 per call): "
+	       "cycles/s, median of %d run(s) [min–max]; CPU %% of one core\n\n",
+	       reps);
+	printf("| system | cycles/s | mqd CPU | PostgreSQL CPU | pull p99 ms | ack p99 ms | "
+	       "/ pgdirect |\n|---|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < opt.n_instances; i++) {
+		if (m[i].n == 0)
+			continue;
+		snprintf(label, sizeof(label), "mq postgres, %d mqd", opt.instances[i]);
+		print_pg_row(label, &m[i], d.n ? d.rate : -1);
+	}
+	if (d.n)
+		print_pg_row("pgdirect (libpq, SKIP LOCKED)", &d, d.rate);
+	printf("\n== goals of issue 10 (this run)\n\n");
+	for (int i = 0; i < opt.n_instances; i++) {
+		snprintf(label, sizeof(label), "mq on PostgreSQL with %d mqd >= the direct client",
+		         opt.instances[i]);
+		goal(label, m[i].n ? m[i].rate : -1, d.n ? d.rate : -1, false, "/s");
+	}
+	for (int i = 0; i < opt.n_instances; i++) {
+		if (opt.instances[i] <= 1 || m[0].n == 0 || opt.instances[0] != 1)
+			continue;
+		snprintf(label, sizeof(label), "%d mqd not slower than 1", opt.instances[i]);
+		goal(label, m[i].n ? m[i].rate : -1, m[0].rate, false, "/s");
+	}
+	printf("\n");
+}
+
 /* ---- JSON ---- */
 
 static void json_str(FILE *f, const char *s)
@@ -512,7 +779,7 @@ static int write_json(const char *path, const char *cmdline, const double load0[
 		fprintf(f, ",\"mode\":");
 		json_str(f, e->relaxed ? "relaxed" : "durable");
 		fprintf(f, ",\"label\":");
-		json_str(f, mode_name(e->sys, e->relaxed));
+		json_str(f, rec_label(e));
 		fprintf(f, ",\"scenario\":");
 		json_str(f, e->sc ? e->sc->id : e->legacy);
 		fprintf(f, ",\"name\":");
@@ -544,6 +811,44 @@ static int write_json(const char *path, const char *cmdline, const double load0[
 			        e->res.seconds > 0 ? 100.0 * e->res.cpu_s / e->res.seconds : 0);
 		else
 			fprintf(f, "null,\"server_cpu_pct\":null");
+		fprintf(f, ",\"storage\":");
+		json_str(f, e->sys == &sys_pgdirect ? "postgres"
+		            : e->sys == &sys_mq     ? (opt.storage ? opt.storage : "lmdb")
+		                                    : "");
+		fprintf(f, ",\"instances\":%d,\"rep\":%d,\"pg_cpu_s\":", e->instances, e->rep);
+		if (e->res.have_pg_cpu)
+			fprintf(f, "%.3f,\"pg_cpu_pct\":%.1f", e->res.pg_cpu_s,
+			        e->res.seconds > 0 ? 100.0 * e->res.pg_cpu_s / e->res.seconds : 0);
+		else
+			fprintf(f, "null,\"pg_cpu_pct\":null");
+		if (e->n_soak > 0) {
+			fprintf(f, ",\"soak\":[");
+			for (size_t k = 0; k < e->n_soak; k++) {
+				const soak_sample *p = &e->soak[k];
+
+				fprintf(f,
+				        "%s{\"t\":%.2f,\"acked\":%" PRIu64 ",\"tables\":%d,"
+				        "\"total_bytes\":%" PRIu64 ",\"index_bytes\":%" PRIu64
+				        ",\"live\":%" PRIu64 ",\"dead\":%" PRIu64
+				        ",\"autovacuums\":%" PRIu64 "}",
+				        k ? "," : "", p->t, p->acked, p->tables, p->total_bytes,
+				        p->index_bytes, p->live, p->dead, p->autovacuums);
+			}
+			fprintf(f, "],\"soak_tables\":[");
+			for (int k = 0; k < e->n_soak_rels; k++) {
+				const pg_rel *t = &e->soak_rels[k];
+
+				fprintf(f, "%s{\"name\":", k ? "," : "");
+				json_str(f, t->name);
+				fprintf(f,
+				        ",\"total_bytes\":%" PRIu64 ",\"index_bytes\":%" PRIu64
+				        ",\"live\":%" PRIu64 ",\"dead\":%" PRIu64
+				        ",\"autovacuums\":%" PRIu64 "}",
+				        t->total_bytes, t->index_bytes, t->live, t->dead,
+				        t->autovacuums);
+			}
+			fprintf(f, "]");
+		}
 		fprintf(f, ",\"prefill\":%" PRIu64, e->prefill);
 		if (e->prefill)
 			fprintf(f,
@@ -573,6 +878,8 @@ static void usage(FILE *f)
 	        "               [--relaxed] [--no-relaxed] [--prefill N] [--size BYTES]\n"
 	        "               [--seconds S] [--warmup S] [--max-messages N] [--rate MSG/S]\n"
 	        "               [--json FILE|-]\n"
+	        "               [--storage lmdb|postgres [--pg CONNINFO] [--pg-schema S]\n"
+	        "                [--instances LIST] [--repeat N] [--soak-interval S]]\n"
 	        "  LIST: comma-separated scenarios of issue 6: 1, 2 (= 2a,2b), 2a, 2b, 2h, 3, 4,\n"
 	        "        5, all, or their names (push-1p-w1, ...); or one legacy scenario\n"
 	        "        push|cycle|consume with [--producers N] [--consumers N] [--inflight W]\n"
@@ -580,6 +887,13 @@ static void usage(FILE *f)
 	        "  --compare: mq and every available peer, scenario by scenario, then the\n"
 	        "        relaxed modes (mq --durability=relaxed, beanstalkd -f 50, Redis\n"
 	        "        everysec) unless --no-relaxed; prints tables with ratios mq/peer.\n"
+	        "  --storage postgres: mqd runs on PostgreSQL (--pg CONNINFO, else mqbench starts\n"
+	        "        its own cluster with tests/pg.sh in $TMPDIR); --instances 1,3 runs each\n"
+	        "        scenario with 1 and with 3 mqd on one database, workers spread over\n"
+	        "        them round-robin; --repeat N repeats the whole sequence (medians).\n"
+	        "        Scenarios pgdirect (a libpq client doing scenario 3 directly, SKIP\n"
+	        "        LOCKED) and soak (scenario 3 for --seconds, up to 86400, printing the\n"
+	        "        schema's table sizes and dead tuples every --soak-interval s).\n"
 	        "  Without --mqd or --url, mqd is looked for beside mqbench (../broker/mqd).\n");
 }
 
@@ -602,7 +916,7 @@ static int select_scenarios(const char *list)
 
 		if (strcmp(t, "all") == 0) {
 			for (size_t i = 0; i < N_SCEN; i++)
-				sel[i] = true;
+				sel[i] = !scenarios[i].pg_only;
 			continue;
 		}
 		for (size_t i = 0; i < N_SCEN; i++) {
@@ -619,6 +933,64 @@ static int select_scenarios(const char *list)
 		}
 	}
 	return 0;
+}
+
+static bool scen_selected(const char *id)
+{
+	for (size_t i = 0; i < N_SCEN; i++)
+		if (sel[i] && strcmp(scenarios[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+/* run_pg runs the selected scenarios on PostgreSQL, --repeat times: mq with
+ * each --instances count, pgdirect; every other repetition in reverse order
+ * so that neither side always runs first. */
+static void run_pg(void)
+{
+	struct {
+		const scen *sc;
+		int k; /* mqd instances; 0 = pgdirect */
+	} items[N_SCEN * 8];
+	int n = 0;
+
+	for (size_t i = 0; i < N_SCEN; i++) {
+		if (!sel[i])
+			continue;
+		if (strcmp(scenarios[i].id, "pgdirect") == 0) {
+			items[n].sc = &scenarios[i];
+			items[n++].k = 0;
+			continue;
+		}
+		for (int j = 0; j < opt.n_instances; j++) {
+			items[n].sc = &scenarios[i];
+			items[n++].k = opt.instances[j];
+		}
+	}
+	for (int rep = 0; rep < opt.repeat; rep++) {
+		cur_rep = rep;
+		for (int j = 0; j < n; j++) {
+			int x = rep % 2 ? n - 1 - j : j;
+			const scen *sc = items[x].sc;
+
+			if (opt.repeat > 1)
+				fprintf(stderr, "mqbench: repetition %d of %d: %s, %s\n", rep + 1,
+				        opt.repeat, sc->id, items[x].k ? "mq" : "pgdirect");
+			if (items[x].k == 0) {
+				cur_instances = 0;
+				run_one(&sys_pgdirect, false, sc, NULL, sc->producers,
+				        sc->consumers, sc->inflight, sc->batch, 0);
+				continue;
+			}
+			cur_instances = mq_opt_instances = items[x].k;
+			if (opt.rate > 0 && !sc->half_load)
+				run_one(&sys_mq, false, sc, NULL, sc->producers, sc->consumers,
+				        sc->inflight, sc->batch, opt.rate);
+			else
+				run_scenario(&sys_mq, false, sc);
+		}
+	}
+	print_pg();
 }
 
 static void find_mqd(char *buf, size_t len)
@@ -667,6 +1039,12 @@ int main(int argc, char **argv)
 	    {"queue", required_argument, NULL, 'q'},
 	    {"json", required_argument, NULL, 'j'},
 	    {"async", no_argument, NULL, 'A'},
+	    {"storage", required_argument, NULL, 'S'},
+	    {"pg", required_argument, NULL, 'g'},
+	    {"pg-schema", required_argument, NULL, 'G'},
+	    {"instances", required_argument, NULL, 'i'},
+	    {"repeat", required_argument, NULL, 'n'},
+	    {"soak-interval", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -754,6 +1132,43 @@ int main(int argc, char **argv)
 		case 'A':
 			opt.async = true;
 			break;
+		case 'S':
+			opt.storage = optarg;
+			break;
+		case 'g':
+			pg_opt_conninfo = optarg;
+			break;
+		case 'G':
+			mq_opt_pg_schema = optarg;
+			break;
+		case 'i': {
+			char buf[64], *save = NULL;
+
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			opt.n_instances = 0;
+			for (char *t = strtok_r(buf, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				int k = atoi(t);
+
+				if (k < 1 || k > 8 || opt.n_instances == 8) {
+					fprintf(stderr, "mqbench: --instances: 1 to 8, up to 8 "
+					                "counts\n");
+					return 2;
+				}
+				opt.instances[opt.n_instances++] = k;
+			}
+			if (opt.n_instances == 0) {
+				fprintf(stderr, "mqbench: --instances: empty list\n");
+				return 2;
+			}
+			break;
+		}
+		case 'n':
+			opt.repeat = atoi(optarg);
+			break;
+		case 'I':
+			opt.soak_interval = atof(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -774,9 +1189,36 @@ int main(int argc, char **argv)
 	else if (select_scenarios(opt.scenario) != 0)
 		return 2;
 	if (opt.batch < 1 || opt.batch > 1000 || opt.inflight < 1 || opt.inflight > 1024 ||
-	    opt.producers < 0 || opt.seconds <= 0 || opt.seconds > 600 || opt.size < 1 ||
-	    opt.size > (1u << 20) || opt.warmup < 0 || opt.backlog < 1) {
+	    opt.producers < 0 || opt.seconds <= 0 ||
+	    opt.seconds > (legacy == NULL && scen_selected("soak") ? 86400 : 600) || opt.size < 1 ||
+	    opt.size > (1u << 20) || opt.warmup < 0 || opt.backlog < 1 || opt.repeat < 1 ||
+	    opt.repeat > 100 || opt.soak_interval < 0.1) {
 		fprintf(stderr, "mqbench: out-of-range option\n");
+		return 2;
+	}
+	if (opt.storage != NULL && strcmp(opt.storage, "lmdb") != 0 && !on_pg()) {
+		fprintf(stderr, "mqbench: --storage: lmdb or postgres\n");
+		return 2;
+	}
+	mq_opt_storage = opt.storage;
+	if (!on_pg()) {
+		bool pg_only = false;
+
+		for (size_t i = 0; i < N_SCEN; i++)
+			pg_only |= legacy == NULL && sel[i] && scenarios[i].pg_only;
+		if (pg_only || pg_opt_conninfo != NULL || mq_opt_pg_schema != NULL ||
+		    opt.n_instances > 1 || opt.instances[0] > 1) {
+			fprintf(stderr,
+			        "mqbench: pgdirect, soak, --pg, --pg-schema and --instances "
+			        "need --storage postgres\n");
+			return 2;
+		}
+	} else if (opt.compare || opt.peer != NULL || opt.relaxed) {
+		fprintf(stderr, "mqbench: --storage postgres runs mq (and pgdirect) only: no "
+		                "--compare, --peer or --relaxed\n");
+		return 2;
+	} else if (mq_opt_url != NULL && (opt.n_instances > 1 || opt.instances[0] > 1)) {
+		fprintf(stderr, "mqbench: --instances starts mqd itself: not with --url\n");
 		return 2;
 	}
 	if (opt.peer != NULL) {
@@ -802,8 +1244,11 @@ int main(int argc, char **argv)
 			mq_opt_url = "tcp://127.0.0.1:7450";
 	}
 	cleanup_install();
+	cur_instances = mq_opt_instances = opt.instances[0];
 
-	if (legacy != NULL) {
+	if (legacy == NULL && on_pg()) {
+		run_pg();
+	} else if (legacy != NULL) {
 		int cons = opt.consumers;
 
 		if (strcmp(legacy, "push") == 0)
@@ -865,10 +1310,12 @@ int main(int argc, char **argv)
 		}
 	}
 	for (size_t i = 0; i < n_recs; i++)
-		if (!recs[i].ok && (recs[i].sys == &sys_mq || !opt.compare))
+		if (!recs[i].ok &&
+		    (recs[i].sys == &sys_mq || recs[i].sys == &sys_pgdirect || !opt.compare))
 			rv = 1; /* mq failing fails the run; a missing peer does not */
 	for (size_t i = 0; i < n_recs; i++)
-		if (recs[i].ok && recs[i].res.errors > 0 && recs[i].sys == &sys_mq)
+		if (recs[i].ok && recs[i].res.errors > 0 &&
+		    (recs[i].sys == &sys_mq || recs[i].sys == &sys_pgdirect))
 			rv = 1;
 	if (opt.json != NULL && write_json(opt.json, cmdline, load0, date) != 0)
 		rv = 1;

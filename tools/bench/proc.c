@@ -24,11 +24,13 @@
 
 #include "bench.h"
 
-#define MAX_LIVE 8
+#define MAX_LIVE 24
 
 /* live lists the servers to clean up; written by the main thread only, read
  * by the signal handler (plain stores of pointers). */
 static bserver *volatile live[MAX_LIVE];
+
+void (*volatile cleanup_signal_hook)(void);
 
 static void rm_rf(const char *dir)
 {
@@ -71,6 +73,8 @@ static void on_signal(int sig)
 		}
 		rm_rf(s->dir);
 	}
+	if (cleanup_signal_hook != NULL)
+		cleanup_signal_hook();
 	_exit(128 + sig);
 }
 
@@ -287,6 +291,69 @@ double proc_cpu_s(pid_t pid)
 	}
 	fclose(f);
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double srv_cpu_s(const bserver *srv)
+{
+	double t = srv->pid > 0 ? proc_cpu_s(srv->pid) : 0;
+
+	for (int i = 0; i < srv->n_more; i++)
+		if (srv->more[i].pid > 0)
+			t += proc_cpu_s(srv->more[i].pid);
+	return t;
+}
+
+/* stat_cpu reads /proc/PID/stat: ppid, utime + stime, cutime + cstime, in
+ * clock ticks; false when the process is gone. */
+static bool stat_cpu(pid_t pid, pid_t *ppid, unsigned long long *self, unsigned long long *kids)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	bool ok = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) != NULL) {
+		char *p = strrchr(buf, ')');
+		unsigned long long ut = 0, st = 0;
+		long long cut = 0, cst = 0;
+		int pp = 0;
+
+		if (p != NULL &&
+		    sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+		           &pp, &ut, &st, &cut, &cst) == 5) {
+			*ppid = (pid_t)pp;
+			*self = ut + st;
+			*kids = (unsigned long long)(cut + cst);
+			ok = true;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+double tree_cpu_s(pid_t pid)
+{
+	unsigned long long self, kids, total;
+	pid_t ppid;
+	DIR *d;
+	struct dirent *e;
+
+	if (pid <= 0 || !stat_cpu(pid, &ppid, &self, &kids))
+		return 0;
+	total = self + kids;
+	if ((d = opendir("/proc")) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			pid_t c = (pid_t)atoi(e->d_name);
+			unsigned long long cs, ck;
+
+			if (c > 0 && stat_cpu(c, &ppid, &cs, &ck) && ppid == pid)
+				total += cs;
+		}
+		closedir(d);
+	}
+	return (double)total / (double)sysconf(_SC_CLK_TCK);
 }
 
 static uint64_t dir_walk(const char *path, bool blocks)

@@ -239,20 +239,32 @@ int run_measure(brun *r, double warmup, double seconds, bresult *out)
 		usleep((useconds_t)(warmup * 1e6));
 		uint64_t p0 = atomic_load(&r->pushed), a0 = atomic_load(&r->acked);
 		uint64_t e0 = atomic_load(&r->errors);
-		double cpu0 = r->srv && r->srv->pid > 0 ? proc_cpu_s(r->srv->pid) : 0;
-		uint64_t t0 = now_us();
+		double cpu0 = r->srv && r->srv->pid > 0 ? srv_cpu_s(r->srv) : 0;
+		double pg0 = r->srv && r->srv->pg_pid > 0 ? tree_cpu_s(r->srv->pg_pid) : 0;
+		uint64_t t0 = now_us(), next_tick = t0; /* a first sample at once */
 
 		atomic_store(&r->measuring, true);
-		while (!atomic_load(&r->stop) && now_us() - t0 < (uint64_t)(seconds * 1e6))
+		while (!atomic_load(&r->stop) && now_us() - t0 < (uint64_t)(seconds * 1e6)) {
 			usleep(10000);
+			if (r->tick != NULL && now_us() >= next_tick) {
+				r->tick(r, (double)(now_us() - t0) / 1e6);
+				next_tick += (uint64_t)(r->tick_s * 1e6);
+			}
+		}
 		atomic_store(&r->measuring, false);
 		out->seconds = (double)(now_us() - t0) / 1e6;
 		out->pushed = atomic_load(&r->pushed) - p0;
 		out->acked = atomic_load(&r->acked) - a0;
 		if (r->srv && r->srv->pid > 0) {
-			out->cpu_s = proc_cpu_s(r->srv->pid) - cpu0;
+			out->cpu_s = srv_cpu_s(r->srv) - cpu0;
 			out->have_cpu = true;
 		}
+		if (r->srv && r->srv->pg_pid > 0) {
+			out->pg_cpu_s = tree_cpu_s(r->srv->pg_pid) - pg0;
+			out->have_pg_cpu = true;
+		}
+		if (r->tick != NULL) /* the last sample, at the window's end */
+			r->tick(r, out->seconds);
 		atomic_store(&r->stop, true);
 		for (int i = 0; i < n; i++)
 			pthread_join(ws[i].th, NULL);

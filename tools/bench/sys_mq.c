@@ -4,6 +4,12 @@
  * It starts mqd (--mqd) on an ipc:// socket in a fresh temp dir, or uses
  * a running broker (--url).
  *
+ * With --storage postgres each run starts --instances N mqd on the same
+ * database and schema (pg.c: mqbench's own cluster unless --pg), each on
+ * its own ipc:// socket; the workers are spread over them round-robin
+ * (worker k, producers first, uses instance k mod N). A schema mqbench
+ * named itself is dropped after the run.
+ *
  * Natural mode (the numbered scenarios): each producer is one thread
  * keeping W pushes (or batch pushes) in flight with mq_push_async, each
  * consumer one thread pulling up to W messages per request (long poll) and
@@ -23,6 +29,14 @@ const char *mq_opt_url;
 const char *mq_opt_mqd;
 const char *mq_opt_mqd_args[16];
 int mq_opt_n_mqd_args;
+const char *mq_opt_storage;
+const char *mq_opt_pg_schema;
+int mq_opt_instances = 1;
+
+static bool on_postgres(void)
+{
+	return mq_opt_storage != NULL && strcmp(mq_opt_storage, "postgres") == 0;
+}
 
 static const char *mq_unavailable(void)
 {
@@ -30,6 +44,8 @@ static const char *mq_unavailable(void)
 		return "neither --mqd nor --url given";
 	if (mq_opt_url == NULL && access(mq_opt_mqd, X_OK) != 0)
 		return "the --mqd program is not executable";
+	if (on_postgres())
+		return pg_unavailable();
 	return NULL;
 }
 
@@ -47,56 +63,161 @@ static int mq_connect(const char *url, mq_client **c, char *err, size_t errlen)
 	return 0;
 }
 
-static int mq_start(bserver *srv, bool relaxed, char *err, size_t errlen)
+/* spawn_mqd starts one mqd in srv (a fresh dir) and waits for its socket. */
+static int spawn_mqd(bserver *srv, bool relaxed, const char *conninfo, char *err, size_t errlen)
 {
-	char listen[400], data[400];
-	const char *argv[24];
-	const char *interval = "10";
+	char listen[400], data[400], storage[64], pg[600], schema[128];
+	const char *argv[32];
 	int argc = 0;
-	mq_client *c;
-	mq_server_info info;
 
-	if (mq_opt_url != NULL) { /* a broker mqbench did not start */
-		memset(srv, 0, sizeof(*srv));
-		snprintf(srv->url, sizeof(srv->url), "%s", mq_opt_url);
-	} else {
-		if (server_mkdir(srv, "mq", err, errlen) != 0)
-			return -1;
-		snprintf(srv->url, sizeof(srv->url), "ipc://%s/mq.sock", srv->dir);
-		snprintf(listen, sizeof(listen), "--listen=%s", srv->url);
-		snprintf(data, sizeof(data), "--data-dir=%s", srv->data);
-		argv[argc++] = mq_opt_mqd;
-		argv[argc++] = listen;
-		argv[argc++] = data;
-		argv[argc++] = "--log-level=warn";
-		if (relaxed)
-			argv[argc++] = "--durability=relaxed";
-		for (int i = 0; i < mq_opt_n_mqd_args; i++) {
-			argv[argc++] = mq_opt_mqd_args[i];
-			if (strncmp(mq_opt_mqd_args[i], "--sync-interval-ms=", 19) == 0)
-				interval = mq_opt_mqd_args[i] + 19;
-		}
-		argv[argc] = NULL;
-		if (server_spawn(srv, argv, err, errlen) != 0 ||
-		    server_wait_path(srv, srv->url + strlen("ipc://"), 10, err, errlen) != 0)
-			return -1;
-	}
-	if (mq_connect(srv->url, &c, err, errlen) != 0)
+	if (server_mkdir(srv, "mq", err, errlen) != 0)
 		return -1;
-	if (mq_server_info_get(c, &info) != MQ_OK) {
+	snprintf(srv->url, sizeof(srv->url), "ipc://%s/mq.sock", srv->dir);
+	snprintf(listen, sizeof(listen), "--listen=%s", srv->url);
+	snprintf(data, sizeof(data), "--data-dir=%s", srv->data);
+	argv[argc++] = mq_opt_mqd;
+	argv[argc++] = listen;
+	argv[argc++] = data;
+	argv[argc++] = "--log-level=warn";
+	if (mq_opt_storage != NULL) {
+		snprintf(storage, sizeof(storage), "--storage=%s", mq_opt_storage);
+		argv[argc++] = storage;
+	}
+	if (conninfo != NULL) {
+		snprintf(pg, sizeof(pg), "--pg=%s", conninfo);
+		snprintf(schema, sizeof(schema), "--pg-schema=%s", srv->pg_schema);
+		argv[argc++] = pg;
+		argv[argc++] = schema;
+	}
+	if (relaxed)
+		argv[argc++] = "--durability=relaxed";
+	for (int i = 0; i < mq_opt_n_mqd_args; i++)
+		argv[argc++] = mq_opt_mqd_args[i];
+	argv[argc] = NULL;
+	if (server_spawn(srv, argv, err, errlen) != 0 ||
+	    server_wait_path(srv, srv->url + strlen("ipc://"), 30, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* info_check reads url's ServerInfo; with postgres the engine must be
+ * "postgres". */
+static int info_check(const char *url, mq_server_info *info, char *err, size_t errlen)
+{
+	mq_client *c;
+
+	if (mq_connect(url, &c, err, errlen) != 0)
+		return -1;
+	if (mq_server_info_get(c, info) != MQ_OK) {
 		snprintf(err, errlen, "server info: %s", mq_errmsg());
 		mq_client_close(c);
 		return -1;
 	}
 	mq_client_close(c);
-	if (strcmp(info.durability, "relaxed") == 0)
+	if (on_postgres() && strcmp(info->storage_engine, "postgres") != 0) {
+		snprintf(err, errlen, "%s reports storage engine '%s', not postgres", url,
+		         info->storage_engine);
+		return -1;
+	}
+	return 0;
+}
+
+static void mq_stop(bserver *srv);
+
+static int mq_start(bserver *srv, bool relaxed, char *err, size_t errlen)
+{
+	const char *interval = "10";
+	const char *conninfo = NULL;
+	char pgdur[128] = "";
+	mq_server_info info;
+	int n = mq_opt_instances;
+
+	for (int i = 0; i < mq_opt_n_mqd_args; i++)
+		if (strncmp(mq_opt_mqd_args[i], "--sync-interval-ms=", 19) == 0)
+			interval = mq_opt_mqd_args[i] + 19;
+	if (mq_opt_url != NULL) { /* a broker mqbench did not start */
+		memset(srv, 0, sizeof(*srv));
+		snprintf(srv->url, sizeof(srv->url), "%s", mq_opt_url);
+	} else {
+		if (on_postgres()) {
+			if (pg_cluster_ensure(&conninfo, &srv->pg_pid, err, errlen) != 0)
+				return -1;
+			if (mq_opt_pg_schema != NULL)
+				snprintf(srv->pg_schema, sizeof(srv->pg_schema), "%s",
+				         mq_opt_pg_schema);
+			else
+				pg_schema_new(srv->pg_schema, sizeof(srv->pg_schema), "");
+			if (pg_durability(pgdur, sizeof(pgdur), err, errlen) != 0)
+				return -1;
+		}
+		if (spawn_mqd(srv, relaxed, conninfo, err, errlen) != 0)
+			return -1;
+		/* The first instance has created the schema; the others join. */
+		if (n > 1) {
+			if ((srv->more = calloc((size_t)n - 1, sizeof(*srv->more))) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			srv->n_more = n - 1;
+			for (int i = 0; i < n - 1; i++) {
+				snprintf(srv->more[i].pg_schema, sizeof(srv->more[i].pg_schema),
+				         "%s", srv->pg_schema);
+				if (spawn_mqd(&srv->more[i], relaxed, conninfo, err, errlen) != 0)
+					return -1;
+			}
+		}
+	}
+	if (info_check(srv->url, &info, err, errlen) != 0)
+		return -1;
+	for (int i = 0; i < srv->n_more; i++) {
+		mq_server_info more;
+
+		if (info_check(srv->more[i].url, &more, err, errlen) != 0)
+			return -1;
+	}
+	if (on_postgres() && strcmp(info.durability, "durable") == 0)
+		snprintf(srv->durability, sizeof(srv->durability), "durable: reply after COMMIT");
+	else if (strcmp(info.durability, "relaxed") == 0)
 		snprintf(srv->durability, sizeof(srv->durability), "relaxed: fsync every %s ms",
 		         interval);
 	else if (strcmp(info.durability, "durable") == 0)
 		snprintf(srv->durability, sizeof(srv->durability), "durable: reply after fsync");
 	else
 		snprintf(srv->durability, sizeof(srv->durability), "%s", info.durability);
+	if (on_postgres())
+		snprintf(srv->note, sizeof(srv->note), "%d mqd on PostgreSQL (%s), schema %s", n,
+		         pgdur, srv->pg_schema);
 	return 0;
+}
+
+static void mq_stop(bserver *srv)
+{
+	char sql[160], err[256];
+
+	for (int i = 0; i < srv->n_more; i++)
+		server_stop(&srv->more[i]);
+	free(srv->more);
+	srv->more = NULL;
+	srv->n_more = 0;
+	if (on_postgres() && mq_opt_url == NULL && mq_opt_pg_schema == NULL &&
+	    srv->pg_schema[0] != '\0') {
+		server_kill(srv); /* no mqd may hold the schema's tables */
+		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS \"%s\" CASCADE", srv->pg_schema);
+		if (getenv("MQBENCH_KEEP") == NULL && pg_exec(sql, err, sizeof(err)) != 0)
+			fprintf(stderr, "mqbench: drop schema %s: %s\n", srv->pg_schema, err);
+		srv->pg_schema[0] = '\0';
+	}
+}
+
+/* worker_url is the instance worker w uses: round-robin over all workers,
+ * producers first. */
+static const char *worker_url(const bw *w)
+{
+	const bserver *srv = w->run->srv;
+	int k = w->role == ROLE_PRODUCER ? w->idx : w->run->producers + w->idx;
+	int i = k % (srv->n_more + 1);
+
+	return i == 0 ? srv->url : srv->more[i - 1].url;
 }
 
 static int mq_prepare(brun *r, char *err, size_t errlen)
@@ -132,7 +253,7 @@ static int mq_open(bw *w, char *err, size_t errlen)
 {
 	mq_client *c;
 
-	if (mq_connect(w->run->srv->url, &c, err, errlen) != 0)
+	if (mq_connect(worker_url(w), &c, err, errlen) != 0)
 		return -1;
 	if (w->role == ROLE_PRODUCER && async_producer(w->run) &&
 	    mq_client_set_max_inflight(c, (uint32_t)w->run->inflight) != MQ_OK) {
@@ -454,6 +575,7 @@ const bsys sys_mq = {
     .name = "mq",
     .unavailable = mq_unavailable,
     .start = mq_start,
+    .stop = mq_stop,
     .prepare = mq_prepare,
     .prefill = mq_prefill,
     .threads_per = mq_threads_per,
