@@ -152,6 +152,8 @@ static const char *mode_name(const bsys *s, bool relaxed)
 		return relaxed ? "beanstalkd -f 50" : "beanstalkd -f 0";
 	if (s == &sys_redis)
 		return relaxed ? "redis everysec" : "redis always";
+	if (s == &sys_pgdirect)
+		return "pgdirect (libpq)";
 	return relaxed ? "nats (relaxed)" : "nats jetstream";
 }
 

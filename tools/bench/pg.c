@@ -208,6 +208,12 @@ void pg_schema_new(char *buf, size_t len, const char *tag)
 	snprintf(buf, len, "mqbench_%s%d_%d", tag, (int)getpid(), ++n);
 }
 
+static void no_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
 static PGconn *pg_connect(char *err, size_t errlen)
 {
 	const char *ci;
@@ -223,6 +229,7 @@ static PGconn *pg_connect(char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, no_notices, NULL); /* "drop cascades to ..." */
 	return c;
 }
 

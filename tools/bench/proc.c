@@ -182,6 +182,29 @@ int tcp_connect(int port)
 	return fd;
 }
 
+/* exit_msg says that srv's process exited at start, with the last line of
+ * its log (the dir is removed afterwards). */
+static void exit_msg(const bserver *srv, char *err, size_t errlen)
+{
+	char path[400], line[256], prev[256] = "", last[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/server.log", srv->dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (line[0] == '\n')
+				continue;
+			memcpy(prev, last, sizeof(prev));
+			memcpy(last, line, sizeof(last));
+		}
+		fclose(f);
+	}
+	prev[strcspn(prev, "\n")] = '\0';
+	last[strcspn(last, "\n")] = '\0';
+	snprintf(err, errlen, "server exited at start: %s%s%s", prev, prev[0] ? " / " : "",
+	         last[0] ? last : "(no log)");
+}
+
 int server_wait_tcp(bserver *srv, double seconds, char *err, size_t errlen)
 {
 	uint64_t end = now_us() + (uint64_t)(seconds * 1e6);
@@ -196,8 +219,7 @@ int server_wait_tcp(bserver *srv, double seconds, char *err, size_t errlen)
 		}
 		if (srv->pid > 0 && waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
 			srv->pid = 0;
-			snprintf(err, errlen, "server exited at start (log: %s/server.log)",
-			         srv->dir);
+			exit_msg(srv, err, errlen);
 			return -1;
 		}
 		usleep(20000);
@@ -217,8 +239,7 @@ int server_wait_path(bserver *srv, const char *path, double seconds, char *err, 
 			return 0;
 		if (srv->pid > 0 && waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
 			srv->pid = 0;
-			snprintf(err, errlen, "server exited at start (log: %s/server.log)",
-			         srv->dir);
+			exit_msg(srv, err, errlen);
 			return -1;
 		}
 		usleep(10000);

@@ -5,7 +5,12 @@ against a real mqd (started by mqbench) with tiny counts; checks the exit
 code and that the JSON file has the fields docs/benchmarks.md documents.
 No rate is asserted (benchmarks are never timed tests). Needs no peer.
 
-usage: smoke.py MQBENCH MQD
+With --postgres (run under tests/pg.sh run, which exports MQ_TEST_PG): one
+tiny pass of mq on PostgreSQL instead, scenario 3 with 1 and 2 mqd on that
+cluster beside pgdirect, then a short soak on a cluster mqbench starts
+itself (tests/pg.sh through MQ_TEST_PGSH), and the option checks.
+
+usage: smoke.py MQBENCH MQD [--postgres]
 """
 import json
 import os
@@ -28,11 +33,11 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def run(mqbench, mqd, args, out):
+def run(mqbench, mqd, args, out, timeout=60):
     cmd = [mqbench, "--mqd", mqd, "--json", out] + args
     print("+", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=60)
+                       timeout=timeout)
     print(p.stdout)
     check(p.returncode == 0, "%s: exit code %d" % (" ".join(args), p.returncode))
     try:
@@ -86,8 +91,111 @@ def check_doc(doc, args, want):
                   "%s: disk bytes" % tag)
 
 
+def psql(conninfo, sql):
+    bindir = os.environ.get("MQ_PG_BINDIR", "/usr/lib/postgresql/15/bin")
+    p = subprocess.run([os.path.join(bindir, "psql"), "-XAtq", "-d", conninfo, "-c", sql],
+                       stdout=subprocess.PIPE, text=True, timeout=30)
+    check(p.returncode == 0, "psql %s: exit code %d" % (sql, p.returncode))
+    return p.stdout.strip()
+
+
+def check_pg(doc, args, want):
+    """want: [(system, scenario, instances)] in order."""
+    if doc is None:
+        return []
+    res = doc.get("results", [])
+    got = [(r.get("system"), r.get("scenario"), r.get("instances")) for r in res]
+    check(got == want, "%s: runs %s, want %s" % (args, got, want))
+    for r in res:
+        tag = "%s: %s %s x%s" % (args, r.get("system"), r.get("scenario"), r.get("instances"))
+        for k in RESULT_FIELDS + ["storage", "instances", "pg_cpu_s", "pg_cpu_pct"]:
+            check(k in r, "%s: field %s" % (tag, k))
+        check(r.get("ok") is True, "%s: ok (%s)" % (tag, r.get("skipped")))
+        check(r.get("storage") == "postgres", "%s: storage %s" % (tag, r.get("storage")))
+        check(r.get("errors") == 0, "%s: no errors (%s)" % (tag, r.get("first_error")))
+        check(r.get("acked", 0) > 0, "%s: something acked" % tag)
+        lat = r.get("latency_ms", {})
+        for call in ("push", "pull", "ack"):
+            check(lat.get(call, {}).get("n", 0) > 0, "%s: %s samples" % (tag, call))
+        if r.get("system") == "mq":
+            check(isinstance(r.get("server_cpu_s"), (int, float)), "%s: mqd CPU" % tag)
+            check(("%d mqd on PostgreSQL" % r.get("instances")) in r.get("note", ""),
+                  "%s: note %r" % (tag, r.get("note")))
+        check(r.get("durability", "").startswith(
+            "durable: reply after COMMIT" if r.get("system") == "mq" else "reply after COMMIT"),
+            "%s: durability %r" % (tag, r.get("durability")))
+    return res
+
+
+def main_postgres(mqbench, mqd):
+    conninfo = os.environ.get("MQ_TEST_PG")
+    if not conninfo:
+        print("MQ_TEST_PG is not set: run under tests/pg.sh run")
+        return 1
+    quick = ["--seconds", "0.3", "--warmup", "0.1"]
+    with tempfile.TemporaryDirectory(prefix="mqbench-smoke.") as tmp:
+        # mqbench's own cluster lands in $TMPDIR and runs as nobody when we
+        # are root: the dir must be traversable.
+        os.chmod(tmp, 0o711)
+        env_tmp = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        out = os.path.join(tmp, "out.json")
+        args = ["--storage", "postgres", "--pg", conninfo, "--scenario", "3,pgdirect",
+                "--instances", "1,2"]
+        doc, text = run(mqbench, mqd, args + quick, out)
+        check_pg(doc, "pg 3,pgdirect", [("mq", "3", 1), ("mq", "3", 2),
+                                        ("pgdirect", "pgdirect", 0)])
+        check("== PostgreSQL, scenario 3" in text and "| mq postgres, 2 mqd |" in text
+              and "| pgdirect (libpq, SKIP LOCKED) |" in text, "pg: the comparison table")
+        check("2 mqd not slower than 1" in text, "pg: the goals")
+        # The schemas mqbench named itself are dropped after each run.
+        left = psql(conninfo, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'mqbench%'")
+        check(left == "0", "pg: schemas left behind: %s" % left)
+        # A named schema is used as is and kept.
+        doc, _ = run(mqbench, mqd, ["--storage", "postgres", "--pg", conninfo, "--pg-schema",
+                                     "smoke_named", "--scenario", "cycle", "--producers", "1",
+                                     "--inflight", "2"] + quick, out)
+        check_pg(doc, "pg cycle", [("mq", "cycle", 1)])
+        n = psql(conninfo, "SELECT count(*) FROM pg_tables WHERE schemaname = 'smoke_named'")
+        check(n not in ("", "0"), "pg: --pg-schema smoke_named has tables (%s)" % n)
+        # The soak, on a cluster mqbench starts (and removes) itself.
+        doc, text = run(mqbench, mqd, ["--storage", "postgres", "--scenario", "soak",
+                                        "--seconds", "1.5", "--warmup", "0.1",
+                                        "--soak-interval", "0.5"], out, timeout=120)
+        res = check_pg(doc, "soak", [("mq", "soak", 1)])
+        if res:
+            soak = res[0].get("soak", [])
+            check(len(soak) >= 3, "soak: %d samples, want >= 3" % len(soak))
+            check(all(s.get("tables", 0) > 0 and s.get("total_bytes", 0) > 0 for s in soak),
+                  "soak: every sample has tables with bytes")
+            check(soak and soak[-1].get("acked", 0) > 0, "soak: cycles counted")
+            check(len(res[0].get("soak_tables", [])) > 0, "soak: per-table figures")
+            check(isinstance(res[0].get("pg_cpu_s"), (int, float)),
+                  "soak: PostgreSQL CPU of mqbench's own cluster")
+        check("soak t=" in text and "most dead tuples" in text, "soak: the printed samples")
+        # Options that need --storage postgres, and its exclusions.
+        for bad in (["--scenario", "pgdirect"], ["--scenario", "3", "--instances", "2"],
+                    ["--storage", "postgres", "--compare"], ["--storage", "nope"]):
+            p = subprocess.run([mqbench, "--mqd", mqd] + bad, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            check(p.returncode == 2, "%s: exit code %d, want 2" % (bad, p.returncode))
+        left = [n for n in os.listdir(tmp) if n.startswith("mqbench-")]
+        check(left == [], "server and cluster dirs removed, found %s" % left)
+        if env_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = env_tmp
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
 def main():
     mqbench, mqd = sys.argv[1], sys.argv[2]
+    if sys.argv[3:] == ["--postgres"]:
+        return main_postgres(mqbench, mqd)
     quick = ["--seconds", "0.3", "--warmup", "0.1"]
     with tempfile.TemporaryDirectory(prefix="mqbench-smoke.") as tmp:
         env_tmp = os.environ.get("TMPDIR")
