@@ -7,8 +7,6 @@
  * fsync and synchronous_commit on) in a temp dir, and stops and removes it
  * at exit or on SIGINT/SIGTERM. Each run gets a fresh schema (mqbench_PID_N)
  * that is dropped after the run, unless --pg-schema names one.
- *
- * Built without libpq, PostgreSQL runs are reported unavailable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +23,6 @@
 
 const char *pg_opt_conninfo;
 
-#ifdef HAVE_LIBPQ
 #include <libpq-fe.h>
 
 #ifndef MQBENCH_PG_SH
@@ -324,52 +321,3 @@ int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err,
 	PQclear(res);
 	return 0;
 }
-
-#else /* !HAVE_LIBPQ */
-
-const char *pg_unavailable(void)
-{
-	return "mqbench built without libpq (install libpq-dev and reconfigure)";
-}
-
-int pg_cluster_ensure(const char **conninfo, pid_t *postmaster, char *err, size_t errlen)
-{
-	*conninfo = NULL;
-	*postmaster = 0;
-	snprintf(err, errlen, "%s", pg_unavailable());
-	return -1;
-}
-
-void pg_schema_new(char *buf, size_t len, const char *tag)
-{
-	snprintf(buf, len, "mqbench_%s%d", tag, (int)getpid());
-}
-
-int pg_exec(const char *sql, char *err, size_t errlen)
-{
-	(void)sql;
-	snprintf(err, errlen, "%s", pg_unavailable());
-	return -1;
-}
-
-int pg_durability(char *buf, size_t len, char *err, size_t errlen)
-{
-	(void)buf;
-	(void)len;
-	snprintf(err, errlen, "%s", pg_unavailable());
-	return -1;
-}
-
-int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err, size_t errlen)
-{
-	(void)schema;
-	(void)rels;
-	(void)max;
-	*n = 0;
-	snprintf(err, errlen, "%s", pg_unavailable());
-	return -1;
-}
-
-void pg_schema_rels_close(void) {}
-
-#endif

@@ -29,7 +29,6 @@
 
 #include "bench.h"
 
-#ifdef HAVE_LIBPQ
 #include <libpq-fe.h>
 
 static struct {
@@ -322,17 +321,3 @@ const bsys sys_pgdirect = {
     .producer = pd_producer,
     .consumer = pd_consumer,
 };
-
-#else /* !HAVE_LIBPQ */
-
-static const char *pd_unavailable(void)
-{
-	return pg_unavailable();
-}
-
-const bsys sys_pgdirect = {
-    .name = "pgdirect",
-    .unavailable = pd_unavailable,
-};
-
-#endif
