@@ -242,12 +242,14 @@ int run_measure(brun *r, double warmup, double seconds, bresult *out)
 		double cpu0 = r->srv && r->srv->pid > 0 ? srv_cpu_s(r->srv) : 0;
 		double pg0 = r->srv && r->srv->pg_pid > 0 ? tree_cpu_s(r->srv->pg_pid) : 0;
 		uint64_t t0 = now_us(), next_tick = t0; /* a first sample at once */
+		double last_tick = -1;
 
 		atomic_store(&r->measuring, true);
 		while (!atomic_load(&r->stop) && now_us() - t0 < (uint64_t)(seconds * 1e6)) {
 			usleep(10000);
 			if (r->tick != NULL && now_us() >= next_tick) {
-				r->tick(r, (double)(now_us() - t0) / 1e6);
+				last_tick = (double)(now_us() - t0) / 1e6;
+				r->tick(r, last_tick);
 				next_tick += (uint64_t)(r->tick_s * 1e6);
 			}
 		}
@@ -263,7 +265,8 @@ int run_measure(brun *r, double warmup, double seconds, bresult *out)
 			out->pg_cpu_s = tree_cpu_s(r->srv->pg_pid) - pg0;
 			out->have_pg_cpu = true;
 		}
-		if (r->tick != NULL) /* the last sample, at the window's end */
+		/* The last sample at the window's end, unless one was just taken. */
+		if (r->tick != NULL && out->seconds - last_tick >= r->tick_s / 2)
 			r->tick(r, out->seconds);
 		atomic_store(&r->stop, true);
 		for (int i = 0; i < n; i++)
