@@ -59,6 +59,7 @@
 
 #define WQ_BUCKETS     256
 #define TICK_MAX_ITEMS 10000u
+#define REMOTE_MAX     64 /* queues remembered from other instances' news */
 
 struct brk_waitq {
 	char name[MQ_NAME_MAX + 1];
@@ -104,6 +105,11 @@ struct brk_writer {
 	bool idle;                   /* under mu: the thread waits with nothing to do */
 	bool inline_busy;            /* under mu: a submitter runs a call itself */
 	bool started;
+	/* Under mu: queues other instances made ready (store_watch), not yet
+	 * looked at; remote_all: any queue (too many, or news was lost). */
+	char remote[REMOTE_MAX][MQ_NAME_MAX + 1];
+	size_t n_remote;
+	bool remote_all;
 
 	/* Writer thread only. */
 	brk_waitq *buckets[WQ_BUCKETS];
@@ -258,6 +264,41 @@ size_t brk_writer_reply_budget(const brk_writer *w)
 void brk_writer_store_ready(void *arg, const char *queue)
 {
 	brk_writer_mark(((brk_info *)arg)->writer, queue);
+}
+
+void brk_writer_remote_ready(void *arg, const char *queue)
+{
+	brk_writer *w = arg;
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	if (queue == NULL || w->n_remote == REMOTE_MAX) {
+		w->remote_all = true;
+	} else {
+		for (i = 0; i < w->n_remote && strcmp(w->remote[i], queue) != 0; i++)
+			;
+		if (i == w->n_remote)
+			snprintf(w->remote[w->n_remote++], sizeof(w->remote[0]), "%s", queue);
+	}
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* take_remote marks the parked pulls of the queues other instances told
+ * of (called with mu held, in the writer's role); true if any was. */
+static bool take_remote(brk_writer *w)
+{
+	if (w->remote_all) {
+		for (int b = 0; b < WQ_BUCKETS; b++)
+			for (brk_waitq *q = w->buckets[b]; q; q = q->hnext)
+				brk_writer_mark(w, q->name);
+	} else {
+		for (size_t i = 0; i < w->n_remote; i++)
+			brk_writer_mark(w, w->remote[i]);
+	}
+	w->remote_all = false;
+	w->n_remote = 0;
+	return w->marked != NULL;
 }
 
 void brk_writer_mark(brk_writer *w, const char *queue)
@@ -745,6 +786,10 @@ static void *writer_main(void *arg)
 			wake = next_wakeup_ms(w, now);
 			if (wake <= now)
 				break;
+			/* News from other instances: serve what was parked on
+			 * those queues; nothing to do when nothing was. */
+			if ((w->n_remote > 0 || w->remote_all) && take_remote(w))
+				break;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			uint64_t ns = (uint64_t)ts.tv_nsec + (wake - now) * 1000000u;
 			ts.tv_sec += (time_t)(ns / 1000000000u);
@@ -767,6 +812,8 @@ static void *writer_main(void *arg)
 		}
 		if (w->in_head == NULL)
 			w->in_tail = NULL;
+		if (w->n_remote > 0 || w->remote_all)
+			take_remote(w);
 		stop = w->stopping && w->in_head == NULL;
 		pthread_mutex_unlock(&w->mu);
 
