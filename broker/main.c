@@ -96,6 +96,21 @@ int main(int argc, char **argv)
 	scfg.on_ready = brk_writer_store_ready;
 	scfg.ready_arg = &info; /* info.writer is set before its first transaction */
 	rv = store_open(&info.store, &scfg, &err);
+	/* A database that is not up yet (UNAVAILABLE) is waited for, as mqd
+	 * waits for it once running; SIGTERM/SIGINT stop the wait. */
+	for (unsigned n = 0; rv == MQ_UNAVAILABLE && strcmp(cfg.storage, "postgres") == 0; n++) {
+		struct timespec ts = {1, 0};
+
+		if (n % 10 == 0)
+			brk_warn("waiting for PostgreSQL (retried every second): %s", err.msg);
+		if (sigtimedwait(&sigs, NULL, &ts) > 0) {
+			brk_info("stopped while waiting for PostgreSQL");
+			brk_auth_free(info.auth);
+			brk_config_free(&cfg);
+			return 0;
+		}
+		rv = store_open(&info.store, &scfg, &err);
+	}
 	if (rv != MQ_OK) {
 		brk_err("cannot open %s storage at %s: %s", cfg.storage,
 		        strcmp(cfg.storage, "postgres") == 0 ? cfg.pg_schema : cfg.data_dir,

@@ -125,7 +125,8 @@ struct brk_writer {
 	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
 	uint64_t last_fail_log;          /* monotonic ms: rate limit of failure warnings */
 	uint64_t fails_unlogged;
-	rate_bucket *buckets_rate; /* rate-limited queues seen by pulls */
+	char fail_msg[STORE_ERR_MAX]; /* the storage's reason of the last failed transaction */
+	rate_bucket *buckets_rate;    /* rate-limited queues seen by pulls */
 
 	/* Replier thread: sends the replies of batches handed over. */
 	pthread_t rthread;
@@ -567,6 +568,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 	int rv;
 
 	*replay = NULL;
+	err.msg[0] = '\0';
 	w->done_head = w->done_tail = NULL;
 	w->seq++;
 	for (brk_call *c = calls; c != NULL; c = c->next) {
@@ -640,6 +642,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 failed:
 	if (t != NULL)
 		store_abort(t);
+	snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", err.msg);
 	/* The next committed transaction re-reads the timers; until then, look
 	 * again in a second rather than spinning on a failing store. */
 	w->next_due_ms = store_now(w->store) + 1000;
@@ -695,12 +698,13 @@ static void run_batch(brk_writer *w, brk_call *calls)
 			lnext = l->next;
 			brk_call_reset_result(l);
 			brk_call_set_error(l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
-			                   "%s: the write could not be stored%s",
+			                   "%s: the write could not be stored%s%s%s",
 			                   mq_status_name(rv),
 			                   rv == MQ_RESOURCE_EXHAUSTED
 			                       ? " (storage is full: raise --map-size-max or drain "
 			                         "queues)"
-			                       : "; see the broker's log");
+			                       : "; see the broker's log",
+			                   w->fail_msg[0] ? ": " : "", w->fail_msg);
 			brk_call_finish(l);
 		}
 	}

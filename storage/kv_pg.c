@@ -156,7 +156,7 @@ static void pg_msg(char *dst, size_t cap, const char *m)
 	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
 		dst[--n] = 0;
 	for (char *p = dst; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 }
 
