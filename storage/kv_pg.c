@@ -743,10 +743,15 @@ static mq_status pg_open(kv_env **out, const kv_open_opts *o, store_err *err)
 	e->relaxed = o->relaxed;
 	e->lock_key = (int32_t)pg_fnv(schema);
 	e->txn.env = e;
+	/* Durable: the transaction itself commits without waiting for its WAL
+	 * flush, so the lock is free for the other instances at once; the
+	 * commit's barrier (pg_commit) waits for the flush before anything is
+	 * answered. */
 	snprintf(e->begin_sql, sizeof(e->begin_sql),
-	         "BEGIN; SELECT pg_advisory_xact_lock(%d, %" PRId32
+	         "BEGIN; %sSELECT pg_advisory_xact_lock(%d, %" PRId32
 	         "), (extract(epoch from clock_timestamp()) * 1000)::int8",
-	         PG_LOCK_CLASS, e->lock_key);
+	         o->relaxed ? "" : "SET LOCAL synchronous_commit TO off; ", PG_LOCK_CLASS,
+	         e->lock_key);
 	if (!(e->c = pg_connect(e, why, sizeof(why)))) {
 		snprintf(err->msg, sizeof(err->msg), "postgres: cannot connect: %s", why);
 		pg_close(e);
@@ -848,9 +853,9 @@ static void pg_abort(kv_txn *t);
 
 /* The commit's own results: the notifications, then COMMIT. */
 typedef struct pg_commit_res {
-	size_t n_own, seen;
-	ExecStatusType last;
-	char tag[32];
+	size_t n_notify, seen;
+	char tag[32];    /* COMMIT's */
+	bool barrier_ok; /* the flush barrier's */
 	char msg[STORE_ERR_MAX - 64];
 	char state[8];
 	bool failed;
@@ -871,8 +876,10 @@ static void pg_commit_cb(void *arg, PGresult *r)
 		                                    : PQresultErrorMessage(r));
 		snprintf(c->state, sizeof(c->state), "%s", st ? st : "");
 	}
-	c->last = rs;
-	snprintf(c->tag, sizeof(c->tag), "%s", PQcmdStatus(r));
+	if (c->seen == c->n_notify + 1)
+		snprintf(c->tag, sizeof(c->tag), "%s", PQcmdStatus(r));
+	else if (c->seen == c->n_notify + 2)
+		c->barrier_ok = rs == PGRES_TUPLES_OK;
 }
 
 static void pg_reset_conn(kv_env *e)
@@ -897,7 +904,19 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 		return MQ_ABORTED;
 	}
 	/* One round trip: the writes not yet confirmed, the notifications,
-	 * COMMIT, and the sync that ends the pipeline. */
+	 * COMMIT, the durability barrier, and the sync that ends the
+	 * pipeline. The transaction commits with synchronous_commit off (set
+	 * at begin): visible, and the advisory lock free for the others, at
+	 * once. The barrier is a transactional WAL message in an implicit
+	 * transaction of its own, with the session's synchronous_commit on
+	 * (pg_logical_emit_message: it takes an xid and writes a record, so
+	 * its commit waits for the flush; txid_current() alone would not).
+	 * Its record comes after our commit's, so the flush it waits for
+	 * covers ours: nothing is answered before our changes are on disk, and
+	 * the instances' flushes overlap instead of queueing behind the lock.
+	 * Another instance that read our changes before the flush answers only
+	 * after its own barrier, whose flush covers ours too. Relaxed: no
+	 * barrier. */
 	for (size_t i = 0; i < t->n_notify; i++) {
 		const char *vals[2] = {e->channel, t->notify[i].s};
 
@@ -907,7 +926,11 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	}
 	if (!PQsendQueryParams(e->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
 		goto lost;
-	res.n_own = t->n_notify + 1;
+	if (!e->relaxed &&
+	    !PQsendQueryParams(e->c, "SELECT pg_logical_emit_message(true, 'mq', '')", 0, NULL,
+	                       NULL, NULL, NULL, 0))
+		goto lost;
+	res.n_notify = t->n_notify;
 	{
 		/* The pending writes' results come first, read as usual. */
 		if (!PQpipelineSync(e->c)) /* also flushes */
@@ -937,6 +960,13 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 		snprintf(err->msg, sizeof(err->msg),
 		         "postgres: the transaction was rolled back (%s)", res.tag);
 		return MQ_ABORTED;
+	}
+	if (!e->relaxed && !res.barrier_ok) {
+		snprintf(
+		    err->msg, sizeof(err->msg),
+		    "postgres: committed, but the wait for its WAL flush failed, so whether it "
+		    "is on disk is unknown (retryable)");
+		return MQ_UNAVAILABLE;
 	}
 	return MQ_OK;
 
