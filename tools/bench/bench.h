@@ -75,6 +75,9 @@ typedef struct brun {
 	 * of the measuring window, on the main thread (the soak's samples). */
 	void (*tick)(struct brun *r, double elapsed_s);
 	double tick_s;
+	/* window (optional) is called at the start (end false) and the end
+	 * (end true) of the measuring window, on the main thread. */
+	void (*window)(struct brun *r, bool end);
 	char first_error[256];
 	pthread_mutex_t err_mu;
 } brun;
@@ -130,6 +133,10 @@ typedef struct bresult {
 	bool have_cpu;
 	double pg_cpu_s; /* PostgreSQL (postmaster + children) CPU, same window */
 	bool have_pg_cpu;
+	/* PostgreSQL's commits (pg_stat_database.xact_commit of the database)
+	 * and WAL flushes (pg_stat_wal.wal_sync) over the window, when read. */
+	uint64_t pg_commits, pg_wal_syncs;
+	bool have_pg_stats;
 	char durability[64];
 	char first_error[256];
 } bresult;
@@ -243,5 +250,9 @@ typedef struct pg_rel {
  * connection is kept between calls (pg_schema_rels_close ends it). */
 int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err, size_t errlen);
 void pg_schema_rels_close(void);
+/* pg_db_stats reads the database's commits and the server's WAL flushes so
+ * far (cumulative statistics: backends report them at most every second,
+ * so take them over windows of several seconds). */
+int pg_db_stats(uint64_t *commits, uint64_t *wal_syncs, char *err, size_t errlen);
 
 #endif

@@ -209,6 +209,12 @@ static void print_rec(const rec *e)
 	if (e->res.have_pg_cpu)
 		printf("  PostgreSQL CPU (postmaster + backends): %.2f s (%.0f%% of one core)\n",
 		       e->res.pg_cpu_s, 100.0 * e->res.pg_cpu_s / e->res.seconds);
+	if (e->res.have_pg_stats && e->res.seconds > 0)
+		printf("  PostgreSQL: %.0f commits/s, %.0f WAL flushes/s (%.1f cycles per flush)\n",
+		       (double)e->res.pg_commits / e->res.seconds,
+		       (double)e->res.pg_wal_syncs / e->res.seconds,
+		       e->res.pg_wal_syncs ? (double)e->res.acked / (double)e->res.pg_wal_syncs
+		                           : 0);
 	if (e->prefill)
 		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk, files %.1f MB "
 		       "(%.0f bytes per message on disk, %.0f in files; payload %zu)\n",
@@ -310,6 +316,32 @@ static void print_soak(const rec *e)
 	printf("\n");
 }
 
+static uint64_t pgw_commits, pgw_syncs;
+static bool pgw_ok;
+
+/* pg_window reads PostgreSQL's commits and WAL flushes at the start and
+ * the end of the measuring window (pg_db_stats). */
+static void pg_window(brun *r, bool end)
+{
+	uint64_t c, w;
+	char err[256];
+
+	(void)r;
+	if (pg_db_stats(&c, &w, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mqbench: %s\n", err);
+		pgw_ok = false;
+		return;
+	}
+	if (!end) {
+		pgw_commits = c;
+		pgw_syncs = w;
+		pgw_ok = true;
+	} else {
+		pgw_commits = c - pgw_commits;
+		pgw_syncs = w - pgw_syncs;
+	}
+}
+
 /* run_one starts a fresh server of s, runs one scenario, stops it. */
 static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *legacy, int prod,
                     int cons, int inflight, int batch, double rate)
@@ -358,6 +390,10 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 		r.tick = soak_tick;
 		r.tick_s = opt.soak_interval;
 	}
+	if ((s == &sys_mq && on_pg()) || s == &sys_pgdirect) {
+		r.window = pg_window;
+		pgw_ok = false;
+	}
 	if (s->start(&srv, relaxed, err, sizeof(err)) != 0 ||
 	    s->prepare(&r, err, sizeof(err)) != 0) {
 		snprintf(e->skipped, sizeof(e->skipped), "failed: %s", err);
@@ -395,6 +431,11 @@ static rec *run_one(const bsys *s, bool relaxed, const scen *sc, const char *leg
 		e->consumers = cons > 0 ? cons : 4;
 	} else {
 		e->ok = run_measure(&r, opt.warmup, opt.seconds, &e->res) == 0;
+		if (e->ok && r.window != NULL && pgw_ok) {
+			e->res.pg_commits = pgw_commits;
+			e->res.pg_wal_syncs = pgw_syncs;
+			e->res.have_pg_stats = true;
+		}
 		if (!e->ok)
 			snprintf(e->skipped, sizeof(e->skipped), "failed: %s", r.first_error);
 	}
@@ -606,14 +647,14 @@ static int cmp_double(const void *a, const void *b)
 /* pg_stat is the median (and range) over the repetitions of one row. */
 typedef struct pg_stat {
 	int n;
-	double rate, min, max, cpu, pg_cpu, pull_p99, ack_p99;
+	double rate, min, max, cpu, pg_cpu, pull_p99, ack_p99, flushes;
 } pg_stat;
 
 /* pg_row gathers the runs of scenario id by s (instances k for mq): the
  * median of each figure over the repetitions. */
 static pg_stat pg_row(const bsys *s, const char *id, int k)
 {
-	double v[5][64];
+	double v[6][64];
 	pg_stat st = {0};
 
 	for (size_t i = 0; i < n_recs && st.n < 64; i++) {
@@ -627,11 +668,13 @@ static pg_stat pg_row(const bsys *s, const char *id, int k)
 		v[2][st.n] = e->res.have_pg_cpu ? 100.0 * e->res.pg_cpu_s / e->res.seconds : -1;
 		v[3][st.n] = e->res.pull.p99;
 		v[4][st.n] = e->res.ack.p99;
+		v[5][st.n] =
+		    e->res.have_pg_stats ? (double)e->res.pg_wal_syncs / e->res.seconds : -1;
 		st.n++;
 	}
 	if (st.n == 0)
 		return st;
-	for (int j = 0; j < 5; j++)
+	for (int j = 0; j < 6; j++)
 		qsort(v[j], (size_t)st.n, sizeof(double), cmp_double);
 	st.rate = v[0][st.n / 2];
 	st.min = v[0][0];
@@ -640,6 +683,7 @@ static pg_stat pg_row(const bsys *s, const char *id, int k)
 	st.pg_cpu = v[2][st.n / 2];
 	st.pull_p99 = v[3][st.n / 2];
 	st.ack_p99 = v[4][st.n / 2];
+	st.flushes = v[5][st.n / 2];
 	return st;
 }
 
@@ -657,6 +701,10 @@ static void print_pg_row(const char *label, const pg_stat *st, double direct)
 		printf(" – |");
 	if (st->pg_cpu >= 0)
 		printf(" %.0f%% |", st->pg_cpu);
+	else
+		printf(" – |");
+	if (st->flushes >= 0)
+		printf(" %.0f |", st->flushes);
 	else
 		printf(" – |");
 	printf(" %.2f | %.2f |", st->pull_p99, st->ack_p99);
@@ -686,8 +734,8 @@ static void print_pg(void)
 	printf("== PostgreSQL, scenario 3 (4P+4C, 16 in flight each, pull 16 + ack 16 per call): "
 	       "cycles/s, median of %d run(s) [min–max]; CPU %% of one core\n\n",
 	       reps);
-	printf("| system | cycles/s | mqd CPU | PostgreSQL CPU | pull p99 ms | ack p99 ms | "
-	       "/ pgdirect |\n|---|---:|---:|---:|---:|---:|---:|\n");
+	printf("| system | cycles/s | mqd CPU | PostgreSQL CPU | WAL flushes/s | pull p99 ms | "
+	       "ack p99 ms | / pgdirect |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int i = 0; i < opt.n_instances; i++) {
 		if (m[i].n == 0)
 			continue;
@@ -817,7 +865,13 @@ static int write_json(const char *path, const char *cmdline, const double load0[
 		json_str(f, e->sys == &sys_pgdirect ? "postgres"
 		            : e->sys == &sys_mq     ? (opt.storage ? opt.storage : "lmdb")
 		                                    : "");
-		fprintf(f, ",\"instances\":%d,\"rep\":%d,\"pg_cpu_s\":", e->instances, e->rep);
+		fprintf(f, ",\"instances\":%d,\"rep\":%d,\"pg_commits\":", e->instances, e->rep);
+		if (e->res.have_pg_stats)
+			fprintf(f, "%" PRIu64 ",\"pg_wal_syncs\":%" PRIu64, e->res.pg_commits,
+			        e->res.pg_wal_syncs);
+		else
+			fprintf(f, "null,\"pg_wal_syncs\":null");
+		fprintf(f, ",\"pg_cpu_s\":");
 		if (e->res.have_pg_cpu)
 			fprintf(f, "%.3f,\"pg_cpu_pct\":%.1f", e->res.pg_cpu_s,
 			        e->res.seconds > 0 ? 100.0 * e->res.pg_cpu_s / e->res.seconds : 0);

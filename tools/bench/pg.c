@@ -273,6 +273,29 @@ int pg_durability(char *buf, size_t len, char *err, size_t errlen)
 
 static PGconn *rels_conn;
 
+int pg_db_stats(uint64_t *commits, uint64_t *wal_syncs, char *err, size_t errlen)
+{
+	PGresult *res;
+
+	if (rels_conn == NULL && (rels_conn = pg_connect(err, errlen)) == NULL)
+		return -1;
+	/* Our own statistics first, so that the next read sees them. */
+	PQclear(PQexec(rels_conn, "SELECT pg_stat_clear_snapshot()"));
+	res = PQexec(rels_conn, "SELECT (SELECT xact_commit FROM pg_stat_database"
+	                        " WHERE datname = current_database()), wal_sync FROM pg_stat_wal");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		snprintf(err, errlen, "statistics: %s", PQresultErrorMessage(res));
+		err[strcspn(err, "\n")] = '\0';
+		PQclear(res);
+		pg_schema_rels_close();
+		return -1;
+	}
+	*commits = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*wal_syncs = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 void pg_schema_rels_close(void)
 {
 	if (rels_conn != NULL)

@@ -244,6 +244,8 @@ int run_measure(brun *r, double warmup, double seconds, bresult *out)
 		uint64_t t0 = now_us(), next_tick = t0; /* a first sample at once */
 		double last_tick = -1;
 
+		if (r->window != NULL)
+			r->window(r, false);
 		atomic_store(&r->measuring, true);
 		while (!atomic_load(&r->stop) && now_us() - t0 < (uint64_t)(seconds * 1e6)) {
 			usleep(10000);
@@ -254,6 +256,8 @@ int run_measure(brun *r, double warmup, double seconds, bresult *out)
 			}
 		}
 		atomic_store(&r->measuring, false);
+		if (r->window != NULL)
+			r->window(r, true);
 		out->seconds = (double)(now_us() - t0) / 1e6;
 		out->pushed = atomic_load(&r->pushed) - p0;
 		out->acked = atomic_load(&r->acked) - a0;

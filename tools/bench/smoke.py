@@ -108,8 +108,13 @@ def check_pg(doc, args, want):
     check(got == want, "%s: runs %s, want %s" % (args, got, want))
     for r in res:
         tag = "%s: %s %s x%s" % (args, r.get("system"), r.get("scenario"), r.get("instances"))
-        for k in RESULT_FIELDS + ["storage", "instances", "pg_cpu_s", "pg_cpu_pct"]:
+        for k in RESULT_FIELDS + ["storage", "instances", "pg_cpu_s", "pg_cpu_pct",
+                                  "pg_commits", "pg_wal_syncs"]:
             check(k in r, "%s: field %s" % (tag, k))
+        # Read, not null (the counts lag by up to a second: 0 is possible
+        # in a 0.3 s window).
+        check(isinstance(r.get("pg_commits"), int) and isinstance(r.get("pg_wal_syncs"), int),
+              "%s: PostgreSQL's commits read (%s)" % (tag, r.get("pg_commits")))
         check(r.get("ok") is True, "%s: ok (%s)" % (tag, r.get("skipped")))
         check(r.get("storage") == "postgres", "%s: storage %s" % (tag, r.get("storage")))
         check(r.get("errors") == 0, "%s: no errors (%s)" % (tag, r.get("first_error")))
