@@ -1273,8 +1273,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mqbench: --storage postgres runs mq (and pgdirect) only: no "
 		                "--compare, --peer or --relaxed\n");
 		return 2;
-	} else if (mq_opt_url != NULL && (opt.n_instances > 1 || opt.instances[0] > 1)) {
-		fprintf(stderr, "mqbench: --instances starts mqd itself: not with --url\n");
+	} else if (mq_opt_url != NULL &&
+	           (opt.n_instances > 1 || opt.instances[0] > 1 || scen_selected("soak"))) {
+		fprintf(stderr, "mqbench: --instances and the soak start mqd themselves: not with "
+		                "--url\n");
 		return 2;
 	}
 	if (opt.peer != NULL) {

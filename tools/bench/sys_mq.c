@@ -122,8 +122,6 @@ static int info_check(const char *url, mq_server_info *info, char *err, size_t e
 	return 0;
 }
 
-static void mq_stop(bserver *srv);
-
 static int mq_start(bserver *srv, bool relaxed, char *err, size_t errlen)
 {
 	const char *interval = "10";
