@@ -104,6 +104,7 @@ struct kv_txn {
 	} * pend;
 	size_t n_pend, cap_pend;
 	bool broken; /* a pipelined statement failed: only abort is left */
+	bool wrote;  /* a write was sent: the commit needs its barrier */
 };
 
 struct kv_env {
@@ -482,6 +483,7 @@ static mq_status pg_queue(kv_txn *t, int kind, kv_db db, int q, const void *a, s
 {
 	mq_status st;
 
+	t->wrote = true;
 	if ((st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK ||
 	    (st = pg_pend_add(t, kind, db, q, err)) != MQ_OK)
 		return st;
@@ -592,6 +594,7 @@ static void pg_txn_clear(kv_txn *t)
 {
 	t->n_pend = 0;
 	t->broken = false;
+	t->wrote = false;
 	pg_drop_kept(t, KV_NDB);
 	for (int i = 0; i < KV_NDB; i++)
 		pg_cur_reset(&t->cur[i]);
@@ -894,7 +897,7 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 {
 	kv_env *e = t->env;
 	pg_commit_res res = {0};
-	bool ok;
+	bool ok, barrier;
 	mq_status st = MQ_OK;
 
 	e->in_txn = false;
@@ -915,8 +918,9 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	 * covers ours: nothing is answered before our changes are on disk, and
 	 * the instances' flushes overlap instead of queueing behind the lock.
 	 * Another instance that read our changes before the flush answers only
-	 * after its own barrier, whose flush covers ours too. Relaxed: no
-	 * barrier. */
+	 * after its own barrier, whose flush covers ours too. Relaxed, or a
+	 * transaction that wrote nothing (an idle instance's timer check, a
+	 * read): no barrier. */
 	for (size_t i = 0; i < t->n_notify; i++) {
 		const char *vals[2] = {e->channel, t->notify[i].s};
 
@@ -926,9 +930,9 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	}
 	if (!PQsendQueryParams(e->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
 		goto lost;
-	if (!e->relaxed &&
-	    !PQsendQueryParams(e->c, "SELECT pg_logical_emit_message(true, 'mq', '')", 0, NULL,
-	                       NULL, NULL, NULL, 0))
+	barrier = !e->relaxed && t->wrote; /* nothing written: nothing to wait for */
+	if (barrier && !PQsendQueryParams(e->c, "SELECT pg_logical_emit_message(true, 'mq', '')", 0,
+	                                  NULL, NULL, NULL, NULL, 0))
 		goto lost;
 	res.n_notify = t->n_notify;
 	{
@@ -961,7 +965,7 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 		         "postgres: the transaction was rolled back (%s)", res.tag);
 		return MQ_ABORTED;
 	}
-	if (!e->relaxed && !res.barrier_ok) {
+	if (barrier && !res.barrier_ok) {
 		snprintf(
 		    err->msg, sizeof(err->msg),
 		    "postgres: committed, but the wait for its WAL flush failed, so whether it "
@@ -1024,7 +1028,10 @@ static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const v
 static mq_status pg_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err)
 {
 	mq_status st;
-	PGresult *r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
+	PGresult *r;
+
+	t->wrote = true;
+	r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
 
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);

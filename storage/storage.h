@@ -126,6 +126,11 @@ void store_close(store *s);
 /* store_engine returns the engine's name: "lmdb", "memory" or "postgres". */
 const char *store_engine(const store *s);
 
+/* store_shared tells whether other processes write the same store
+ * (postgres): then timers they set are only seen by reading the store,
+ * so a broker re-reads store_next_due now and then even when idle. */
+bool store_shared(const store *s);
+
 /* store_durability_name returns "durable", "relaxed", or "none" (memory). */
 const char *store_durability_name(const store *s);
 
