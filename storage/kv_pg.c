@@ -69,6 +69,10 @@ enum { P_PREP, P_PUT, P_DEL_OPT, P_DEL_MUST, P_CMD };
  * must never block writing them while we block writing more). */
 #define PG_PEND_MAX 256
 
+/* Prefetched records: at most this many, of keys up to this long. */
+#define PG_PREF_MAX 64
+#define PG_PREF_KEY 32
+
 typedef struct pg_cursor {
 	PGresult *res; /* the current page */
 	int row, n;
@@ -105,6 +109,14 @@ struct kv_txn {
 	size_t n_pend, cap_pend;
 	bool broken; /* a pipelined statement failed: only abort is left */
 	bool wrote;  /* a write was sent: the commit needs its barrier */
+	/* Records read ahead by prefetch, until a get or a write of the key. */
+	struct pg_pref {
+		kv_db db;
+		uint8_t klen;
+		uint8_t key[PG_PREF_KEY];
+		PGresult *res; /* no row: absent */
+	} pref[PG_PREF_MAX];
+	size_t n_pref;
 };
 
 struct kv_env {
@@ -584,6 +596,26 @@ static void pg_drop_kept(kv_txn *t, kv_db db)
 	t->n_keep = j;
 }
 
+/* pg_pref_forget drops the prefetched record of key k of db (k NULL: all
+ * of db; db KV_NDB: all). */
+static void pg_pref_forget(kv_txn *t, kv_db db, const void *k, size_t klen)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < t->n_pref; i++) {
+		struct pg_pref *p = &t->pref[i];
+		bool drop =
+		    db == KV_NDB ||
+		    (p->db == db && (!k || (p->klen == klen && memcmp(p->key, k, klen) == 0)));
+
+		if (drop)
+			PQclear(p->res);
+		else
+			t->pref[j++] = *p;
+	}
+	t->n_pref = j;
+}
+
 static void pg_cur_reset(pg_cursor *c)
 {
 	PQclear(c->res);
@@ -595,6 +627,7 @@ static void pg_txn_clear(kv_txn *t)
 	t->n_pend = 0;
 	t->broken = false;
 	t->wrote = false;
+	pg_pref_forget(t, KV_NDB, NULL, 0);
 	pg_drop_kept(t, KV_NDB);
 	for (int i = 0; i < KV_NDB; i++)
 		pg_cur_reset(&t->cur[i]);
@@ -1001,7 +1034,19 @@ static void pg_abort(kv_txn *t)
 static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v, store_err *err)
 {
 	mq_status st;
-	PGresult *r = pg_run(t, db, Q_GET, k, klen, NULL, 0, &st, err);
+	PGresult *r = NULL;
+
+	for (size_t i = 0; i < t->n_pref; i++) {
+		struct pg_pref *p = &t->pref[i];
+
+		if (p->db == db && p->klen == klen && memcmp(p->key, k, klen) == 0) {
+			r = p->res;
+			t->pref[i] = t->pref[--t->n_pref];
+			break;
+		}
+	}
+	if (!r)
+		r = pg_run(t, db, Q_GET, k, klen, NULL, 0, &st, err);
 
 	if (!r)
 		return st;
@@ -1020,6 +1065,7 @@ static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const v
 	mq_status st = pg_queue(t, P_PUT, db, Q_PUT, k, klen, v, vlen, err);
 
 	/* Only now: k or v may point into a kept result. */
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	return st;
@@ -1033,6 +1079,7 @@ static mq_status pg_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_e
 	t->wrote = true;
 	r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
 
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	if (!r)
@@ -1047,9 +1094,61 @@ static mq_status pg_del_later(kv_txn *t, kv_db db, const void *k, size_t klen, b
 {
 	mq_status st = pg_queue(t, must ? P_DEL_MUST : P_DEL_OPT, db, Q_DEL, k, klen, NULL, 0, err);
 
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	return st;
+}
+
+/* pg_prefetch sends the gets of keys[0..n) in one round trip (with any
+ * pending writes) and keeps their results for pg_get. */
+static mq_status pg_prefetch(kv_txn *t, kv_db db, const kv_val *keys, size_t n, store_err *err)
+{
+	kv_env *e = t->env;
+	size_t sent = 0;
+	mq_status st;
+
+	pg_pref_forget(t, db, NULL, 0);
+	if (n > PG_PREF_MAX - t->n_pref)
+		n = PG_PREF_MAX - t->n_pref;
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].len > PG_PREF_KEY)
+			continue;
+		if ((st = pg_send(t, db, Q_GET, keys[i].data, keys[i].len, NULL, 0, err)) != MQ_OK)
+			return st;
+		t->pref[t->n_pref + sent].db = db;
+		t->pref[t->n_pref + sent].klen = (uint8_t)keys[i].len;
+		memcpy(t->pref[t->n_pref + sent].key, keys[i].data, keys[i].len);
+		t->pref[t->n_pref + sent].res = NULL;
+		sent++;
+	}
+	if (sent == 0)
+		return MQ_OK;
+	if ((st = pg_flush(t, err)) != MQ_OK)
+		return st;
+	for (size_t i = 0; i < sent; i++) {
+		PGresult *r = PQgetResult(e->c), *end;
+
+		if (!r)
+			return pg_lost(t, "reading a result", err);
+		if ((end = PQgetResult(e->c)) != NULL) {
+			PQclear(end);
+			PQclear(r);
+			return pg_lost(t, "pipeline out of step", err);
+		}
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			char w[64];
+
+			snprintf(w, sizeof(w), "read %s", pg_tables[db]);
+			st = pg_status(e, r, w, err);
+			t->broken = true;
+			PQclear(r);
+			/* the rest come aborted: the abort's sync reads them */
+			return st;
+		}
+		t->pref[t->n_pref++].res = r;
+	}
+	return MQ_OK;
 }
 
 /* pg_cur_out hands out the cursor's current row. */
@@ -1295,6 +1394,7 @@ const kv_ops store_kv_pg = {
     .put = pg_put,
     .del = pg_del,
     .del_later = pg_del_later,
+    .prefetch = pg_prefetch,
     .seek = pg_seek,
     .next = pg_next,
     .savepoint = pg_savepoint,

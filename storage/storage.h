@@ -509,6 +509,18 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
                      store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
 
+/* STORE_PREFETCH_MAX: the most messages one store_prefetch_messages call
+ * reads ahead. */
+#define STORE_PREFETCH_MAX 64u
+
+/* store_prefetch_messages is a hint: the calls that follow in t read
+ * messages ids[0..n) of queue (a batch of acks). An engine whose every read
+ * is a round trip (postgres) fetches up to STORE_PREFETCH_MAX of them
+ * together; others do nothing. A missing queue or message is left for the
+ * call that reads it to report; only a transaction failure is an error. */
+mq_status store_prefetch_messages(store_txn *t, const char *queue, const uint64_t *ids, size_t n,
+                                  store_err *err);
+
 /* store_ack deletes a leased message. NOT_FOUND when the message (or the
  * queue) does not exist; FAILED_PRECONDITION when it is not leased or the
  * token is not the current lease's. */
