@@ -2,9 +2,10 @@
 # deps.sh [--test]: install, from Debian 12's packages, whatever the build
 # needs and this machine lacks (the README's first command, run-mqd.sh).
 # With --test (the second command, test.sh) also what the test lanes need:
-# valgrind, clang for the fuzz lane, and node, npm and chromium with the
-# browser test's npm packages (tests/browser/package-lock.json, by npm ci,
-# again only when the lock changed). Idempotent; quiet when nothing is
+# valgrind, clang for the fuzz lane, PostgreSQL 15 for tests/pg.sh, and
+# node, npm and chromium with the browser test's npm packages
+# (tests/browser/package-lock.json, by npm ci, again only when the lock
+# changed). Idempotent; quiet when nothing is
 # missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,8 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config python3
       libsodium-dev libinih-dev openssl        # TLS tests, auth (docs/security.md)
       curl)                                    # docs/http.md examples, run by test_http
 $tests && pkgs+=(valgrind clang libclang-rt-14-dev # valgrind and fuzz lanes (docs/reliability.md)
-                 nodejs npm chromium)              # dashboard browser test (docs/http.md)
+                 nodejs npm chromium               # dashboard browser test (docs/http.md)
+                 postgresql-15 procps)             # tests/pg.sh: PostgreSQL test clusters (docs/postgres.md)
 [ "${MQ_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MQ_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
 missing=()
