@@ -16,6 +16,7 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config python3
       libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev
       libcmocka-dev libbsd-dev libjansson-dev bsdutils tzdata
       libsodium-dev libinih-dev openssl        # TLS tests, auth (docs/security.md)
+      libpq-dev                                # the postgres engine (docs/postgres.md)
       curl)                                    # docs/http.md examples, run by test_http
 $tests && pkgs+=(valgrind clang libclang-rt-14-dev # valgrind and fuzz lanes (docs/reliability.md)
                  nodejs npm chromium               # dashboard browser test (docs/http.md)

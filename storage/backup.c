@@ -91,6 +91,12 @@ static int bk_hash_range(int fd, crypto_generichash_state *hs, off_t off, uint64
 
 mq_status store_backup_check(const store *s, store_err *err)
 {
+	if (s->ops->copy == NULL && s->ops->shared)
+		return store_seterr(err, MQ_UNIMPLEMENTED,
+		                    "the %s storage engine keeps its data in the database: back it "
+		                    "up with the database's own tools (pg_dump, point-in-time "
+		                    "recovery; docs/postgres.md); mq backups need the lmdb engine",
+		                    s->ops->engine);
 	if (s->ops->copy == NULL)
 		return store_seterr(
 		    err, MQ_UNIMPLEMENTED,

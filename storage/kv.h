@@ -4,7 +4,8 @@
  * storage engines are built on. The job state machine (jobs.c, queues.c,
  * store.c) is written once over this interface; kv_lmdb.c (LMDB named
  * databases, durable) and kv_mem.c (red-black trees with an undo log, not
- * durable) implement it. Nothing here leaks MDB_* or errno: each backend
+ * durable) implement it, and kv_pg.c (PostgreSQL tables, shared by
+ * several mqd processes). Nothing here leaks MDB_* or errno: each backend
  * maps its errors to mq_status in one place.
  *
  * Conventions:
@@ -68,11 +69,17 @@ typedef struct kv_open_opts {
 	uint64_t map_size;     /* initial map size, bytes */
 	uint64_t map_size_max; /* upper bound for growth, bytes */
 	bool relaxed;          /* no sync per commit; sync() flushes */
+	const char *conninfo;  /* postgres: libpq connection string or URI */
+	const char *schema;    /* postgres: the schema of mq's tables (NULL = "mq") */
 } kv_open_opts;
 
 /* kv_ops is one backend. */
 typedef struct kv_ops {
 	const char *engine;
+	/* shared: other processes write the same data (postgres). The store
+	 * then re-reads its counters at every begin; the backend serializes
+	 * the transactions of all processes. */
+	bool shared;
 	mq_status (*open)(kv_env **out, const kv_open_opts *o, store_err *err);
 	void (*close)(kv_env *e);
 	const char *(*durability)(const kv_env *e);
@@ -112,9 +119,21 @@ typedef struct kv_ops {
 	 * map does not grow while a copy runs. NULL = the backend keeps
 	 * nothing to copy. */
 	mq_status (*copy)(kv_env *e, int fd, store_err *err);
+	/* clock is the backend's time, unix ms (postgres: the database's,
+	 * as of the last begin); NULL = the local wall clock. Any thread. */
+	uint64_t (*clock)(const kv_env *e);
+	/* notify tells the other processes, once t commits, that queue may
+	 * have ready messages. NULL = nothing to tell (not shared). */
+	void (*notify)(kv_txn *t, const char *queue);
+	/* watch calls fn from a thread of the backend with the queues other
+	 * processes notified (NULL = any queue: some notifications may have
+	 * been missed); unwatch stops it (close does too). NULL = none. */
+	mq_status (*watch)(kv_env *e, store_ready_fn fn, void *arg, store_err *err);
+	void (*unwatch)(kv_env *e);
 } kv_ops;
 
 extern const kv_ops store_kv_lmdb;
 extern const kv_ops store_kv_mem;
+extern const kv_ops store_kv_pg;
 
 #endif

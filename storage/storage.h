@@ -23,9 +23,13 @@
  * keeps its last STORE_HISTORY_MAX failed attempts (nacked, lease expired,
  * termed) with their time and error.
  *
- * Engines: "lmdb" (durable, the default) and "memory" (not durable). The
- * contract is semantic (push, pull, ack ...), not LMDB's shape, so that
- * engines of other kinds (a SQL database) can implement it.
+ * Engines: "lmdb" (durable, the default), "memory" (not durable) and
+ * "postgres" (tables in a PostgreSQL schema that several mqd processes
+ * share; docs/postgres.md). The contract is semantic (push, pull, ack
+ * ...), not LMDB's shape, so that engines of other kinds can implement it.
+ * A shared engine serializes the transactions of all processes, takes its
+ * time from the database (store_now), and tells each process what the
+ * others made ready (store_watch).
  *
  * Transactions and group commit: every operation runs inside a write
  * transaction (store_begin ... store_commit). The broker's single writer
@@ -95,8 +99,10 @@ typedef uint64_t (*store_clock_fn)(void *arg); /* unix time, ms */
 typedef void (*store_ready_fn)(void *arg, const char *queue);
 
 typedef struct store_config {
-	const char *engine;            /* "lmdb" (NULL = lmdb) or "memory" */
+	const char *engine;            /* "lmdb" (NULL = lmdb), "memory" or "postgres" */
 	const char *path;              /* data directory (lmdb); created if missing */
+	const char *pg_conninfo;       /* postgres: libpq connection string or URI */
+	const char *pg_schema;         /* postgres: schema of mq's tables (NULL = "mq") */
 	uint64_t map_size;             /* initial LMDB map size, bytes (0 = default) */
 	uint64_t map_size_max;         /* the map grows up to this (0 = default) */
 	store_durability durability;   /* STORE_DURABLE unless asked by name */
@@ -117,14 +123,25 @@ mq_status store_open(store **out, const store_config *cfg, store_err *err);
 /* store_close closes the store; no transaction may be open. NULL is fine. */
 void store_close(store *s);
 
-/* store_engine returns the engine's name: "lmdb" or "memory". */
+/* store_engine returns the engine's name: "lmdb", "memory" or "postgres". */
 const char *store_engine(const store *s);
 
 /* store_durability_name returns "durable", "relaxed", or "none" (memory). */
 const char *store_durability_name(const store *s);
 
-/* store_now returns the store's clock, unix ms. */
+/* store_now returns the store's clock, unix ms: cfg.clock when set, else
+ * the engine's (postgres: the database's clock as of the last begin, read
+ * through the local one), else the wall clock. Any thread may call it. */
 uint64_t store_now(const store *s);
+
+/* store_watch makes a shared engine call fn, from a thread of its own,
+ * with each queue in which another process may have made messages ready
+ * (NULL = any queue: after a reconnection, some news may have been
+ * missed). fn must not call into the store. OK and nothing happens for
+ * engines not shared. store_unwatch stops it and waits for the thread
+ * (store_close does too); call it before what fn uses goes away. */
+mq_status store_watch(store *s, store_ready_fn fn, void *arg, store_err *err);
+void store_unwatch(store *s);
 
 /* store_sync flushes what relaxed-mode commits wrote; a no-op otherwise. */
 mq_status store_sync(store *s, store_err *err);

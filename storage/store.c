@@ -420,6 +420,8 @@ void store_notify_ready(store_txn *t, const qent *q)
 {
 	if (t->s->cfg.on_ready)
 		t->s->cfg.on_ready(t->s->cfg.ready_arg, q->name);
+	if (t->s->ops->notify)
+		t->s->ops->notify(t->kv, q->name);
 }
 
 /* ---- Open and close -------------------------------------------------------- */
@@ -434,7 +436,24 @@ static uint64_t store_wall_ms(void)
 
 uint64_t store_now(const store *s)
 {
-	return s->cfg.clock ? s->cfg.clock(s->cfg.clock_arg) : store_wall_ms();
+	if (s->cfg.clock)
+		return s->cfg.clock(s->cfg.clock_arg);
+	return s->ops->clock ? s->ops->clock(s->kv) : store_wall_ms();
+}
+
+mq_status store_watch(store *s, store_ready_fn fn, void *arg, store_err *err)
+{
+	store_err local;
+
+	if (!s->ops->watch)
+		return MQ_OK;
+	return s->ops->watch(s->kv, fn, arg, err ? err : &local);
+}
+
+void store_unwatch(store *s)
+{
+	if (s && s->ops->unwatch)
+		s->ops->unwatch(s->kv);
 }
 
 static mq_status meta_get_u64(store_txn *t, const char *key, uint64_t *v, store_err *err)
@@ -548,11 +567,14 @@ mq_status store_open(store **out, const store_config *cfg, store_err *err)
 		}
 	} else if (strcmp(cfg->engine, "memory") == 0) {
 		s->ops = &store_kv_mem;
+	} else if (strcmp(cfg->engine, "postgres") == 0) {
+		s->ops = &store_kv_pg;
 	} else {
 		free(s);
-		return store_seterr(err, MQ_INVALID_ARGUMENT,
-		                    "unknown storage engine \"%.64s\" (want lmdb or memory)",
-		                    cfg->engine);
+		return store_seterr(
+		    err, MQ_INVALID_ARGUMENT,
+		    "unknown storage engine \"%.64s\" (want lmdb, memory or postgres)",
+		    cfg->engine);
 	}
 	if (cfg->durability != STORE_DURABLE && cfg->durability != STORE_RELAXED) {
 		free(s);
@@ -560,7 +582,9 @@ mq_status store_open(store **out, const store_config *cfg, store_err *err)
 		                    (int)cfg->durability);
 	}
 	s->cfg = *cfg;
-	s->cfg.path = NULL; /* not kept: the caller's string */
+	s->cfg.path = NULL; /* not kept: the caller's strings */
+	s->cfg.pg_conninfo = NULL;
+	s->cfg.pg_schema = NULL;
 	s->lease_ms = cfg->default_lease_ms ? cfg->default_lease_ms : STORE_DEFAULT_LEASE_MS;
 	if (s->lease_ms > STORE_MAX_LEASE_MS)
 		s->lease_ms = STORE_MAX_LEASE_MS;
@@ -570,6 +594,8 @@ mq_status store_open(store **out, const store_config *cfg, store_err *err)
 	o.map_size = cfg->map_size ? cfg->map_size : STORE_DEFAULT_MAP_SIZE;
 	o.map_size_max = cfg->map_size_max ? cfg->map_size_max : STORE_DEFAULT_MAP_SIZE_MAX;
 	o.relaxed = cfg->durability == STORE_RELAXED;
+	o.conninfo = cfg->pg_conninfo;
+	o.schema = cfg->pg_schema;
 	s->txn.s = s;
 	if ((st = s->ops->open(&s->kv, &o, err)) != MQ_OK) {
 		free(s);
@@ -636,6 +662,37 @@ void store_usage(const store *s, uint64_t *used_bytes, uint64_t *map_bytes)
 
 /* ---- Transactions -------------------------------------------------------- */
 
+/* reload_counters re-reads the id, token and queue id counters that other
+ * processes of a shared engine may have moved: one scan of the meta
+ * database (a handful of records). */
+static mq_status reload_counters(store_txn *t, store_err *err)
+{
+	store *s = t->s;
+	kv_val k, v;
+	mq_status st;
+
+	for (st = tx_seek(t, KV_META, "", 0, &k, &v, err); st == MQ_OK;
+	     st = tx_next(t, KV_META, &k, &v, err)) {
+		uint64_t x;
+
+		if (v.len == 8)
+			x = le64_get(v.data);
+		else if (v.len == 4)
+			x = le32_get(v.data);
+		else
+			continue;
+#define META_IS(name) (k.len == sizeof(name) - 1 && memcmp(k.data, name, k.len) == 0)
+		if (META_IS(META_NEXT_ID))
+			s->next_id = x;
+		else if (META_IS(META_NEXT_TOKEN))
+			s->next_token = x;
+		else if (META_IS(META_NEXT_QID))
+			s->next_qid = (uint32_t)x;
+#undef META_IS
+	}
+	return st == MQ_NOT_FOUND ? MQ_OK : st;
+}
+
 mq_status store_begin(store *s, store_txn **out, store_err *err)
 {
 	store_err local;
@@ -650,6 +707,10 @@ mq_status store_begin(store *s, store_txn **out, store_err *err)
 		return st;
 	s->txn_open = true;
 	t->failed = false;
+	if (s->ops->shared && (st = reload_counters(t, err)) != MQ_OK) {
+		store_abort(t);
+		return st;
+	}
 	t->next_id = s->next_id;
 	t->next_token = s->next_token;
 	t->next_qid = s->next_qid;

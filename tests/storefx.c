@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 store_err E;
 
@@ -29,6 +30,37 @@ bool is_lmdb(void)
 	return strcmp(g_engine, "lmdb") == 0;
 }
 
+bool is_durable(void)
+{
+	return is_lmdb() || is_pg();
+}
+
+bool is_pg(void)
+{
+	return strcmp(g_engine, "postgres") == 0;
+}
+
+bool storefx_engine_ok(void)
+{
+	if (strcmp(g_engine, "lmdb") != 0 && strcmp(g_engine, "memory") != 0 && !is_pg()) {
+		fprintf(stderr, "usage: test lmdb|memory|postgres\n");
+		return false;
+	}
+	if (is_pg() && !getenv("MQ_TEST_PG")) {
+		fprintf(stderr, "postgres: MQ_TEST_PG (a libpq connection string) is not set: run "
+		                "the test through tests/pg.sh run\n");
+		return false;
+	}
+	return true;
+}
+
+void fx_fresh(fx *f)
+{
+	static unsigned n;
+
+	snprintf(f->schema, sizeof(f->schema), "t%ld_%u", (long)getpid(), n++);
+}
+
 void fx_open(fx *f)
 {
 	OK(store_open(&f->s, &f->cfg, &E));
@@ -47,9 +79,12 @@ int storefx_setup_at(void **state, uint64_t start_ms)
 		return -1;
 	}
 	f->now = start_ms;
+	fx_fresh(f);
 	f->cfg = (store_config){
 	    .engine = g_engine,
 	    .path = f->dir,
+	    .pg_conninfo = getenv("MQ_TEST_PG"),
+	    .pg_schema = f->schema,
 	    .clock = fx_clock,
 	    .clock_arg = f,
 	    .on_ready = fx_ready,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* storefx.h: the fixture the storage tests share: a store on the engine
- * named by g_engine (argv[1] of each test: "lmdb" or "memory") in a fresh
+ * named by g_engine (argv[1] of each test: "lmdb", "memory" or "postgres",
+ * the last in a fresh schema of the cluster MQ_TEST_PG names) in a fresh
  * temp dir, with a test clock (fx.now) and an on_ready counter, plus
  * helpers for transactions, pushes, pulls and counters. Helpers assert
  * through cmocka, so only the test's main thread calls them. */
@@ -42,6 +43,7 @@ extern const char *g_engine;
 
 typedef struct fx {
 	char dir[256];
+	char schema[64]; /* postgres: the schema of this store's tables */
 	store *s;
 	store_config cfg;
 	uint64_t now;
@@ -85,8 +87,18 @@ int teardown(void **state);
 
 /* fx_ready is the store's on_ready callback: counts calls, keeps the queue. */
 void fx_ready(void *arg, const char *queue);
-/* is_lmdb: the engine under test persists (reopen tests make sense). */
+/* is_lmdb: the engine under test is LMDB (map size, backups, lock file);
+ * is_pg: PostgreSQL (MQ_TEST_PG, a fresh schema per fixture); is_durable:
+ * what it stored survives a close and reopen (reopen tests make sense). */
 bool is_lmdb(void);
+bool is_pg(void);
+bool is_durable(void);
+/* storefx_engine_ok checks g_engine (and MQ_TEST_PG for postgres); false
+ * after printing why. */
+bool storefx_engine_ok(void);
+/* fx_fresh makes the next fx_open start from an empty store where the
+ * engine keeps it elsewhere than f->dir (postgres: a new schema). */
+void fx_fresh(fx *f);
 /* fx_open opens f->s again with f->cfg (after a store_close). */
 void fx_open(fx *f);
 void rmtree(const char *dir);

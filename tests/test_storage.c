@@ -32,7 +32,7 @@ static void test_storage_open_info(void **state)
 	uint64_t used = 1, map = 1;
 
 	assert_string_equal(store_engine(f->s), g_engine);
-	assert_string_equal(store_durability_name(f->s), is_lmdb() ? "durable" : "none");
+	assert_string_equal(store_durability_name(f->s), is_durable() ? "durable" : "none");
 	assert_int_equal(store_now(f->s), T0);
 	OK(store_sync(f->s, &E));
 	store_usage(f->s, &used, &map);
@@ -293,6 +293,7 @@ static void test_storage_store_defaults(void **state)
 	f->cfg.default_max_attempts = 1;
 	f->cfg.engine = g_engine;
 	rmtree(f->dir);
+	fx_fresh(f);
 	fx_open(f);
 	t = begin(f);
 	push(t, "q", "x");
@@ -2098,14 +2099,14 @@ static void test_storage_queue_config_v3(void **state)
 	assert_true(info.paused);
 	assert_int_equal(pull(t, "q", 10, 0, &gs), 0);
 	commit(t);
-	if (is_lmdb()) {
+	if (is_durable()) {
 		store_close(f->s);
 		f->s = NULL;
 		fx_open(f);
 	}
 	t = begin(f);
 	OK(store_queue_get(t, "q", &info, &E));
-	if (is_lmdb()) {
+	if (is_durable()) {
 		assert_true(info.paused);
 		assert_string_equal(info.config.dead_letter_queue, "dlq");
 		assert_int_equal(info.config.dedup_window_ms, 9000);
@@ -2175,7 +2176,7 @@ static void test_storage_backup(void **state)
 	snprintf(file, sizeof(file), "%s/backup.mqb", f->dir);
 	if (!is_lmdb()) {
 		ST(store_backup_check(f->s, &E), MQ_UNIMPLEMENTED);
-		assert_non_null(strstr(E.msg, "memory"));
+		assert_non_null(strstr(E.msg, g_engine));
 		fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		assert_true(fd >= 0);
 		ST(store_backup(f->s, fd, &bi, &E), MQ_UNIMPLEMENTED);
@@ -2372,14 +2373,14 @@ int main(int argc, char **argv)
 	};
 	int failed;
 
+	char name[64];
+
 	if (argc > 1)
 		g_engine = argv[1];
-	if (strcmp(g_engine, "lmdb") != 0 && strcmp(g_engine, "memory") != 0) {
-		fprintf(stderr, "usage: %s lmdb|memory\n", argv[0]);
+	if (!storefx_engine_ok())
 		return 2;
-	}
-	failed = _cmocka_run_group_tests(is_lmdb() ? "storage-lmdb" : "storage-memory", both,
-	                                 sizeof(both) / sizeof(both[0]), NULL, NULL);
+	snprintf(name, sizeof(name), "storage-%s", g_engine);
+	failed = _cmocka_run_group_tests(name, both, sizeof(both) / sizeof(both[0]), NULL, NULL);
 	if (is_lmdb())
 		failed +=
 		    _cmocka_run_group_tests("storage-lmdb-only", lmdb_only,

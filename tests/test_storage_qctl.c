@@ -23,7 +23,7 @@
 static store_txn *reopen(fx *f, store_txn *t)
 {
 	OK(store_commit(t, &E));
-	if (is_lmdb()) {
+	if (is_durable()) {
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
 	}
@@ -301,5 +301,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		g_engine = argv[1];
+	if (!storefx_engine_ok())
+		return 2;
 	return cmocka_run_group_tests_name(g_engine, tests, NULL, NULL);
 }

@@ -204,7 +204,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 	/* "down" for 1 s: slots 400..1200 passed; one catch-up firing for the
 	 * latest (1200), four missed */
 	f->now = JAN1_2024 + 1250;
-	if (is_lmdb()) {
+	if (is_durable()) {
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
 	}
@@ -215,7 +215,7 @@ static void test_sched_catch_up_and_reopen(void **state)
 	assert_int_equal(c.last_slot_ms, JAN1_2024 + 1200);
 	assert_int_equal(c.next_ms, JAN1_2024 + 1400);
 	assert_int_equal(qinfo(f, "q").stats.pushed_total, 2);
-	if (is_lmdb()) {
+	if (is_durable()) {
 		/* what was committed stays fired: no double fire after a reopen */
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
@@ -496,7 +496,7 @@ static void test_topic_fanout(void **state)
 	assert_int_equal(c.lease[2], 2000);
 	assert_int_equal(c.published, 3);
 	assert_int_equal(c.copies, 5);
-	if (is_lmdb()) {
+	if (is_durable()) {
 		store_close(f->s);
 		OK(store_open(&f->s, &f->cfg, &E));
 		c = get_topic(f, "orders");
@@ -596,5 +596,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		g_engine = argv[1];
+	if (!storefx_engine_ok())
+		return 2;
 	return cmocka_run_group_tests_name(g_engine, tests, NULL, NULL);
 }
