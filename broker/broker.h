@@ -159,6 +159,11 @@ const brk_config *brk_writer_config(const brk_writer *w);
 /* brk_writer_store_ready is the store's on_ready callback; its argument
  * is the brk_info (whose writer is set by brk_writer_start). */
 void brk_writer_store_ready(void *arg, const char *queue);
+/* brk_writer_remote_ready is store_watch's callback (argument: the writer):
+ * another mqd on a shared engine may have made messages ready in queue
+ * (NULL: in any queue). Any thread; the writer serves the pulls parked on
+ * it in a transaction of its own, and does nothing when none is parked. */
+void brk_writer_remote_ready(void *arg, const char *queue);
 
 /* Per-queue rate limits (queue config rate_limit): a token bucket per
  * queue, in the writer's memory (it starts full after a restart), burst =

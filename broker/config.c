@@ -38,7 +38,14 @@ static const opt_def opts[] = {
     {"data-dir", 'd', "MQ_DATA_DIR", T_STR, OFF(data_dir), BRK_DEFAULT_DATA_DIR, 0, 0,
      "directory of the LMDB data files (created if missing)"},
     {"storage", 0, "MQ_STORAGE", T_STR, OFF(storage), "lmdb", 0, 0,
-     "storage engine: lmdb (durable) or memory (not durable)"},
+     "storage engine: lmdb (durable), memory (not durable) or postgres (shared by several mqd; "
+     "docs/postgres.md)"},
+    {"pg", 0, "MQ_PG", T_STR, OFF(pg), "", 0, 0,
+     "postgres engine: libpq connection string or URI (e.g. 'host=db dbname=mq' or "
+     "postgresql://user@db/mq)"},
+    {"pg-schema", 0, "MQ_PG_SCHEMA", T_STR, OFF(pg_schema), "mq", 0, 0,
+     "postgres engine: the schema of mq's tables (created if missing); mqd instances with "
+     "the same --pg and --pg-schema serve the same queues"},
     {"durability", 0, "MQ_DURABILITY", T_STR, OFF(durability), "durable", 0, 0,
      "durable: a push is acknowledged only once synced to disk; relaxed: synced every "
      "--sync-interval-ms (a power loss may lose that interval)"},
@@ -290,9 +297,16 @@ int brk_config_load(brk_config *cfg, int argc, char **argv)
 		fprintf(stderr, "mqd: unexpected argument '%s'; try 'mqd --help'\n", argv[optind]);
 		return -1;
 	}
-	if (strcmp(cfg->storage, "lmdb") != 0 && strcmp(cfg->storage, "memory") != 0) {
-		fprintf(stderr, "mqd: unknown storage engine '%s' (want lmdb or memory)\n",
+	if (strcmp(cfg->storage, "lmdb") != 0 && strcmp(cfg->storage, "memory") != 0 &&
+	    strcmp(cfg->storage, "postgres") != 0) {
+		fprintf(stderr,
+		        "mqd: unknown storage engine '%s' (want lmdb, memory or postgres)\n",
 		        cfg->storage);
+		return -1;
+	}
+	if (strcmp(cfg->storage, "postgres") == 0 && cfg->pg[0] == '\0') {
+		fprintf(stderr, "mqd: --storage postgres needs --pg (or MQ_PG): a libpq connection "
+		                "string or URI\n");
 		return -1;
 	}
 	if (strcmp(cfg->durability, "durable") != 0 && strcmp(cfg->durability, "relaxed") != 0) {
@@ -337,6 +351,8 @@ void brk_config_free(brk_config *cfg)
 	clear_list(cfg);
 	free(cfg->data_dir);
 	free(cfg->storage);
+	free(cfg->pg);
+	free(cfg->pg_schema);
 	free(cfg->durability);
 	free(cfg->log_level);
 	free(cfg->http_listen); /* ops */

@@ -21,7 +21,9 @@ typedef struct brk_config {
 	char *listen[BRK_MAX_LISTEN];
 	int n_listen;
 	char *data_dir;
-	char *storage;             /* "lmdb" | "memory" */
+	char *storage;             /* "lmdb" | "memory" | "postgres" */
+	char *pg;                  /* postgres: libpq connection string or URI */
+	char *pg_schema;           /* postgres: schema of mq's tables */
 	char *durability;          /* "durable" | "relaxed" */
 	uint32_t sync_interval_ms; /* relaxed mode */
 	uint64_t map_size;

@@ -86,6 +86,8 @@ int main(int argc, char **argv)
 
 	scfg.engine = cfg.storage;
 	scfg.path = cfg.data_dir;
+	scfg.pg_conninfo = cfg.pg;
+	scfg.pg_schema = cfg.pg_schema;
 	scfg.map_size = cfg.map_size;
 	scfg.map_size_max = cfg.map_size_max;
 	scfg.durability = strcmp(cfg.durability, "relaxed") == 0 ? STORE_RELAXED : STORE_DURABLE;
@@ -94,8 +96,25 @@ int main(int argc, char **argv)
 	scfg.on_ready = brk_writer_store_ready;
 	scfg.ready_arg = &info; /* info.writer is set before its first transaction */
 	rv = store_open(&info.store, &scfg, &err);
+	/* A database that is not up yet (UNAVAILABLE) is waited for, as mqd
+	 * waits for it once running; SIGTERM/SIGINT stop the wait. */
+	for (unsigned n = 0; rv == MQ_UNAVAILABLE && strcmp(cfg.storage, "postgres") == 0; n++) {
+		struct timespec ts = {1, 0};
+
+		if (n % 10 == 0)
+			brk_warn("waiting for PostgreSQL (retried every second): %s", err.msg);
+		if (sigtimedwait(&sigs, NULL, &ts) > 0) {
+			brk_info("stopped while waiting for PostgreSQL");
+			brk_auth_free(info.auth);
+			brk_config_free(&cfg);
+			return 0;
+		}
+		rv = store_open(&info.store, &scfg, &err);
+	}
 	if (rv != MQ_OK) {
-		brk_err("cannot open %s storage at %s: %s", cfg.storage, cfg.data_dir, err.msg);
+		brk_err("cannot open %s storage at %s: %s", cfg.storage,
+		        strcmp(cfg.storage, "postgres") == 0 ? cfg.pg_schema : cfg.data_dir,
+		        err.msg);
 		brk_auth_free(info.auth);
 		brk_config_free(&cfg);
 		return 1;
@@ -115,7 +134,13 @@ int main(int argc, char **argv)
 		brk_config_free(&cfg);
 		return 1;
 	}
+	/* Other mqd on a shared engine: their pushes wake our parked pulls. */
+	if (store_watch(info.store, brk_writer_remote_ready, info.writer, &err) != MQ_OK)
+		brk_warn("storage: cannot watch other instances' pushes (%s); parked pulls see "
+		         "them within a second",
+		         err.msg);
 	if (brk_server_open(&srv, &cfg, &info) != 0) {
+		store_unwatch(info.store);
 		brk_writer_free(info.writer);
 		brk_backup_free(info.backup);
 		store_close(info.store);
@@ -128,6 +153,7 @@ int main(int argc, char **argv)
 		brk_writer_stop(info.writer);
 		brk_backup_stop(info.backup);
 		brk_server_close(srv);
+		store_unwatch(info.store);
 		brk_writer_free(info.writer);
 		brk_backup_free(info.backup);
 		store_close(info.store);
@@ -139,7 +165,9 @@ int main(int argc, char **argv)
 		brk_warn("storage engine 'memory': messages are lost when mqd stops");
 	brk_info("mqd %s ready: storage %s (%s) in %s, max payload %llu bytes", MQ_VERSION_STRING,
 	         store_engine(info.store), store_durability_name(info.store),
-	         strcmp(cfg.storage, "memory") == 0 ? "memory" : cfg.data_dir,
+	         strcmp(cfg.storage, "memory") == 0     ? "memory"
+	         : strcmp(cfg.storage, "postgres") == 0 ? cfg.pg_schema
+	                                                : cfg.data_dir,
 	         (unsigned long long)cfg.max_payload);
 
 	sigwait(&sigs, &sig);
@@ -150,6 +178,7 @@ int main(int argc, char **argv)
 	brk_backup_stop(info.backup); /* its reply goes out before the server closes */
 	brk_server_close(srv);
 	brk_http_close(http);
+	store_unwatch(info.store);
 	brk_writer_free(info.writer);
 	brk_backup_free(info.backup);
 	store_close(info.store);

@@ -59,6 +59,7 @@
 
 #define WQ_BUCKETS     256
 #define TICK_MAX_ITEMS 10000u
+#define REMOTE_MAX     64 /* queues remembered from other instances' news */
 
 struct brk_waitq {
 	char name[MQ_NAME_MAX + 1];
@@ -104,6 +105,11 @@ struct brk_writer {
 	bool idle;                   /* under mu: the thread waits with nothing to do */
 	bool inline_busy;            /* under mu: a submitter runs a call itself */
 	bool started;
+	/* Under mu: queues other instances made ready (store_watch), not yet
+	 * looked at; remote_all: any queue (too many, or news was lost). */
+	char remote[REMOTE_MAX][MQ_NAME_MAX + 1];
+	size_t n_remote;
+	bool remote_all;
 
 	/* Writer thread only. */
 	brk_waitq *buckets[WQ_BUCKETS];
@@ -119,7 +125,8 @@ struct brk_writer {
 	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
 	uint64_t last_fail_log;          /* monotonic ms: rate limit of failure warnings */
 	uint64_t fails_unlogged;
-	rate_bucket *buckets_rate; /* rate-limited queues seen by pulls */
+	char fail_msg[STORE_ERR_MAX]; /* the storage's reason of the last failed transaction */
+	rate_bucket *buckets_rate;    /* rate-limited queues seen by pulls */
 
 	/* Replier thread: sends the replies of batches handed over. */
 	pthread_t rthread;
@@ -258,6 +265,41 @@ size_t brk_writer_reply_budget(const brk_writer *w)
 void brk_writer_store_ready(void *arg, const char *queue)
 {
 	brk_writer_mark(((brk_info *)arg)->writer, queue);
+}
+
+void brk_writer_remote_ready(void *arg, const char *queue)
+{
+	brk_writer *w = arg;
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	if (queue == NULL || w->n_remote == REMOTE_MAX) {
+		w->remote_all = true;
+	} else {
+		for (i = 0; i < w->n_remote && strcmp(w->remote[i], queue) != 0; i++)
+			;
+		if (i == w->n_remote)
+			snprintf(w->remote[w->n_remote++], sizeof(w->remote[0]), "%s", queue);
+	}
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* take_remote marks the parked pulls of the queues other instances told
+ * of (called with mu held, in the writer's role); true if any was. */
+static bool take_remote(brk_writer *w)
+{
+	if (w->remote_all) {
+		for (int b = 0; b < WQ_BUCKETS; b++)
+			for (brk_waitq *q = w->buckets[b]; q; q = q->hnext)
+				brk_writer_mark(w, q->name);
+	} else {
+		for (size_t i = 0; i < w->n_remote; i++)
+			brk_writer_mark(w, w->remote[i]);
+	}
+	w->remote_all = false;
+	w->n_remote = 0;
+	return w->marked != NULL;
 }
 
 void brk_writer_mark(brk_writer *w, const char *queue)
@@ -526,6 +568,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 	int rv;
 
 	*replay = NULL;
+	err.msg[0] = '\0';
 	w->done_head = w->done_tail = NULL;
 	w->seq++;
 	for (brk_call *c = calls; c != NULL; c = c->next) {
@@ -599,6 +642,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 failed:
 	if (t != NULL)
 		store_abort(t);
+	snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", err.msg);
 	/* The next committed transaction re-reads the timers; until then, look
 	 * again in a second rather than spinning on a failing store. */
 	w->next_due_ms = store_now(w->store) + 1000;
@@ -654,12 +698,13 @@ static void run_batch(brk_writer *w, brk_call *calls)
 			lnext = l->next;
 			brk_call_reset_result(l);
 			brk_call_set_error(l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
-			                   "%s: the write could not be stored%s",
+			                   "%s: the write could not be stored%s%s%s",
 			                   mq_status_name(rv),
 			                   rv == MQ_RESOURCE_EXHAUSTED
 			                       ? " (storage is full: raise --map-size-max or drain "
 			                         "queues)"
-			                       : "; see the broker's log");
+			                       : "; see the broker's log",
+			                   w->fail_msg[0] ? ": " : "", w->fail_msg);
 			brk_call_finish(l);
 		}
 	}
@@ -745,6 +790,10 @@ static void *writer_main(void *arg)
 			wake = next_wakeup_ms(w, now);
 			if (wake <= now)
 				break;
+			/* News from other instances: serve what was parked on
+			 * those queues; nothing to do when nothing was. */
+			if ((w->n_remote > 0 || w->remote_all) && take_remote(w))
+				break;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			uint64_t ns = (uint64_t)ts.tv_nsec + (wake - now) * 1000000u;
 			ts.tv_sec += (time_t)(ns / 1000000000u);
@@ -767,6 +816,8 @@ static void *writer_main(void *arg)
 		}
 		if (w->in_head == NULL)
 			w->in_tail = NULL;
+		if (w->n_remote > 0 || w->remote_all)
+			take_remote(w);
 		stop = w->stopping && w->in_head == NULL;
 		pthread_mutex_unlock(&w->mu);
 

@@ -33,7 +33,8 @@ uint64_t store_q_max_age_ms(const qent *q)
 
 mq_status store_del_opt(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err)
 {
-	mq_status st = t->s->ops->del(t->kv, db, k, kl, err);
+	mq_status st = t->s->ops->del_later ? t->s->ops->del_later(t->kv, db, k, kl, false, err)
+	                                    : t->s->ops->del(t->kv, db, k, kl, err);
 
 	if (st == MQ_NOT_FOUND)
 		return MQ_OK;

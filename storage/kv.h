@@ -15,7 +15,8 @@
  *    failure: err says why and the caller must abort the transaction.
  *  - del of a missing key is MQ_NOT_FOUND too.
  *  - Values and keys returned are borrowed: valid until the next write
- *    (put/del) in the transaction, or its end.
+ *    (put/del) to the same database in the transaction, or its end (jobs.c
+ *    reads a record, writes another database, then uses the record).
  *  - Each database has one implicit cursor per transaction: seek positions
  *    it at the first key >= k, next moves it on. Any write to that
  *    database invalidates it (next then fails with MQ_INTERNAL): seek again.
@@ -93,6 +94,12 @@ typedef struct kv_ops {
 	mq_status (*put)(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v,
 	                 size_t vlen, store_err *err);
 	mq_status (*del)(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err);
+	/* del_later deletes k without telling whether it was there: a backend
+	 * may send it on and check later. A missing key is then fine, or, when
+	 * must, a transaction failure (DATA_LOSS: an index out of step),
+	 * reported by a later call or the commit. NULL = use del. */
+	mq_status (*del_later)(kv_txn *t, kv_db db, const void *k, size_t klen, bool must,
+	                       store_err *err);
 	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
 	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);

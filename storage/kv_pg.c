@@ -62,6 +62,13 @@ static const char *const pg_tables[KV_NDB] = {
 
 enum { Q_GET, Q_PUT, Q_DEL, Q_SEEK, Q_SEEKGT, Q_N };
 
+/* Kinds of pipelined statements whose results are read later. */
+enum { P_PREP, P_PUT, P_DEL_OPT, P_DEL_MUST, P_CMD };
+
+/* PG_PEND_MAX bounds the results left unread in the pipeline (the server
+ * must never block writing them while we block writing more). */
+#define PG_PEND_MAX 256
+
 typedef struct pg_cursor {
 	PGresult *res; /* the current page */
 	int row, n;
@@ -76,13 +83,27 @@ typedef struct pg_name {
 struct kv_txn {
 	kv_env *env;
 	pg_cursor cur[KV_NDB];
-	/* Results whose bytes were handed out: kept until the next write or
-	 * the end of the transaction (kv.h's borrowing rule). */
-	PGresult **keep;
+	/* Results whose bytes were handed out, with their database: kept
+	 * until the next write to that database or the end of the
+	 * transaction. kv.h promises less (until the next write); LMDB in
+	 * practice gives this much, and jobs.c relies on it (a record read
+	 * from msgs stays readable across a delete in expiry). */
+	struct pg_kept {
+		PGresult *res;
+		kv_db db;
+	} * keep;
 	size_t n_keep, cap_keep;
 	/* Queues to NOTIFY at commit. */
 	pg_name *notify;
 	size_t n_notify, cap_notify;
+	/* Statements sent in the pipeline whose results are not read yet. */
+	struct pg_pend {
+		uint8_t kind; /* P_* */
+		uint8_t q;
+		kv_db db;
+	} * pend;
+	size_t n_pend, cap_pend;
+	bool broken; /* a pipelined statement failed: only abort is left */
 };
 
 struct kv_env {
@@ -135,7 +156,7 @@ static void pg_msg(char *dst, size_t cap, const char *m)
 	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
 		dst[--n] = 0;
 	for (char *p = dst; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 }
 
@@ -166,6 +187,12 @@ static mq_status pg_status(kv_env *e, PGresult *res, const char *what, store_err
 
 /* ---- Connections ---------------------------------------------------------- */
 
+static void pg_no_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *pg_connect(const kv_env *e, char *errbuf, size_t cap)
 {
 	/* Ours first: the caller's connection string (expanded from dbname)
@@ -183,6 +210,8 @@ static PGconn *pg_connect(const kv_env *e, char *errbuf, size_t cap)
 		PQfinish(c);
 		return NULL;
 	}
+	/* NOTICEs ("relation already exists, skipping") are not for mqd's log. */
+	PQsetNoticeProcessor(c, pg_no_notice, NULL);
 	return c;
 }
 
@@ -252,7 +281,35 @@ static void pg_stmt_name(char *b, size_t cap, kv_db db, int q)
 	snprintf(b, cap, "mq_%d_%d", (int)db, q);
 }
 
-static mq_status pg_prepare(kv_env *e, kv_db db, int q, store_err *err)
+static mq_status pg_pend_add(kv_txn *t, int kind, kv_db db, int q, store_err *err)
+{
+	if (t->n_pend == t->cap_pend) {
+		size_t cap = t->cap_pend ? t->cap_pend * 2 : 64;
+		struct pg_pend *p = realloc(t->pend, cap * sizeof(*p));
+
+		if (!p) {
+			snprintf(err->msg, sizeof(err->msg), "out of memory");
+			return MQ_RESOURCE_EXHAUSTED;
+		}
+		t->pend = p;
+		t->cap_pend = cap;
+	}
+	t->pend[t->n_pend].kind = (uint8_t)kind;
+	t->pend[t->n_pend].q = (uint8_t)q;
+	t->pend[t->n_pend++].db = db;
+	return MQ_OK;
+}
+
+/* pg_lost reports a connection that failed under a pipelined call. */
+static mq_status pg_lost(kv_txn *t, const char *what, store_err *err)
+{
+	t->broken = true;
+	return pg_status(t->env, NULL, what, err);
+}
+
+/* pg_send_prepare queues the preparation of statement q of db (once per
+ * connection; its result is read with the others). */
+static mq_status pg_send_prepare(kv_txn *t, kv_db db, int q, store_err *err)
 {
 	static const Oid types[Q_N][2] = {
 	    [Q_GET] = {PG_OID_BYTEA},
@@ -262,66 +319,156 @@ static mq_status pg_prepare(kv_env *e, kv_db db, int q, store_err *err)
 	    [Q_SEEKGT] = {PG_OID_BYTEA, PG_OID_INT4},
 	};
 	static const int nparams[Q_N] = {1, 2, 1, 2, 2};
-	const char *t = pg_tables[db], *s = e->schema;
+	kv_env *e = t->env;
+	const char *tb = pg_tables[db], *s = e->schema;
 	char sql[256], name[32];
-	PGresult *r;
-	mq_status st = MQ_OK;
 
 	switch (q) {
 	case Q_GET:
-		snprintf(sql, sizeof(sql), "SELECT v FROM \"%s\".%s WHERE k = $1", s, t);
+		snprintf(sql, sizeof(sql), "SELECT v FROM \"%s\".%s WHERE k = $1", s, tb);
 		break;
 	case Q_PUT:
 		snprintf(sql, sizeof(sql),
 		         "INSERT INTO \"%s\".%s (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE "
 		         "SET v = EXCLUDED.v",
-		         s, t);
+		         s, tb);
 		break;
 	case Q_DEL:
-		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\".%s WHERE k = $1", s, t);
+		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\".%s WHERE k = $1", s, tb);
 		break;
 	case Q_SEEK:
 		snprintf(sql, sizeof(sql),
-		         "SELECT k, v FROM \"%s\".%s WHERE k >= $1 ORDER BY k LIMIT $2", s, t);
+		         "SELECT k, v FROM \"%s\".%s WHERE k >= $1 ORDER BY k LIMIT $2", s, tb);
 		break;
 	default:
 		snprintf(sql, sizeof(sql),
-		         "SELECT k, v FROM \"%s\".%s WHERE k > $1 ORDER BY k LIMIT $2", s, t);
+		         "SELECT k, v FROM \"%s\".%s WHERE k > $1 ORDER BY k LIMIT $2", s, tb);
 		break;
 	}
 	pg_stmt_name(name, sizeof(name), db, q);
-	r = PQprepare(e->c, name, sql, nparams[q], types[q]);
-	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
-		st = pg_status(e, r, "prepare", err);
-	else
-		e->prepared[db][q] = true;
-	PQclear(r);
-	return st;
+	if (!PQsendPrepare(e->c, name, sql, nparams[q], types[q]))
+		return pg_lost(t, "prepare", err);
+	e->prepared[db][q] = true; /* undone if its result says it failed */
+	return pg_pend_add(t, P_PREP, db, q, err);
 }
 
-/* pg_run executes statement q of db with binary parameters and results;
- * NULL (err set, *st the status) on failure. */
-static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, const void *b,
-                        size_t blen, mq_status *st, store_err *err)
+/* pg_send queues statement q of db with binary parameters and results. */
+static mq_status pg_send(kv_txn *t, kv_db db, int q, const void *a, size_t alen, const void *b,
+                         size_t blen, store_err *err)
 {
 	kv_env *e = t->env;
 	static const int formats[2] = {1, 1};
 	const char *vals[2] = {alen ? a : "", blen ? b : ""};
 	int lens[2] = {(int)alen, (int)blen};
 	char name[32];
-	PGresult *r;
-	ExecStatusType want = (q == Q_PUT || q == Q_DEL) ? PGRES_COMMAND_OK : PGRES_TUPLES_OK;
+	mq_status st;
 
-	if (!e->prepared[db][q] && (*st = pg_prepare(e, db, q, err)) != MQ_OK)
-		return NULL;
+	if (t->broken) {
+		snprintf(err->msg, sizeof(err->msg), "postgres: the transaction failed earlier");
+		return MQ_ABORTED;
+	}
+	if (!e->prepared[db][q] && (st = pg_send_prepare(t, db, q, err)) != MQ_OK)
+		return st;
 	pg_stmt_name(name, sizeof(name), db, q);
-	r = PQexecPrepared(e->c, name, (q == Q_GET || q == Q_DEL) ? 1 : 2, vals, lens, formats, 1);
-	if (!r || PQresultStatus(r) != want) {
+	if (!PQsendQueryPrepared(e->c, name, (q == Q_GET || q == Q_DEL) ? 1 : 2, vals, lens,
+	                         formats, 1))
+		return pg_lost(t, "send", err);
+	return MQ_OK;
+}
+
+/* pg_read_pending reads the results of the statements queued before the
+ * last flush, in order; the first failure fails the transaction. */
+static mq_status pg_read_pending(kv_txn *t, store_err *err)
+{
+	kv_env *e = t->env;
+	mq_status st = MQ_OK;
+
+	for (size_t i = 0; i < t->n_pend; i++) {
+		struct pg_pend *p = &t->pend[i];
+		PGresult *r = PQgetResult(e->c);
+		ExecStatusType rs;
+
+		if (!r) {
+			t->n_pend = 0;
+			return pg_lost(t, "reading results", err);
+		}
+		rs = PQresultStatus(r);
+		if (rs != PGRES_COMMAND_OK) {
+			if (p->kind == P_PREP)
+				e->prepared[p->db][p->q] = false;
+			if (st == MQ_OK && rs != PGRES_PIPELINE_ABORTED) {
+				static const char *const what[] = {"prepare", "write", "delete",
+				                                   "delete", "savepoint"};
+				char w[64];
+
+				snprintf(w, sizeof(w), "%s %s", what[p->kind],
+				         p->kind == P_CMD ? "" : pg_tables[p->db]);
+				st = pg_status(e, r, w, err);
+			} else if (st == MQ_OK) {
+				snprintf(err->msg, sizeof(err->msg),
+				         "postgres: a statement of the transaction failed");
+				st = MQ_ABORTED;
+			}
+		} else if (p->kind == P_DEL_MUST && strcmp(PQcmdTuples(r), "0") == 0 &&
+		           st == MQ_OK) {
+			snprintf(err->msg, sizeof(err->msg), "storage index %s is missing an entry",
+			         pg_tables[p->db]);
+			st = MQ_DATA_LOSS;
+		}
+		PQclear(r);
+		if ((r = PQgetResult(e->c)) != NULL) { /* the end of its results */
+			PQclear(r);
+			t->n_pend = 0;
+			return pg_lost(t, "pipeline out of step", err);
+		}
+	}
+	t->n_pend = 0;
+	if (st != MQ_OK)
+		t->broken = true;
+	return st;
+}
+
+/* pg_flush asks the server for the results so far and reads the
+ * pending ones. */
+static mq_status pg_flush(kv_txn *t, store_err *err)
+{
+	if (!PQsendFlushRequest(t->env->c) || PQflush(t->env->c) != 0)
+		return pg_lost(t, "flush", err);
+	return pg_read_pending(t, err);
+}
+
+/* pg_run executes read statement q of db after the pending ones, in the
+ * same round trip; NULL (err set, *st the status) on failure. */
+static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, const void *b,
+                        size_t blen, mq_status *st, store_err *err)
+{
+	kv_env *e = t->env;
+	PGresult *r, *end;
+
+	if ((*st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK)
+		return NULL;
+	if ((*st = pg_flush(t, err)) != MQ_OK) {
+		/* ours comes after, aborted: the abort's sync reads it */
+		return NULL;
+	}
+	r = PQgetResult(e->c);
+	if (!r) {
+		*st = pg_lost(t, "reading a result", err);
+		return NULL;
+	}
+	if ((end = PQgetResult(e->c)) != NULL) {
+		PQclear(end);
+		PQclear(r);
+		*st = pg_lost(t, "pipeline out of step", err);
+		return NULL;
+	}
+	if (PQresultStatus(r) != (q == Q_DEL ? PGRES_COMMAND_OK : PGRES_TUPLES_OK)) {
 		static const char *const what[Q_N] = {"read", "write", "delete", "seek", "scan"};
 		char w[64];
 
 		snprintf(w, sizeof(w), "%s %s", what[q], pg_tables[db]);
 		*st = pg_status(e, r, w, err);
+		t->broken = true;
 		PQclear(r);
 		return NULL;
 	}
@@ -329,11 +476,83 @@ static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, 
 	return r;
 }
 
-static mq_status pg_keep(kv_txn *t, PGresult *r, store_err *err)
+/* pg_queue sends a statement whose result is read later (a write). */
+static mq_status pg_queue(kv_txn *t, int kind, kv_db db, int q, const void *a, size_t alen,
+                          const void *b, size_t blen, store_err *err)
+{
+	mq_status st;
+
+	if ((st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK ||
+	    (st = pg_pend_add(t, kind, db, q, err)) != MQ_OK)
+		return st;
+	if (t->n_pend >= PG_PEND_MAX)
+		return pg_flush(t, err);
+	return MQ_OK;
+}
+
+/* pg_queue_cmd sends a plain command (savepoints) into the pipeline. */
+static mq_status pg_queue_cmd(kv_txn *t, const char *sql, store_err *err)
+{
+	if (t->broken) {
+		snprintf(err->msg, sizeof(err->msg), "postgres: the transaction failed earlier");
+		return MQ_ABORTED;
+	}
+	if (!PQsendQueryParams(t->env->c, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return pg_lost(t, "send", err);
+	return pg_pend_add(t, P_CMD, 0, 0, err);
+}
+
+/* pg_pipeline_read_to_sync reads every result up to the sync already
+ * sent, passing each to own_cb, then leaves pipeline mode. */
+static bool pg_pipeline_read_to_sync(kv_txn *t, void (*own_cb)(void *arg, PGresult *r), void *arg)
+{
+	PGconn *c = t->env->c;
+	size_t guard = 0;
+
+	for (;;) {
+		PGresult *r = PQgetResult(c);
+
+		if (!r) {
+			if (PQstatus(c) != CONNECTION_OK || ++guard > 1000000)
+				return false;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (own_cb)
+			own_cb(arg, r);
+		PQclear(r);
+	}
+	t->n_pend = 0;
+	return PQexitPipelineMode(c) == 1;
+}
+
+/* pg_pipeline_end ends the pipeline: a sync, every result up to it read
+ * (first_fail: the status of the first failed one; the caller's own
+ * statements' results, after the pending ones, are passed to own_cb),
+ * then back to the plain mode. False when the connection is unusable. */
+static bool pg_pipeline_end(kv_txn *t, void (*own_cb)(void *arg, PGresult *r), void *arg)
+{
+	PGconn *c = t->env->c;
+	size_t guard = 0;
+
+	if (!c || PQstatus(c) != CONNECTION_OK)
+		return false;
+	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		return true;
+	(void)guard;
+	if (!PQpipelineSync(c))
+		return false;
+	return pg_pipeline_read_to_sync(t, own_cb, arg);
+}
+
+static mq_status pg_keep(kv_txn *t, kv_db db, PGresult *r, store_err *err)
 {
 	if (t->n_keep == t->cap_keep) {
 		size_t cap = t->cap_keep ? t->cap_keep * 2 : 16;
-		PGresult **k = realloc(t->keep, cap * sizeof(*k));
+		struct pg_kept *k = realloc(t->keep, cap * sizeof(*k));
 
 		if (!k) {
 			PQclear(r);
@@ -343,16 +562,24 @@ static mq_status pg_keep(kv_txn *t, PGresult *r, store_err *err)
 		t->keep = k;
 		t->cap_keep = cap;
 	}
-	t->keep[t->n_keep++] = r;
+	t->keep[t->n_keep].res = r;
+	t->keep[t->n_keep++].db = db;
 	return MQ_OK;
 }
 
-/* pg_drop_kept frees what earlier reads handed out (after a write). */
-static void pg_drop_kept(kv_txn *t)
+/* pg_drop_kept frees what earlier reads of db handed out (after a write
+ * to db); db KV_NDB: all of them. */
+static void pg_drop_kept(kv_txn *t, kv_db db)
 {
-	for (size_t i = 0; i < t->n_keep; i++)
-		PQclear(t->keep[i]);
-	t->n_keep = 0;
+	size_t j = 0;
+
+	for (size_t i = 0; i < t->n_keep; i++) {
+		if (db == KV_NDB || t->keep[i].db == db)
+			PQclear(t->keep[i].res);
+		else
+			t->keep[j++] = t->keep[i];
+	}
+	t->n_keep = j;
 }
 
 static void pg_cur_reset(pg_cursor *c)
@@ -363,7 +590,9 @@ static void pg_cur_reset(pg_cursor *c)
 
 static void pg_txn_clear(kv_txn *t)
 {
-	pg_drop_kept(t);
+	t->n_pend = 0;
+	t->broken = false;
+	pg_drop_kept(t, KV_NDB);
 	for (int i = 0; i < KV_NDB; i++)
 		pg_cur_reset(&t->cur[i]);
 	t->n_notify = 0;
@@ -542,6 +771,7 @@ static void pg_close(kv_env *e)
 		pg_txn_clear(&e->txn);
 	free(e->txn.keep);
 	free(e->txn.notify);
+	free(e->txn.pend);
 	if (e->c)
 		PQfinish(e->c);
 	free(e->conninfo);
@@ -601,64 +831,137 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 		atomic_store(&e->offset_ms, db - (long long)mid);
 	}
 	PQclear(r);
+	/* Writes go out without waiting for their results: each read (or
+	 * the commit) collects them in its round trip. */
+	if (!PQenterPipelineMode(e->c)) {
+		st = pg_status(e, NULL, "pipeline mode", err);
+		PQclear(PQexec(e->c, "ROLLBACK"));
+		return st;
+	}
+	pg_txn_clear(&e->txn);
 	e->in_txn = true;
 	*out = &e->txn;
 	return MQ_OK;
 }
 
+static void pg_abort(kv_txn *t);
+
+/* The commit's own results: the notifications, then COMMIT. */
+typedef struct pg_commit_res {
+	size_t n_own, seen;
+	ExecStatusType last;
+	char tag[32];
+	char msg[STORE_ERR_MAX - 64];
+	char state[8];
+	bool failed;
+} pg_commit_res;
+
+static void pg_commit_cb(void *arg, PGresult *r)
+{
+	pg_commit_res *c = arg;
+	ExecStatusType rs = PQresultStatus(r);
+
+	c->seen++;
+	if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK && !c->failed) {
+		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		c->failed = true;
+		pg_msg(c->msg, sizeof(c->msg),
+		       rs == PGRES_PIPELINE_ABORTED ? "a statement of the transaction failed"
+		                                    : PQresultErrorMessage(r));
+		snprintf(c->state, sizeof(c->state), "%s", st ? st : "");
+	}
+	c->last = rs;
+	snprintf(c->tag, sizeof(c->tag), "%s", PQcmdStatus(r));
+}
+
+static void pg_reset_conn(kv_env *e)
+{
+	if (e->c)
+		PQfinish(e->c);
+	e->c = NULL;
+	atomic_store(&e->be_pid, 0);
+}
+
 static mq_status pg_commit(kv_txn *t, store_err *err)
 {
 	kv_env *e = t->env;
-	char *sql, *p;
-	size_t cap = 16 + t->n_notify * (sizeof(e->channel) + MQ_NAME_MAX + 16);
-	PGresult *r;
+	pg_commit_res res = {0};
+	bool ok;
 	mq_status st = MQ_OK;
 
-	sql = malloc(cap);
-	if (!sql) {
-		pg_txn_clear(t);
-		PQclear(PQexec(e->c, "ROLLBACK"));
-		e->in_txn = false;
-		snprintf(err->msg, sizeof(err->msg), "out of memory");
-		return MQ_RESOURCE_EXHAUSTED;
-	}
-	p = sql;
-	for (size_t i = 0; i < t->n_notify; i++)
-		p += sprintf(p, "NOTIFY \"%s\", '%s'; ", e->channel, t->notify[i].s);
-	strcpy(p, "COMMIT");
-	pg_txn_clear(t);
 	e->in_txn = false;
-	r = PQexec(e->c, sql);
-	free(sql);
-	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
-			snprintf(err->msg, sizeof(err->msg),
-			         "postgres: the transaction was rolled back (%s)", PQcmdStatus(r));
-			st = MQ_ABORTED;
-		} else {
-			st = pg_status(e, r, "commit", err);
-			if (st == MQ_UNAVAILABLE)
-				snprintf(
-				    err->msg + strlen(err->msg),
-				    sizeof(err->msg) - strlen(err->msg),
-				    "; the connection was lost during COMMIT, so its outcome is "
-				    "unknown");
-			else if (e->c && PQstatus(e->c) == CONNECTION_OK)
-				PQclear(PQexec(e->c, "ROLLBACK"));
-		}
+	if (t->broken) {
+		pg_abort(t);
+		snprintf(err->msg, sizeof(err->msg), "postgres: the transaction failed earlier");
+		return MQ_ABORTED;
 	}
-	PQclear(r);
-	return st;
+	/* One round trip: the writes not yet confirmed, the notifications,
+	 * COMMIT, and the sync that ends the pipeline. */
+	for (size_t i = 0; i < t->n_notify; i++) {
+		const char *vals[2] = {e->channel, t->notify[i].s};
+
+		if (!PQsendQueryParams(e->c, "SELECT pg_notify($1, $2)", 2, NULL, vals, NULL, NULL,
+		                       0))
+			goto lost;
+	}
+	if (!PQsendQueryParams(e->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+		goto lost;
+	res.n_own = t->n_notify + 1;
+	{
+		/* The pending writes' results come first, read as usual. */
+		if (!PQpipelineSync(e->c)) /* also flushes */
+			goto lost;
+		st = pg_read_pending(t, err);
+		ok = e->c && pg_pipeline_read_to_sync(t, pg_commit_cb, &res);
+	}
+	pg_txn_clear(t);
+	if (!ok) {
+		pg_reset_conn(e);
+		if (st == MQ_OK)
+			snprintf(
+			    err->msg, sizeof(err->msg),
+			    "postgres: the connection was lost during COMMIT, so its outcome is "
+			    "unknown (retryable: mqd reconnects by itself)");
+		return MQ_UNAVAILABLE;
+	}
+	if (st != MQ_OK || res.failed || strcmp(res.tag, "COMMIT") != 0) {
+		/* Not committed: the server's transaction is failed or gone. */
+		PQclear(PQexec(e->c, "ROLLBACK"));
+		if (st != MQ_OK)
+			return st;
+		if (res.failed) {
+			snprintf(err->msg, sizeof(err->msg), "postgres: commit: %s", res.msg);
+			return strncmp(res.state, "40", 2) == 0 ? MQ_ABORTED : MQ_INTERNAL;
+		}
+		snprintf(err->msg, sizeof(err->msg),
+		         "postgres: the transaction was rolled back (%s)", res.tag);
+		return MQ_ABORTED;
+	}
+	return MQ_OK;
+
+lost:
+	pg_txn_clear(t);
+	st = pg_status(e, NULL, "commit", err);
+	pg_reset_conn(e);
+	return st == MQ_OK ? MQ_UNAVAILABLE : st;
 }
 
 static void pg_abort(kv_txn *t)
 {
 	kv_env *e = t->env;
+	bool ok = pg_pipeline_end(t, NULL, NULL);
 
 	pg_txn_clear(t);
 	e->in_txn = false;
-	if (e->c && PQstatus(e->c) == CONNECTION_OK)
-		PQclear(PQexec(e->c, "ROLLBACK"));
+	if (ok && e->c && PQstatus(e->c) == CONNECTION_OK) {
+		PGresult *r = PQexec(e->c, "ROLLBACK");
+
+		ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	if (!ok) /* out of step or gone: start afresh at the next begin */
+		pg_reset_conn(e);
 }
 
 static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v, store_err *err)
@@ -674,19 +977,17 @@ static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val 
 	}
 	v->data = PQgetvalue(r, 0, 0);
 	v->len = (size_t)PQgetlength(r, 0, 0);
-	return pg_keep(t, r, err);
+	return pg_keep(t, db, r, err);
 }
 
 static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v, size_t vlen,
                         store_err *err)
 {
-	mq_status st;
-	PGresult *r = pg_run(t, db, Q_PUT, k, klen, v, vlen, &st, err);
+	mq_status st = pg_queue(t, P_PUT, db, Q_PUT, k, klen, v, vlen, err);
 
 	/* Only now: k or v may point into a kept result. */
 	pg_cur_reset(&t->cur[db]);
-	pg_drop_kept(t);
-	PQclear(r);
+	pg_drop_kept(t, db);
 	return st;
 }
 
@@ -696,11 +997,21 @@ static mq_status pg_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_e
 	PGresult *r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
 
 	pg_cur_reset(&t->cur[db]);
-	pg_drop_kept(t);
+	pg_drop_kept(t, db);
 	if (!r)
 		return st;
 	st = strcmp(PQcmdTuples(r), "0") == 0 ? MQ_NOT_FOUND : MQ_OK;
 	PQclear(r);
+	return st;
+}
+
+static mq_status pg_del_later(kv_txn *t, kv_db db, const void *k, size_t klen, bool must,
+                              store_err *err)
+{
+	mq_status st = pg_queue(t, must ? P_DEL_MUST : P_DEL_OPT, db, Q_DEL, k, klen, NULL, 0, err);
+
+	pg_cur_reset(&t->cur[db]);
+	pg_drop_kept(t, db);
 	return st;
 }
 
@@ -730,7 +1041,7 @@ static mq_status pg_fetch(kv_txn *t, kv_db db, int q, const void *k, size_t klen
 	lim[3] = (uint8_t)fetch;
 	r = pg_run(t, db, q, k, klen, lim, 4, &st, err);
 	if (c->res) {
-		if (pg_keep(t, c->res, err) != MQ_OK) {
+		if (pg_keep(t, db, c->res, err) != MQ_OK) {
 			c->res = NULL;
 			PQclear(r);
 			return MQ_RESOURCE_EXHAUSTED;
@@ -791,24 +1102,25 @@ static mq_status pg_savepoint(kv_txn *t, store_err *err)
 {
 	for (int i = 0; i < KV_NDB; i++)
 		t->cur[i].valid = false;
-	return pg_exec(t->env, t->env->c, "SAVEPOINT mq_sp", PGRES_COMMAND_OK, "savepoint", err);
+	return pg_queue_cmd(t, "SAVEPOINT mq_sp", err);
 }
 
 static mq_status pg_release(kv_txn *t, store_err *err)
 {
 	for (int i = 0; i < KV_NDB; i++)
 		t->cur[i].valid = false;
-	return pg_exec(t->env, t->env->c, "RELEASE SAVEPOINT mq_sp", PGRES_COMMAND_OK,
-	               "release savepoint", err);
+	return pg_queue_cmd(t, "RELEASE SAVEPOINT mq_sp", err);
 }
 
 static void pg_rollback(kv_txn *t)
 {
+	store_err err;
+
 	for (int i = 0; i < KV_NDB; i++)
 		t->cur[i].valid = false;
-	/* A failure here leaves the connection's transaction failed: the
-	 * commit then reports it. */
-	PQclear(PQexec(t->env->c, "ROLLBACK TO SAVEPOINT mq_sp; RELEASE SAVEPOINT mq_sp"));
+	/* A failure leaves the transaction broken: the commit reports it. */
+	if (pg_queue_cmd(t, "ROLLBACK TO SAVEPOINT mq_sp", &err) == MQ_OK)
+		pg_queue_cmd(t, "RELEASE SAVEPOINT mq_sp", &err);
 }
 
 static void pg_notify(kv_txn *t, const char *queue)
@@ -945,6 +1257,7 @@ const kv_ops store_kv_pg = {
     .get = pg_get,
     .put = pg_put,
     .del = pg_del,
+    .del_later = pg_del_later,
     .seek = pg_seek,
     .next = pg_next,
     .savepoint = pg_savepoint,

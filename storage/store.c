@@ -119,7 +119,9 @@ store_header *store_hdr_scratch(store_txn *t, size_t n, store_err *err)
 
 mq_status store_del_must(store_txn *t, kv_db db, const void *k, size_t kl, store_err *err)
 {
-	mq_status st = t->s->ops->del(t->kv, db, k, kl, err);
+	/* A backend that checks later (del_later) fails the transaction then. */
+	mq_status st = t->s->ops->del_later ? t->s->ops->del_later(t->kv, db, k, kl, true, err)
+	                                    : t->s->ops->del(t->kv, db, k, kl, err);
 
 	if (st == MQ_NOT_FOUND)
 		return store_fail(t, err, MQ_DATA_LOSS, "storage index %d is missing an entry",
