@@ -667,6 +667,18 @@ failed:
 	return rv;
 }
 
+/* expire_parked_now answers, without a transaction, the parked pulls whose
+ * wait is over, after the store failed: their answer (nothing) needs no
+ * commit, and a long poll must end when its wait does while the storage
+ * is unavailable (PostgreSQL down, a disk error), not at the client's
+ * timeout, DEADLINE_EXCEEDED. */
+static void expire_parked_now(brk_writer *w)
+{
+	w->done_head = w->done_tail = NULL;
+	expire_parked(w, brk_mono_ms());
+	finish_done(w);
+}
+
 /* run_batch applies a batch with the failure handling described on top. */
 static void run_batch(brk_writer *w, brk_call *calls)
 {
@@ -708,6 +720,7 @@ static void run_batch(brk_writer *w, brk_call *calls)
 			brk_call_finish(l);
 		}
 	}
+	expire_parked_now(w);
 }
 
 /* ---- Thread ---------------------------------------------------------- */
