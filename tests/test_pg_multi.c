@@ -285,6 +285,7 @@ static void test_fencing(void **state)
 
 typedef struct poller {
 	mq_client *c;
+	const char *queue; /* NULL = "wq" */
 	uint32_t wait_ms;
 	mq_status st;
 	size_t n;
@@ -297,7 +298,7 @@ static void *poll_thread(void *arg)
 	poller *p = arg;
 	mq_pull_opts po = {.wait_ms = p->wait_ms};
 
-	p->st = mq_pull(p->c, "wq", &po, &p->m, 1, &p->n);
+	p->st = mq_pull(p->c, p->queue ? p->queue : "wq", &po, &p->m, 1, &p->n);
 	p->returned_ms = mqtest_now_ms();
 	return NULL;
 }
@@ -912,6 +913,68 @@ static void test_kill9(void **state)
 
 /* ---- PostgreSQL stopped and started under load ----------------------------- */
 
+/* A consumer runtime (libmqclient's) on C that rides the outage out. */
+#define CQ_EACH 20 /* messages pushed to cq before the stop and after the start */
+
+typedef struct cq_seen {
+	atomic_int handled, errors, unavailable;
+	atomic_bool seen[2 * CQ_EACH];
+	pthread_mutex_t mu;
+	char other[300]; /* the first error other than UNAVAILABLE */
+} cq_seen;
+
+static mq_outcome cq_handler(void *arg, const mq_message *m, mq_result *r)
+{
+	cq_seen *cs = arg;
+	int k = atoi(mq_message_payload(m, NULL));
+
+	(void)r;
+	if (k >= 0 && k < 2 * CQ_EACH)
+		atomic_store(&cs->seen[k], true);
+	atomic_fetch_add(&cs->handled, 1);
+	return MQ_OUTCOME_DONE;
+}
+
+static void cq_error(void *arg, mq_status st, const char *msg)
+{
+	cq_seen *cs = arg;
+
+	(void)msg;
+	atomic_fetch_add(&cs->errors, 1);
+	if (st == MQ_UNAVAILABLE) {
+		atomic_fetch_add(&cs->unavailable, 1);
+		return;
+	}
+	pthread_mutex_lock(&cs->mu);
+	if (!cs->other[0])
+		snprintf(cs->other, sizeof(cs->other), "%s: %s", mq_status_name(st), msg);
+	pthread_mutex_unlock(&cs->mu);
+}
+
+static void cq_push(mqtest_fx *f, int from)
+{
+	for (int k = from; k < from + CQ_EACH; k++) {
+		char p[16];
+		snprintf(p, sizeof(p), "%d", k);
+		push_s(f, "cq", p, NULL, NULL);
+	}
+}
+
+/* cq_wait waits (bounded: 60 s) until the consumer acked n messages. */
+static void cq_wait(mq_consumer *cons, cq_seen *cs, uint64_t n)
+{
+	mq_consumer_stats st;
+
+	for (int t = 0; t < 1200; t++) {
+		mq_consumer_stats_get(cons, &st);
+		if (st.acked >= n)
+			return;
+		usleep(50 * 1000);
+	}
+	fail_msg("the consumer acked %" PRIu64 " of %" PRIu64 " (handled %d, %d errors)", st.acked,
+	         n, atomic_load(&cs->handled), atomic_load(&cs->errors));
+}
+
 /* mentions_postgres: the message names PostgreSQL (any case). */
 static bool mentions_postgres(const char *msg)
 {
@@ -929,9 +992,30 @@ static void test_pg_restart(void **state)
 	atomic_int stop = 0;
 	const char *pgsh = env_or_fail("MQ_TEST_PGSH"), *pgdir = env_or_fail("MQ_TEST_PGDIR");
 	char out[4096];
-	int want[N_INST], rc;
+	int want[N_INST], rc, t_park;
+	poller parked = {0};
+	pthread_t pth;
+	static cq_seen cs;
+	const char *cq[] = {"cq"};
+	mq_consumer_opts co;
+	mq_consumer *cons = NULL;
+	mq_client *cc = client_to(cl->in[2], 5000);
 
 	mqtest_make_queue(cl->in[0], "rq", 60000, 0);
+	mqtest_make_queue(cl->in[0], "cq", 60000, 0);
+	memset(&cs, 0, sizeof(cs));
+	pthread_mutex_init(&cs.mu, NULL);
+	mq_consumer_opts_init(&co);
+	co.queues = cq;
+	co.n_queues = 1;
+	co.wait_ms = 1000;
+	co.on_error = cq_error;
+	co.on_error_arg = &cs;
+	assert_mq_ok(mq_consumer_open(&cons, cc, &co));
+	assert_mq_ok(mq_consumer_handle_default(cons, cq_handler, &cs));
+	assert_mq_ok(mq_consumer_start(cons));
+	cq_push(cl->in[0], 0);
+	cq_wait(cons, &cs, CQ_EACH);
 	for (int i = 0; i < N_INST; i++) {
 		memset(&p[i], 0, sizeof(p[i]));
 		p[i].c = client_to(cl->in[i], 5000);
@@ -943,6 +1027,20 @@ static void test_pg_restart(void **state)
 	for (int i = 0; i < N_INST; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, producer_thread, &p[i]), 0);
 	wait_ok(p, 7, want, "30 pushes each");
+
+	/* A long poll parked on B when PostgreSQL goes away ends on time. */
+	parked.c = client_to(cl->in[1], 5000);
+	parked.wait_ms = 3000;
+	parked.queue = "pq";
+	mqtest_make_queue(cl->in[0], "pq", 60000, 0);
+	assert_int_equal(pthread_create(&pth, NULL, poll_thread, &parked), 0);
+	for (t_park = 0; t_park < 400 && parked_pulls(cl) < 1; t_park++)
+		usleep(25 * 1000);
+	if (t_park == 400) {
+		pthread_join(pth, NULL);
+		fail_msg("B's long poll never showed in mq_parked_pulls (pull: %s)",
+		         mq_status_name(parked.st));
+	}
 
 	rc = mqtest_run(out, sizeof(out), "'%s' stop '%s' 2>&1", pgsh, pgdir);
 	if (rc != 0)
@@ -979,6 +1077,21 @@ static void test_pg_restart(void **state)
 		assert_true(mentions_postgres(p[i].unavail_msg));
 		assert_int_equal(waitpid(cl->in[i]->b.pid, NULL, WNOHANG), 0); /* still running */
 	}
+	/* The parked pull was answered when its wait ended, empty or
+	 * UNAVAILABLE, not left to the client's timeout. */
+	pthread_join(pth, NULL);
+	print_message("long poll parked on B across the stop: %s, %zu message(s)\n",
+	              mq_status_name(parked.st), parked.n);
+	if (parked.st != MQ_OK && parked.st != MQ_UNAVAILABLE)
+		fail_msg("a long poll parked across the stop got %s, want OK (empty) or "
+		         "UNAVAILABLE",
+		         mq_status_name(parked.st));
+	assert_int_equal(parked.n, 0);
+	mq_client_close(parked.c);
+	/* The consumer's pulls fail meanwhile (bounded: 30 s). */
+	for (int t = 0; t < 600 && atomic_load(&cs.unavailable) == 0; t++)
+		usleep(50 * 1000);
+	assert_true(atomic_load(&cs.unavailable) > 0);
 
 	rc = mqtest_run(out, sizeof(out), "'%s' start '%s' 2>&1", pgsh, pgdir);
 	if (rc != 0)
@@ -986,6 +1099,23 @@ static void test_pg_restart(void **state)
 	for (int i = 0; i < N_INST; i++)
 		want[i] = atomic_load(&p[i].n_ok) + 30;
 	wait_ok(p, 7, want, "30 more pushes each after PostgreSQL came back");
+	/* The same consumer, never restarted, takes what comes now. */
+	cq_push(cl->in[1], CQ_EACH);
+	cq_wait(cons, &cs, 2 * CQ_EACH);
+	assert_mq_ok(mq_consumer_stop(cons, 10000));
+	for (int k = 0; k < 2 * CQ_EACH; k++)
+		if (!atomic_load(&cs.seen[k]))
+			fail_msg("the consumer never handled cq message %d", k);
+	print_message("consumer on C: %d handled, %d runtime errors (%d UNAVAILABLE) during the "
+	              "outage%s%s\n",
+	              atomic_load(&cs.handled), atomic_load(&cs.errors),
+	              atomic_load(&cs.unavailable), cs.other[0] ? "; first other: " : "", cs.other);
+	if (cs.other[0])
+		fail_msg("the consumer runtime got %s during the outage: only UNAVAILABLE expected",
+		         cs.other);
+	mq_consumer_close(cons);
+	mq_client_close(cc);
+	pthread_mutex_destroy(&cs.mu);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < N_INST; i++)
 		pthread_join(th[i], NULL);
