@@ -692,6 +692,21 @@ static void apply_lease_batch(store_txn *t, brk_call *c, enum batch_kind kind, c
 		store_err err;
 		int rv;
 
+		if (i % STORE_PREFETCH_MAX == 0 && n - i > 1) {
+			/* engines with a round trip per read fetch the next
+			 * records together (a no-op for LMDB) */
+			uint64_t ids[STORE_PREFETCH_MAX];
+			size_t m = n - i < STORE_PREFETCH_MAX ? n - i : STORE_PREFETCH_MAX;
+
+			for (size_t j = 0; j < m; j++)
+				ids[j] = items[i + j]->id;
+			if (store_prefetch_messages(t, queue, ids, m, &err) != MQ_OK &&
+			    store_txn_failed(t)) {
+				c->status = MQ_UNAVAILABLE;
+				c->done = false; /* the writer replays the batch */
+				goto out;
+			}
+		}
 		mq__item_result__init(&res[i]);
 		res[i].message = NULL;
 		resp[i] = &res[i];

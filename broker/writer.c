@@ -118,6 +118,8 @@ struct brk_writer {
 	size_t n_parked;
 	uint64_t next_due_ms; /* store clock; UINT64_MAX = none */
 	bool relaxed;
+	bool shared;          /* other mqd write the store (store_shared) */
+	uint64_t last_txn_ms; /* monotonic: when the last transaction began */
 	bool unsynced;
 	uint64_t last_sync_ms;           /* monotonic */
 	brk_call *done_head, *done_tail; /* answered by this transaction */
@@ -569,6 +571,7 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 
 	*replay = NULL;
 	err.msg[0] = '\0';
+	w->last_txn_ms = brk_mono_ms();
 	w->done_head = w->done_tail = NULL;
 	w->seq++;
 	for (brk_call *c = calls; c != NULL; c = c->next) {
@@ -746,6 +749,11 @@ static uint64_t next_wakeup_ms(brk_writer *w, uint64_t now)
 		if (at < wake)
 			wake = at;
 	}
+	/* A shared store: the other instances' leases, delays and schedules
+	 * are seen only by a transaction here (an instance that died leaves
+	 * its leases to us): one at least every second. */
+	if (w->shared && w->last_txn_ms + 1000 < wake)
+		wake = w->last_txn_ms + 1000;
 	return wake;
 }
 
@@ -890,6 +898,8 @@ int brk_writer_start(brk_writer **out, brk_info *info)
 	w->store = info->store;
 	w->next_due_ms = 0;
 	w->relaxed = strcmp(store_durability_name(info->store), "relaxed") == 0;
+	w->shared = store_shared(info->store);
+	w->last_txn_ms = brk_mono_ms();
 	w->last_sync_ms = brk_mono_ms();
 	RB_INIT(&w->deadlines);
 	pthread_mutex_init(&w->mu, NULL);

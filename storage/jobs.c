@@ -348,6 +348,12 @@ mq_status store_push(store_txn *t, const char *queue, bool auto_create, const st
 
 /* ---- pull ------------------------------------------------------------------- */
 
+/* PULL_ROUND: ready entries store_pull reads (and has fetched) at once. */
+#define PULL_ROUND 64u
+
+static mq_status pull_one(store_txn *t, qent *q, const uint8_t rk[KEY_READY_LEN], uint32_t lease,
+                          store_msg_cb cb, void *arg, bool *stop, store_err *err);
+
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
                      store_msg_cb cb, void *arg, uint32_t *n, store_err *err)
 {
@@ -369,23 +375,63 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 	lease = store_q_lease_ms(t, q, lease_ms);
 	be32_put(pfx, q->qid);
 	while (count < max) {
-		uint8_t rk[KEY_READY_LEN];
+		/* A round: the next ready entries (one index walk), their
+		 * records fetched together where the engine can (kv prefetch),
+		 * then each one leased. Leasing adds nothing to the ready index,
+		 * so the entries walked stay the head of the queue. */
+		uint8_t rks[PULL_ROUND][KEY_READY_LEN], mks[PULL_ROUND][KEY_MSG_LEN];
+		kv_val keys[PULL_ROUND];
+		uint32_t want = max - count < PULL_ROUND ? max - count : PULL_ROUND, got = 0;
+		kv_val k, v;
+
+		for (st = tx_seek(t, KV_READY, pfx, sizeof(pfx), &k, &v, err);
+		     st == MQ_OK && got < want; st = tx_next(t, KV_READY, &k, &v, err)) {
+			if (k.len != KEY_READY_LEN || memcmp(k.data, pfx, sizeof(pfx)) != 0)
+				break;
+			memcpy(rks[got], k.data, KEY_READY_LEN);
+			key_msg(mks[got], q->qid, be64_get(rks[got] + 8));
+			keys[got].data = mks[got];
+			keys[got].len = KEY_MSG_LEN;
+			got++;
+		}
+		if (st != MQ_OK && st != MQ_NOT_FOUND)
+			return st;
+		if (got == 0)
+			break;
+		if (got > 1 && t->s->ops->prefetch &&
+		    (st = tx_chk(t, t->s->ops->prefetch(t->kv, KV_MSGS, keys, got, err))) != MQ_OK)
+			return st;
+		for (uint32_t i = 0; i < got; i++) {
+			bool stop = false;
+
+			if ((st = pull_one(t, q, rks[i], lease, cb, arg, &stop, err)) != MQ_OK)
+				return count ? (store_txn_failed(t) ? st : MQ_OK) : st;
+			if (stop)
+				return MQ_OK;
+			count++;
+			if (n)
+				*n = count;
+		}
+		if (got < want)
+			break; /* the queue ran dry */
+	}
+	return MQ_OK;
+}
+
+/* pull_one leases the message of ready entry rk (see store_pull); *stop
+ * when cb refused it (nothing written). A room refusal is returned as is:
+ * the caller keeps what it leased so far. */
+static mq_status pull_one(store_txn *t, qent *q, const uint8_t rk[KEY_READY_LEN], uint32_t lease,
+                          store_msg_cb cb, void *arg, bool *stop, store_err *err)
+{
+	{
 		char dkey[STORE_DEDUP_MAX];
 		size_t dlen;
 		const uint8_t *enc;
-		kv_val k, v;
 		rec_msg mr;
-		uint64_t id;
+		uint64_t id = be64_get(rk + 8);
+		mq_status st;
 
-		st = tx_seek(t, KV_READY, pfx, sizeof(pfx), &k, &v, err);
-		if (st == MQ_NOT_FOUND)
-			break;
-		if (st != MQ_OK)
-			return st;
-		if (k.len != KEY_READY_LEN || memcmp(k.data, pfx, sizeof(pfx)) != 0)
-			break;
-		memcpy(rk, k.data, sizeof(rk));
-		id = be64_get(rk + 8);
 		st = store_msg_get(t, q->qid, id, &mr, err);
 		if (st == MQ_NOT_FOUND || (st == MQ_OK && mr.state != STORE_STATE_READY))
 			return store_fail(t, err, MQ_DATA_LOSS,
@@ -396,7 +442,7 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 			return st;
 		/* the record is written again: at the size limit, lease what fits */
 		if ((st = store_room_rewrite(t, &mr, err)) != MQ_OK)
-			return count ? MQ_OK : st;
+			return st;
 		mr.state = STORE_STATE_LEASED;
 		mr.attempts++;
 		mr.lease_token = t->next_token;
@@ -409,8 +455,10 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 			 * points into the record as read (valid until the first write). */
 			if ((st = msg_view(t, q, id, &mr, &view, err)) != MQ_OK)
 				return st;
-			if (cb(arg, &view) != 0)
-				break;
+			if (cb(arg, &view) != 0) {
+				*stop = true;
+				return MQ_OK;
+			}
 		}
 		t->next_token++;
 		dlen = mr.dedup_len;
@@ -419,21 +467,45 @@ mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lea
 		else
 			dlen = 0;
 		if ((st = store_msg_put(t, q->qid, id, &mr, NULL, 0, &enc, err)) != MQ_OK ||
-		    (st = store_del_must(t, KV_READY, rk, sizeof(rk), err)) != MQ_OK ||
+		    (st = store_del_must(t, KV_READY, rk, KEY_READY_LEN, err)) != MQ_OK ||
 		    (st = put_index(t, q->qid, id, &mr, err)) != MQ_OK ||
 		    (st = store_dedup_release(t, q, dkey, dlen, id, err)) != MQ_OK)
 			return st;
 		q->rec.stats.ready--;
 		q->rec.stats.in_flight++;
 		q->dirty = true;
-		count++;
-		if (n)
-			*n = count;
 	}
 	return MQ_OK;
 }
 
 /* ---- ack, nack, extend -------------------------------------------------------- */
+
+mq_status store_prefetch_messages(store_txn *t, const char *queue, const uint64_t *ids, size_t n,
+                                  store_err *err)
+{
+	uint8_t mks[STORE_PREFETCH_MAX][KEY_MSG_LEN];
+	kv_val keys[STORE_PREFETCH_MAX];
+	store_err local;
+	qent *q;
+	mq_status st;
+
+	if (!err)
+		err = &local;
+	if (!t->s->ops->prefetch || n < 2)
+		return MQ_OK;
+	if ((st = store_txn_check(t, err)) != MQ_OK)
+		return st;
+	if ((st = store_q_get(t, queue, &q, err)) != MQ_OK)
+		return store_txn_failed(t) ? st : MQ_OK;
+	if (n > STORE_PREFETCH_MAX)
+		n = STORE_PREFETCH_MAX;
+	for (size_t i = 0; i < n; i++) {
+		key_msg(mks[i], q->qid, ids[i]);
+		keys[i].data = mks[i];
+		keys[i].len = KEY_MSG_LEN;
+	}
+	return tx_chk(t, t->s->ops->prefetch(t->kv, KV_MSGS, keys, n, err));
+}
 
 /* lease_find checks that id is leased in queue with token, live by the
  * store clock. */

@@ -100,6 +100,11 @@ typedef struct kv_ops {
 	 * reported by a later call or the commit. NULL = use del. */
 	mq_status (*del_later)(kv_txn *t, kv_db db, const void *k, size_t klen, bool must,
 	                       store_err *err);
+	/* prefetch reads keys[0..n) of db ahead, together, for the gets of
+	 * them that follow (an engine whose every read is a round trip). A
+	 * write to one of those keys forgets it. Failures as get's. NULL =
+	 * nothing to gain. */
+	mq_status (*prefetch)(kv_txn *t, kv_db db, const kv_val *keys, size_t n, store_err *err);
 	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
 	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);

@@ -69,6 +69,10 @@ enum { P_PREP, P_PUT, P_DEL_OPT, P_DEL_MUST, P_CMD };
  * must never block writing them while we block writing more). */
 #define PG_PEND_MAX 256
 
+/* Prefetched records: at most this many, of keys up to this long. */
+#define PG_PREF_MAX 64
+#define PG_PREF_KEY 32
+
 typedef struct pg_cursor {
 	PGresult *res; /* the current page */
 	int row, n;
@@ -104,6 +108,15 @@ struct kv_txn {
 	} * pend;
 	size_t n_pend, cap_pend;
 	bool broken; /* a pipelined statement failed: only abort is left */
+	bool wrote;  /* a write was sent: the commit needs its barrier */
+	/* Records read ahead by prefetch, until a get or a write of the key. */
+	struct pg_pref {
+		kv_db db;
+		uint8_t klen;
+		uint8_t key[PG_PREF_KEY];
+		PGresult *res; /* no row: absent */
+	} pref[PG_PREF_MAX];
+	size_t n_pref;
 };
 
 struct kv_env {
@@ -482,6 +495,7 @@ static mq_status pg_queue(kv_txn *t, int kind, kv_db db, int q, const void *a, s
 {
 	mq_status st;
 
+	t->wrote = true;
 	if ((st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK ||
 	    (st = pg_pend_add(t, kind, db, q, err)) != MQ_OK)
 		return st;
@@ -582,6 +596,26 @@ static void pg_drop_kept(kv_txn *t, kv_db db)
 	t->n_keep = j;
 }
 
+/* pg_pref_forget drops the prefetched record of key k of db (k NULL: all
+ * of db; db KV_NDB: all). */
+static void pg_pref_forget(kv_txn *t, kv_db db, const void *k, size_t klen)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < t->n_pref; i++) {
+		struct pg_pref *p = &t->pref[i];
+		bool drop =
+		    db == KV_NDB ||
+		    (p->db == db && (!k || (p->klen == klen && memcmp(p->key, k, klen) == 0)));
+
+		if (drop)
+			PQclear(p->res);
+		else
+			t->pref[j++] = *p;
+	}
+	t->n_pref = j;
+}
+
 static void pg_cur_reset(pg_cursor *c)
 {
 	PQclear(c->res);
@@ -592,6 +626,8 @@ static void pg_txn_clear(kv_txn *t)
 {
 	t->n_pend = 0;
 	t->broken = false;
+	t->wrote = false;
+	pg_pref_forget(t, KV_NDB, NULL, 0);
 	pg_drop_kept(t, KV_NDB);
 	for (int i = 0; i < KV_NDB; i++)
 		pg_cur_reset(&t->cur[i]);
@@ -743,10 +779,15 @@ static mq_status pg_open(kv_env **out, const kv_open_opts *o, store_err *err)
 	e->relaxed = o->relaxed;
 	e->lock_key = (int32_t)pg_fnv(schema);
 	e->txn.env = e;
+	/* Durable: the transaction itself commits without waiting for its WAL
+	 * flush, so the lock is free for the other instances at once; the
+	 * commit's barrier (pg_commit) waits for the flush before anything is
+	 * answered. */
 	snprintf(e->begin_sql, sizeof(e->begin_sql),
-	         "BEGIN; SELECT pg_advisory_xact_lock(%d, %" PRId32
+	         "BEGIN; %sSELECT pg_advisory_xact_lock(%d, %" PRId32
 	         "), (extract(epoch from clock_timestamp()) * 1000)::int8",
-	         PG_LOCK_CLASS, e->lock_key);
+	         o->relaxed ? "" : "SET LOCAL synchronous_commit TO off; ", PG_LOCK_CLASS,
+	         e->lock_key);
 	if (!(e->c = pg_connect(e, why, sizeof(why)))) {
 		snprintf(err->msg, sizeof(err->msg), "postgres: cannot connect: %s", why);
 		pg_close(e);
@@ -848,9 +889,9 @@ static void pg_abort(kv_txn *t);
 
 /* The commit's own results: the notifications, then COMMIT. */
 typedef struct pg_commit_res {
-	size_t n_own, seen;
-	ExecStatusType last;
-	char tag[32];
+	size_t n_notify, seen;
+	char tag[32];    /* COMMIT's */
+	bool barrier_ok; /* the flush barrier's */
 	char msg[STORE_ERR_MAX - 64];
 	char state[8];
 	bool failed;
@@ -871,8 +912,10 @@ static void pg_commit_cb(void *arg, PGresult *r)
 		                                    : PQresultErrorMessage(r));
 		snprintf(c->state, sizeof(c->state), "%s", st ? st : "");
 	}
-	c->last = rs;
-	snprintf(c->tag, sizeof(c->tag), "%s", PQcmdStatus(r));
+	if (c->seen == c->n_notify + 1)
+		snprintf(c->tag, sizeof(c->tag), "%s", PQcmdStatus(r));
+	else if (c->seen == c->n_notify + 2)
+		c->barrier_ok = rs == PGRES_TUPLES_OK;
 }
 
 static void pg_reset_conn(kv_env *e)
@@ -887,7 +930,7 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 {
 	kv_env *e = t->env;
 	pg_commit_res res = {0};
-	bool ok;
+	bool ok, barrier;
 	mq_status st = MQ_OK;
 
 	e->in_txn = false;
@@ -897,7 +940,20 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 		return MQ_ABORTED;
 	}
 	/* One round trip: the writes not yet confirmed, the notifications,
-	 * COMMIT, and the sync that ends the pipeline. */
+	 * COMMIT, the durability barrier, and the sync that ends the
+	 * pipeline. The transaction commits with synchronous_commit off (set
+	 * at begin): visible, and the advisory lock free for the others, at
+	 * once. The barrier is a transactional WAL message in an implicit
+	 * transaction of its own, with the session's synchronous_commit on
+	 * (pg_logical_emit_message: it takes an xid and writes a record, so
+	 * its commit waits for the flush; txid_current() alone would not).
+	 * Its record comes after our commit's, so the flush it waits for
+	 * covers ours: nothing is answered before our changes are on disk, and
+	 * the instances' flushes overlap instead of queueing behind the lock.
+	 * Another instance that read our changes before the flush answers only
+	 * after its own barrier, whose flush covers ours too. Relaxed, or a
+	 * transaction that wrote nothing (an idle instance's timer check, a
+	 * read): no barrier. */
 	for (size_t i = 0; i < t->n_notify; i++) {
 		const char *vals[2] = {e->channel, t->notify[i].s};
 
@@ -907,7 +963,11 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	}
 	if (!PQsendQueryParams(e->c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
 		goto lost;
-	res.n_own = t->n_notify + 1;
+	barrier = !e->relaxed && t->wrote; /* nothing written: nothing to wait for */
+	if (barrier && !PQsendQueryParams(e->c, "SELECT pg_logical_emit_message(true, 'mq', '')", 0,
+	                                  NULL, NULL, NULL, NULL, 0))
+		goto lost;
+	res.n_notify = t->n_notify;
 	{
 		/* The pending writes' results come first, read as usual. */
 		if (!PQpipelineSync(e->c)) /* also flushes */
@@ -938,6 +998,13 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 		         "postgres: the transaction was rolled back (%s)", res.tag);
 		return MQ_ABORTED;
 	}
+	if (barrier && !res.barrier_ok) {
+		snprintf(
+		    err->msg, sizeof(err->msg),
+		    "postgres: committed, but the wait for its WAL flush failed, so whether it "
+		    "is on disk is unknown (retryable)");
+		return MQ_UNAVAILABLE;
+	}
 	return MQ_OK;
 
 lost:
@@ -967,7 +1034,19 @@ static void pg_abort(kv_txn *t)
 static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *v, store_err *err)
 {
 	mq_status st;
-	PGresult *r = pg_run(t, db, Q_GET, k, klen, NULL, 0, &st, err);
+	PGresult *r = NULL;
+
+	for (size_t i = 0; i < t->n_pref; i++) {
+		struct pg_pref *p = &t->pref[i];
+
+		if (p->db == db && p->klen == klen && memcmp(p->key, k, klen) == 0) {
+			r = p->res;
+			t->pref[i] = t->pref[--t->n_pref];
+			break;
+		}
+	}
+	if (!r)
+		r = pg_run(t, db, Q_GET, k, klen, NULL, 0, &st, err);
 
 	if (!r)
 		return st;
@@ -986,6 +1065,7 @@ static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const v
 	mq_status st = pg_queue(t, P_PUT, db, Q_PUT, k, klen, v, vlen, err);
 
 	/* Only now: k or v may point into a kept result. */
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	return st;
@@ -994,8 +1074,12 @@ static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const v
 static mq_status pg_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_err *err)
 {
 	mq_status st;
-	PGresult *r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
+	PGresult *r;
 
+	t->wrote = true;
+	r = pg_run(t, db, Q_DEL, k, klen, NULL, 0, &st, err);
+
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	if (!r)
@@ -1010,9 +1094,61 @@ static mq_status pg_del_later(kv_txn *t, kv_db db, const void *k, size_t klen, b
 {
 	mq_status st = pg_queue(t, must ? P_DEL_MUST : P_DEL_OPT, db, Q_DEL, k, klen, NULL, 0, err);
 
+	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
 	pg_drop_kept(t, db);
 	return st;
+}
+
+/* pg_prefetch sends the gets of keys[0..n) in one round trip (with any
+ * pending writes) and keeps their results for pg_get. */
+static mq_status pg_prefetch(kv_txn *t, kv_db db, const kv_val *keys, size_t n, store_err *err)
+{
+	kv_env *e = t->env;
+	size_t sent = 0;
+	mq_status st;
+
+	pg_pref_forget(t, db, NULL, 0);
+	if (n > PG_PREF_MAX - t->n_pref)
+		n = PG_PREF_MAX - t->n_pref;
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].len > PG_PREF_KEY)
+			continue;
+		if ((st = pg_send(t, db, Q_GET, keys[i].data, keys[i].len, NULL, 0, err)) != MQ_OK)
+			return st;
+		t->pref[t->n_pref + sent].db = db;
+		t->pref[t->n_pref + sent].klen = (uint8_t)keys[i].len;
+		memcpy(t->pref[t->n_pref + sent].key, keys[i].data, keys[i].len);
+		t->pref[t->n_pref + sent].res = NULL;
+		sent++;
+	}
+	if (sent == 0)
+		return MQ_OK;
+	if ((st = pg_flush(t, err)) != MQ_OK)
+		return st;
+	for (size_t i = 0; i < sent; i++) {
+		PGresult *r = PQgetResult(e->c), *end;
+
+		if (!r)
+			return pg_lost(t, "reading a result", err);
+		if ((end = PQgetResult(e->c)) != NULL) {
+			PQclear(end);
+			PQclear(r);
+			return pg_lost(t, "pipeline out of step", err);
+		}
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			char w[64];
+
+			snprintf(w, sizeof(w), "read %s", pg_tables[db]);
+			st = pg_status(e, r, w, err);
+			t->broken = true;
+			PQclear(r);
+			/* the rest come aborted: the abort's sync reads them */
+			return st;
+		}
+		t->pref[t->n_pref++].res = r;
+	}
+	return MQ_OK;
 }
 
 /* pg_cur_out hands out the cursor's current row. */
@@ -1258,6 +1394,7 @@ const kv_ops store_kv_pg = {
     .put = pg_put,
     .del = pg_del,
     .del_later = pg_del_later,
+    .prefetch = pg_prefetch,
     .seek = pg_seek,
     .next = pg_next,
     .savepoint = pg_savepoint,

@@ -126,6 +126,11 @@ void store_close(store *s);
 /* store_engine returns the engine's name: "lmdb", "memory" or "postgres". */
 const char *store_engine(const store *s);
 
+/* store_shared tells whether other processes write the same store
+ * (postgres): then timers they set are only seen by reading the store,
+ * so a broker re-reads store_next_due now and then even when idle. */
+bool store_shared(const store *s);
+
 /* store_durability_name returns "durable", "relaxed", or "none" (memory). */
 const char *store_durability_name(const store *s);
 
@@ -503,6 +508,18 @@ typedef int (*store_msg_cb)(void *arg, const store_msg *m);
  * missing queue is NOT_FOUND. */
 mq_status store_pull(store_txn *t, const char *queue, uint32_t max, uint32_t lease_ms,
                      store_msg_cb cb, void *arg, uint32_t *n, store_err *err);
+
+/* STORE_PREFETCH_MAX: the most messages one store_prefetch_messages call
+ * reads ahead. */
+#define STORE_PREFETCH_MAX 64u
+
+/* store_prefetch_messages is a hint: the calls that follow in t read
+ * messages ids[0..n) of queue (a batch of acks). An engine whose every read
+ * is a round trip (postgres) fetches up to STORE_PREFETCH_MAX of them
+ * together; others do nothing. A missing queue or message is left for the
+ * call that reads it to report; only a transaction failure is an error. */
+mq_status store_prefetch_messages(store_txn *t, const char *queue, const uint64_t *ids, size_t n,
+                                  store_err *err);
 
 /* store_ack deletes a leased message. NOT_FOUND when the message (or the
  * queue) does not exist; FAILED_PRECONDITION when it is not leased or the

@@ -639,6 +639,11 @@ const char *store_engine(const store *s)
 	return s->ops->engine;
 }
 
+bool store_shared(const store *s)
+{
+	return s->ops->shared;
+}
+
 const char *store_durability_name(const store *s)
 {
 	return s->ops->durability(s->kv);

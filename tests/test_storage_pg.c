@@ -326,6 +326,62 @@ static void test_pg_server_restart(void **state)
 	store_unwatch(f->s);
 }
 
+static long long wal_syncs(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT wal_sync FROM pg_stat_wal");
+	long long n;
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	n = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+/* Durable: every commit waits for a WAL flush that covers it (the
+ * transaction commits asynchronously, a barrier after it synchronously);
+ * relaxed: none. Counted by PostgreSQL's own WAL statistics, which a
+ * backend reports when it exits (the store's close). */
+static void test_pg_commits_flush(void **state)
+{
+	fx *f = *state;
+	PGconn *c = sql_conn();
+	long long before, after = 0, relaxed_after = 0;
+	store_txn *t;
+
+	for (int mode = 0; mode < 2; mode++) {
+		store_close(f->s);
+		f->cfg.durability = mode ? STORE_RELAXED : STORE_DURABLE;
+		fx_open(f);
+		before = wal_syncs(c);
+		for (int i = 0; i < 20; i++) {
+			t = begin(f);
+			push(t, "q", "x");
+			commit(t);
+		}
+		store_close(f->s);
+		f->s = NULL;
+		/* the exiting backend's statistics arrive soon after (bounded) */
+		for (int i = 0; i < 50; i++) {
+			PQclear(PQexec(c, "SELECT pg_stat_clear_snapshot()"));
+			if (wal_syncs(c) - before >= 20)
+				break;
+			usleep(100 * 1000);
+		}
+		if (mode == 0)
+			after = wal_syncs(c) - before;
+		else
+			relaxed_after = wal_syncs(c) - before;
+	}
+	print_message("WAL flushes for 20 commits: durable %lld, relaxed %lld\n", after,
+	              relaxed_after);
+	assert_true(after >= 20);
+	/* relaxed commits leave the flushes to PostgreSQL's WAL writer */
+	assert_true(relaxed_after < 20);
+	f->cfg.durability = STORE_DURABLE;
+	fx_open(f);
+	PQfinish(c);
+}
+
 static void test_pg_newer_refused(void **state)
 {
 	fx *f = *state;
@@ -360,6 +416,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_pg_two_stores_share, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_database_clock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_commits_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_newer_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_server_restart, setup, teardown),
