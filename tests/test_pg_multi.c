@@ -79,22 +79,35 @@ static int http_port_of(const mqtest_broker *b)
 
 static int schema_counter;
 
-/* setup: three instances on a fresh schema; B also listens on HTTP. */
-static int setup(void **state)
+/* cluster_setup: three instances on a fresh schema; B also listens on
+ * HTTP; `debug` logs at debug level (schedule firings). */
+static int cluster_setup(void **state, bool debug)
 {
 	cluster *cl = calloc(1, sizeof(*cl));
+	const char *lvl = debug ? "--log-level=debug" : NULL;
 
 	assert_non_null(cl);
 	snprintf(cl->pg, sizeof(cl->pg), "--pg=%s", env_or_fail("MQ_TEST_PG"));
 	snprintf(cl->schema, sizeof(cl->schema), "--pg-schema=mqt_%d_%d", (int)getpid(),
 	         ++schema_counter);
 	for (int i = 0; i < N_INST; i++)
-		cl->in[i] = i == 1 ? mqtest_fx_open("--storage=postgres", cl->pg, cl->schema,
-		                                    "--http-listen=http://127.0.0.1:0", NULL)
-		                   : mqtest_fx_open("--storage=postgres", cl->pg, cl->schema, NULL);
+		cl->in[i] =
+		    i == 1 ? mqtest_fx_open("--storage=postgres", cl->pg, cl->schema,
+		                            "--http-listen=http://127.0.0.1:0", lvl, NULL)
+		           : mqtest_fx_open("--storage=postgres", cl->pg, cl->schema, lvl, NULL);
 	cl->http_port = http_port_of(&cl->in[1]->b);
 	*state = cl;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return cluster_setup(state, false);
+}
+
+static int setup_debug(void **state)
+{
+	return cluster_setup(state, true);
 }
 
 static int teardown(void **state)
@@ -709,6 +722,33 @@ static void test_schedule_once(void **state)
 			fail_msg("slot %" PRIu64 " fired twice", slots[k]);
 	}
 	assert_int_equal(slots[n_slots - 1], si.last_slot_ms);
+	/* Which instance fired each slot (their debug logs, written in the
+	 * transaction: no commit fails here): exactly one. */
+	{
+		int by[N_INST] = {0}, total = 0;
+		const char *pat = "schedule tick: slot ";
+		for (int in = 0; in < N_INST; in++) {
+			char line[1024];
+			FILE *log = fopen(cl->in[in]->b.log, "r");
+			assert_non_null(log);
+			while (fgets(line, sizeof(line), log) != NULL) {
+				char *p = strstr(line, pat);
+				uint64_t slot;
+				if (p == NULL)
+					continue;
+				slot = strtoull(p + strlen(pat), NULL, 10);
+				if (bsearch(&slot, slots, n_slots, sizeof(slots[0]), cmp_u64) ==
+				    NULL)
+					fail_msg("%s logs slot %" PRIu64 ", not in the queue",
+					         inst_name[in], slot);
+				by[in]++;
+			}
+			fclose(log);
+			total += by[in];
+		}
+		print_message("schedule: slots fired by A %d, B %d, C %d\n", by[0], by[1], by[2]);
+		assert_int_equal(total, n_slots);
+	}
 	/* Every slot up to the last was fired once or counted missed. */
 	assert_int_equal((si.last_slot_ms - created) / SCHED_INTERVAL,
 	                 si.fired_total + si.missed_total);
@@ -1146,7 +1186,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wakeup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dedup_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_concurrent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_schedule_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schedule_once, setup_debug, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_restart, setup, teardown),
 	};
