@@ -53,6 +53,7 @@
 #define PG_LOCK_CLASS  28017 /* first key of the advisory lock ("mq") */
 #define PG_OID_BYTEA   17
 #define PG_OID_INT4    23
+#define PG_OID_BYTEAA  1001 /* bytea[] */
 
 /* Table names, by kv_db (the same names as LMDB's databases). */
 static const char *const pg_tables[KV_NDB] = {
@@ -60,7 +61,7 @@ static const char *const pg_tables[KV_NDB] = {
     "groups", "expiry", "dedupexp", "schedules", "sched_due", "topics", "subs",  "sub_topic",
 };
 
-enum { Q_GET, Q_PUT, Q_DEL, Q_SEEK, Q_SEEKGT, Q_N };
+enum { Q_GET, Q_PUT, Q_DEL, Q_SEEK, Q_SEEKGT, Q_MPUT, Q_MDEL, Q_N };
 
 /* Kinds of pipelined statements whose results are read later. */
 enum { P_PREP, P_PUT, P_DEL_OPT, P_DEL_MUST, P_CMD };
@@ -68,6 +69,12 @@ enum { P_PREP, P_PUT, P_DEL_OPT, P_DEL_MUST, P_CMD };
 /* PG_PEND_MAX bounds the results left unread in the pipeline (the server
  * must never block writing them while we block writing more). */
 #define PG_PEND_MAX 256
+
+/* A table's buffered writes go out as one statement at this many. */
+#define PG_WBUF_MAX 4096
+
+/* Buffered write kinds. */
+enum { W_PUT, W_DEL_OPT, W_DEL_MUST };
 
 /* Prefetched records: at most this many, of keys up to this long. */
 #define PG_PREF_MAX 64
@@ -105,10 +112,25 @@ struct kv_txn {
 		uint8_t kind; /* P_* */
 		uint8_t q;
 		kv_db db;
+		uint32_t expect; /* P_DEL_MUST: rows it must delete */
 	} * pend;
 	size_t n_pend, cap_pend;
 	bool broken; /* a pipelined statement failed: only abort is left */
 	bool wrote;  /* a write was sent: the commit needs its barrier */
+	/* Writes not sent yet, per table: a table's go out together as one
+	 * upsert and one or two deletes (bytea arrays, last write of a key
+	 * wins) before anything reads that table, and at commit. */
+	struct pg_wbuf {
+		struct pg_wop {
+			uint32_t seq;
+			uint8_t kind; /* W_* */
+			size_t koff, klen, voff, vlen;
+		} * ops;
+		size_t n, cap;
+		uint8_t *arena;
+		size_t used, acap;
+	} wb[KV_NDB];
+	uint32_t wseq;
 	/* Records read ahead by prefetch, until a get or a write of the key. */
 	struct pg_pref {
 		kv_db db;
@@ -309,6 +331,7 @@ static mq_status pg_pend_add(kv_txn *t, int kind, kv_db db, int q, store_err *er
 	}
 	t->pend[t->n_pend].kind = (uint8_t)kind;
 	t->pend[t->n_pend].q = (uint8_t)q;
+	t->pend[t->n_pend].expect = 1;
 	t->pend[t->n_pend++].db = db;
 	return MQ_OK;
 }
@@ -330,8 +353,10 @@ static mq_status pg_send_prepare(kv_txn *t, kv_db db, int q, store_err *err)
 	    [Q_DEL] = {PG_OID_BYTEA},
 	    [Q_SEEK] = {PG_OID_BYTEA, PG_OID_INT4},
 	    [Q_SEEKGT] = {PG_OID_BYTEA, PG_OID_INT4},
+	    [Q_MPUT] = {PG_OID_BYTEAA, PG_OID_BYTEAA},
+	    [Q_MDEL] = {PG_OID_BYTEAA},
 	};
-	static const int nparams[Q_N] = {1, 2, 1, 2, 2};
+	static const int nparams[Q_N] = {1, 2, 1, 2, 2, 2, 1};
 	kv_env *e = t->env;
 	const char *tb = pg_tables[db], *s = e->schema;
 	char sql[256], name[32];
@@ -352,6 +377,17 @@ static mq_status pg_send_prepare(kv_txn *t, kv_db db, int q, store_err *err)
 	case Q_SEEK:
 		snprintf(sql, sizeof(sql),
 		         "SELECT k, v FROM \"%s\".%s WHERE k >= $1 ORDER BY k LIMIT $2", s, tb);
+		break;
+	case Q_MPUT:
+		snprintf(
+		    sql, sizeof(sql),
+		    "INSERT INTO \"%s\".%s (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) "
+		    "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+		    s, tb);
+		break;
+	case Q_MDEL:
+		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\".%s WHERE k = ANY($1::bytea[])", s,
+		         tb);
 		break;
 	default:
 		snprintf(sql, sizeof(sql),
@@ -383,8 +419,8 @@ static mq_status pg_send(kv_txn *t, kv_db db, int q, const void *a, size_t alen,
 	if (!e->prepared[db][q] && (st = pg_send_prepare(t, db, q, err)) != MQ_OK)
 		return st;
 	pg_stmt_name(name, sizeof(name), db, q);
-	if (!PQsendQueryPrepared(e->c, name, (q == Q_GET || q == Q_DEL) ? 1 : 2, vals, lens,
-	                         formats, 1))
+	if (!PQsendQueryPrepared(e->c, name, (q == Q_GET || q == Q_DEL || q == Q_MDEL) ? 1 : 2,
+	                         vals, lens, formats, 1))
 		return pg_lost(t, "send", err);
 	return MQ_OK;
 }
@@ -422,8 +458,8 @@ static mq_status pg_read_pending(kv_txn *t, store_err *err)
 				         "postgres: a statement of the transaction failed");
 				st = MQ_ABORTED;
 			}
-		} else if (p->kind == P_DEL_MUST && strcmp(PQcmdTuples(r), "0") == 0 &&
-		           st == MQ_OK) {
+		} else if (p->kind == P_DEL_MUST &&
+		           strtoul(PQcmdTuples(r), NULL, 10) != p->expect && st == MQ_OK) {
 			snprintf(err->msg, sizeof(err->msg), "storage index %s is missing an entry",
 			         pg_tables[p->db]);
 			st = MQ_DATA_LOSS;
@@ -450,6 +486,8 @@ static mq_status pg_flush(kv_txn *t, store_err *err)
 	return pg_read_pending(t, err);
 }
 
+static mq_status pg_wb_flush(kv_txn *t, kv_db db, store_err *err);
+
 /* pg_run executes read statement q of db after the pending ones, in the
  * same round trip; NULL (err set, *st the status) on failure. */
 static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, const void *b,
@@ -458,7 +496,9 @@ static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, 
 	kv_env *e = t->env;
 	PGresult *r, *end;
 
-	if ((*st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK)
+	/* what this table's buffered writes change must be seen */
+	if ((*st = pg_wb_flush(t, db, err)) != MQ_OK ||
+	    (*st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK)
 		return NULL;
 	if ((*st = pg_flush(t, err)) != MQ_OK) {
 		/* ours comes after, aborted: the abort's sync reads it */
@@ -489,19 +529,232 @@ static PGresult *pg_run(kv_txn *t, kv_db db, int q, const void *a, size_t alen, 
 	return r;
 }
 
-/* pg_queue sends a statement whose result is read later (a write). */
-static mq_status pg_queue(kv_txn *t, int kind, kv_db db, int q, const void *a, size_t alen,
-                          const void *b, size_t blen, store_err *err)
+/* ---- Write buffers ---------------------------------------------------------- */
+
+static void pg_be32(uint8_t *b, uint32_t v)
+{
+	b[0] = (uint8_t)(v >> 24);
+	b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8);
+	b[3] = (uint8_t)v;
+}
+
+/* pg_array is a bytea[] in PostgreSQL's binary array format. */
+typedef struct pg_array {
+	uint8_t *b;
+	size_t len, cap, n;
+} pg_array;
+
+static bool pg_array_put(pg_array *a, const void *d, size_t len)
+{
+	size_t need = a->len + 4 + len + (a->len ? 0 : 20);
+
+	if (need > a->cap) {
+		size_t cap = a->cap ? a->cap : 256;
+		uint8_t *b;
+
+		while (cap < need)
+			cap *= 2;
+		if (!(b = realloc(a->b, cap)))
+			return false;
+		a->b = b;
+		a->cap = cap;
+	}
+	if (a->len == 0) {
+		pg_be32(a->b, 1);                /* dimensions */
+		pg_be32(a->b + 4, 0);            /* no NULLs */
+		pg_be32(a->b + 8, PG_OID_BYTEA); /* element type */
+		pg_be32(a->b + 12, 0);           /* length: set at the end */
+		pg_be32(a->b + 16, 1);           /* lower bound */
+		a->len = 20;
+	}
+	pg_be32(a->b + a->len, (uint32_t)len);
+	if (len)
+		memcpy(a->b + a->len + 4, d, len);
+	a->len += 4 + len;
+	a->n++;
+	pg_be32(a->b + 12, (uint32_t)a->n);
+	return true;
+}
+
+static void pg_wb_discard(kv_txn *t, kv_db db)
+{
+	t->wb[db].n = 0;
+	t->wb[db].used = 0;
+}
+
+static void pg_wb_discard_all(kv_txn *t)
+{
+	for (int i = 0; i < KV_NDB; i++)
+		pg_wb_discard(t, (kv_db)i);
+}
+
+static const uint8_t *pg_wb_arena; /* for pg_wop_cmp: the store is one thread's */
+
+static int pg_wop_cmp(const void *pa, const void *pb)
+{
+	const struct pg_wop *a = pa, *b = pb;
+	size_t n = a->klen < b->klen ? a->klen : b->klen;
+	int c = n ? memcmp(pg_wb_arena + a->koff, pg_wb_arena + b->koff, n) : 0;
+
+	if (c)
+		return c;
+	if (a->klen != b->klen)
+		return a->klen < b->klen ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* pg_wb_flush sends db's buffered writes: the last write of each key
+ * wins; upserts as one statement, deletes as one (two when some must
+ * find their key: that one's row count is checked). */
+static mq_status pg_wb_flush(kv_txn *t, kv_db db, store_err *err)
+{
+	struct pg_wbuf *w = &t->wb[db];
+	pg_array pk = {0}, pv = {0}, dopt = {0}, dmust = {0};
+	mq_status st = MQ_OK;
+	size_t i = 0;
+	static const int formats[2] = {1, 1};
+	char name[32];
+
+	if (w->n == 0)
+		return MQ_OK;
+	pg_wb_arena = w->arena;
+	qsort(w->ops, w->n, sizeof(w->ops[0]), pg_wop_cmp);
+	while (i < w->n) {
+		size_t j = i;
+		bool put_before = false;
+		const struct pg_wop *last;
+		const uint8_t *k = w->arena + w->ops[i].koff;
+		bool ok = true;
+
+		while (j + 1 < w->n && w->ops[j + 1].klen == w->ops[i].klen &&
+		       memcmp(w->arena + w->ops[j + 1].koff, k, w->ops[i].klen) == 0)
+			j++;
+		for (size_t x = i; x < j; x++)
+			put_before = put_before || w->ops[x].kind == W_PUT;
+		last = &w->ops[j];
+		if (last->kind == W_PUT)
+			ok = pg_array_put(&pk, k, last->klen) &&
+			     pg_array_put(&pv, w->arena + last->voff, last->vlen);
+		else if (last->kind == W_DEL_MUST && !put_before)
+			ok = pg_array_put(&dmust, k, last->klen);
+		else /* a key written earlier in the buffer need not be in the table */
+			ok = pg_array_put(&dopt, k, last->klen);
+		if (!ok) {
+			snprintf(err->msg, sizeof(err->msg), "out of memory");
+			st = MQ_RESOURCE_EXHAUSTED;
+			t->broken = true;
+			goto out;
+		}
+		i = j + 1;
+	}
+	pg_wb_discard(t, db);
+	{
+		struct {
+			int q, kind;
+			pg_array *a, *b;
+		} stmts[3] = {
+		    {Q_MPUT, P_PUT, &pk, &pv},
+		    {Q_MDEL, P_DEL_OPT, &dopt, NULL},
+		    {Q_MDEL, P_DEL_MUST, &dmust, NULL},
+		};
+
+		for (int x = 0; x < 3; x++) {
+			const char *vals[2];
+			int lens[2];
+
+			if (stmts[x].a->n == 0)
+				continue;
+			vals[0] = (const char *)stmts[x].a->b;
+			lens[0] = (int)stmts[x].a->len;
+			vals[1] = stmts[x].b ? (const char *)stmts[x].b->b : NULL;
+			lens[1] = stmts[x].b ? (int)stmts[x].b->len : 0;
+			if (!t->env->prepared[db][stmts[x].q] &&
+			    (st = pg_send_prepare(t, db, stmts[x].q, err)) != MQ_OK)
+				goto out;
+			pg_stmt_name(name, sizeof(name), db, stmts[x].q);
+			if (!PQsendQueryPrepared(t->env->c, name, stmts[x].b ? 2 : 1, vals, lens,
+			                         formats, 1)) {
+				st = pg_lost(t, "send", err);
+				goto out;
+			}
+			if ((st = pg_pend_add(t, stmts[x].kind, db, stmts[x].q, err)) != MQ_OK)
+				goto out;
+			t->pend[t->n_pend - 1].expect = (uint32_t)stmts[x].a->n;
+		}
+	}
+out:
+	free(pk.b);
+	free(pv.b);
+	free(dopt.b);
+	free(dmust.b);
+	if (st == MQ_OK && t->n_pend >= PG_PEND_MAX)
+		st = pg_flush(t, err);
+	return st;
+}
+
+static mq_status pg_wb_flush_all(kv_txn *t, store_err *err)
 {
 	mq_status st;
 
-	t->wrote = true;
-	if ((st = pg_send(t, db, q, a, alen, b, blen, err)) != MQ_OK ||
-	    (st = pg_pend_add(t, kind, db, q, err)) != MQ_OK)
-		return st;
-	if (t->n_pend >= PG_PEND_MAX)
-		return pg_flush(t, err);
+	for (int i = 0; i < KV_NDB; i++)
+		if ((st = pg_wb_flush(t, (kv_db)i, err)) != MQ_OK)
+			return st;
 	return MQ_OK;
+}
+
+/* pg_wb_add buffers a write of db (a copy of k and v). */
+static mq_status pg_wb_add(kv_txn *t, kv_db db, int kind, const void *k, size_t klen, const void *v,
+                           size_t vlen, store_err *err)
+{
+	struct pg_wbuf *w = &t->wb[db];
+	struct pg_wop *op;
+
+	if (t->broken) {
+		snprintf(err->msg, sizeof(err->msg), "postgres: the transaction failed earlier");
+		return MQ_ABORTED;
+	}
+	t->wrote = true;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct pg_wop *o = realloc(w->ops, cap * sizeof(*o));
+
+		if (!o)
+			goto oom;
+		w->ops = o;
+		w->cap = cap;
+	}
+	if (w->used + klen + vlen > w->acap) {
+		size_t cap = w->acap ? w->acap : 4096;
+		uint8_t *a;
+
+		while (cap < w->used + klen + vlen)
+			cap *= 2;
+		if (!(a = realloc(w->arena, cap)))
+			goto oom;
+		w->arena = a;
+		w->acap = cap;
+	}
+	op = &w->ops[w->n++];
+	op->seq = t->wseq++;
+	op->kind = (uint8_t)kind;
+	op->koff = w->used;
+	op->klen = klen;
+	if (klen)
+		memcpy(w->arena + w->used, k, klen);
+	w->used += klen;
+	op->voff = w->used;
+	op->vlen = vlen;
+	if (vlen)
+		memcpy(w->arena + w->used, v, vlen);
+	w->used += vlen;
+	if (w->n >= PG_WBUF_MAX)
+		return pg_wb_flush(t, db, err);
+	return MQ_OK;
+oom:
+	t->broken = true;
+	snprintf(err->msg, sizeof(err->msg), "out of memory");
+	return MQ_RESOURCE_EXHAUSTED;
 }
 
 /* pg_queue_cmd sends a plain command (savepoints) into the pipeline. */
@@ -627,6 +880,7 @@ static void pg_txn_clear(kv_txn *t)
 	t->n_pend = 0;
 	t->broken = false;
 	t->wrote = false;
+	pg_wb_discard_all(t);
 	pg_pref_forget(t, KV_NDB, NULL, 0);
 	pg_drop_kept(t, KV_NDB);
 	for (int i = 0; i < KV_NDB; i++)
@@ -813,6 +1067,10 @@ static void pg_close(kv_env *e)
 	free(e->txn.keep);
 	free(e->txn.notify);
 	free(e->txn.pend);
+	for (int i = 0; i < KV_NDB; i++) {
+		free(e->txn.wb[i].ops);
+		free(e->txn.wb[i].arena);
+	}
 	if (e->c)
 		PQfinish(e->c);
 	free(e->conninfo);
@@ -934,6 +1192,10 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	mq_status st = MQ_OK;
 
 	e->in_txn = false;
+	if (!t->broken && (st = pg_wb_flush_all(t, err)) != MQ_OK) {
+		pg_abort(t);
+		return st;
+	}
 	if (t->broken) {
 		pg_abort(t);
 		snprintf(err->msg, sizeof(err->msg), "postgres: the transaction failed earlier");
@@ -1062,7 +1324,7 @@ static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val 
 static mq_status pg_put(kv_txn *t, kv_db db, const void *k, size_t klen, const void *v, size_t vlen,
                         store_err *err)
 {
-	mq_status st = pg_queue(t, P_PUT, db, Q_PUT, k, klen, v, vlen, err);
+	mq_status st = pg_wb_add(t, db, W_PUT, k, klen, v, vlen, err);
 
 	/* Only now: k or v may point into a kept result. */
 	pg_pref_forget(t, db, k, klen);
@@ -1092,7 +1354,7 @@ static mq_status pg_del(kv_txn *t, kv_db db, const void *k, size_t klen, store_e
 static mq_status pg_del_later(kv_txn *t, kv_db db, const void *k, size_t klen, bool must,
                               store_err *err)
 {
-	mq_status st = pg_queue(t, must ? P_DEL_MUST : P_DEL_OPT, db, Q_DEL, k, klen, NULL, 0, err);
+	mq_status st = pg_wb_add(t, db, must ? W_DEL_MUST : W_DEL_OPT, k, klen, NULL, 0, err);
 
 	pg_pref_forget(t, db, k, klen);
 	pg_cur_reset(&t->cur[db]);
@@ -1109,6 +1371,8 @@ static mq_status pg_prefetch(kv_txn *t, kv_db db, const kv_val *keys, size_t n, 
 	mq_status st;
 
 	pg_pref_forget(t, db, NULL, 0);
+	if ((st = pg_wb_flush(t, db, err)) != MQ_OK)
+		return st;
 	if (n > PG_PREF_MAX - t->n_pref)
 		n = PG_PREF_MAX - t->n_pref;
 	for (size_t i = 0; i < n; i++) {
@@ -1236,8 +1500,13 @@ static mq_status pg_next(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_er
 
 static mq_status pg_savepoint(kv_txn *t, store_err *err)
 {
+	mq_status st;
+
 	for (int i = 0; i < KV_NDB; i++)
 		t->cur[i].valid = false;
+	/* what was written before belongs before the savepoint */
+	if ((st = pg_wb_flush_all(t, err)) != MQ_OK)
+		return st;
 	return pg_queue_cmd(t, "SAVEPOINT mq_sp", err);
 }
 
@@ -1254,6 +1523,10 @@ static void pg_rollback(kv_txn *t)
 
 	for (int i = 0; i < KV_NDB; i++)
 		t->cur[i].valid = false;
+	/* Writes still buffered came after the savepoint: they go too, and
+	 * so do the records read ahead (they may have seen them). */
+	pg_wb_discard_all(t);
+	pg_pref_forget(t, KV_NDB, NULL, 0);
 	/* A failure leaves the transaction broken: the commit reports it. */
 	if (pg_queue_cmd(t, "ROLLBACK TO SAVEPOINT mq_sp", &err) == MQ_OK)
 		pg_queue_cmd(t, "RELEASE SAVEPOINT mq_sp", &err);
