@@ -930,8 +930,11 @@ static mq_status pg_ddl(kv_env *e, store_err *err)
 	p = sql;
 	n += (size_t)snprintf(p + n, cap - n,
 	                      "BEGIN; SELECT pg_advisory_xact_lock(%d, %" PRId32 ");"
-	                      "CREATE SCHEMA IF NOT EXISTS \"%s\";",
-	                      PG_LOCK_CLASS, e->lock_key, e->schema);
+	                      /* created only when missing: a role without CREATE
+	                       * on the database can run on a schema made for it */
+	                      "DO $mq$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE "
+	                      "nspname = '%s') THEN CREATE SCHEMA \"%s\"; END IF;",
+	                      PG_LOCK_CLASS, e->lock_key, e->schema, e->schema);
 	for (int i = 0; i < KV_NDB; i++) {
 		/* meta and queues rows are rewritten by (nearly) every commit:
 		 * room on each page for HOT updates; the message tables get
@@ -941,13 +944,15 @@ static mq_status pg_ddl(kv_env *e, store_err *err)
 
 		n += (size_t)snprintf(
 		    p + n, cap - n,
-		    "CREATE TABLE IF NOT EXISTS \"%s\".%s (k bytea PRIMARY KEY, v bytea NOT NULL) "
+		    "IF to_regclass('\"%s\".%s') IS NULL THEN "
+		    "CREATE TABLE \"%s\".%s (k bytea PRIMARY KEY, v bytea NOT NULL) "
 		    "WITH (fillfactor = %d, autovacuum_vacuum_scale_factor = %s, "
 		    "autovacuum_vacuum_threshold = %d, autovacuum_analyze_scale_factor = 0.02, "
-		    "autovacuum_vacuum_cost_delay = 0);",
-		    e->schema, pg_tables[i], tiny ? 50 : 80, tiny ? "0" : "0.01",
-		    tiny ? 1000 : 500);
+		    "autovacuum_vacuum_cost_delay = 0); END IF;",
+		    e->schema, pg_tables[i], e->schema, pg_tables[i], tiny ? 50 : 80,
+		    tiny ? "0" : "0.01", tiny ? 1000 : 500);
 	}
+	n += (size_t)snprintf(p + n, cap - n, " END $mq$;");
 	n += (size_t)snprintf(p + n, cap - n, "SELECT v FROM \"%s\".meta WHERE k = '%s'::bytea",
 	                      e->schema, PG_LAYOUT_KEY);
 	r = PQexec(e->c, sql);
