@@ -127,6 +127,8 @@ struct brk_writer {
 	uint64_t tick_ok_after;          /* monotonic ms: timers back off after a failure */
 	uint64_t last_fail_log;          /* monotonic ms: rate limit of failure warnings */
 	uint64_t fails_unlogged;
+	uint64_t last_begin_log; /* monotonic ms: rate limit of begin failures */
+	uint64_t begin_unlogged;
 	char fail_msg[STORE_ERR_MAX]; /* the storage's reason of the last failed transaction */
 	rate_bucket *buckets_rate;    /* rate-limited queues seen by pulls */
 
@@ -580,7 +582,19 @@ static int run_txn(brk_writer *w, brk_call *calls, brk_call **replay)
 	}
 	rv = store_begin(w->store, &t, &err);
 	if (rv != MQ_OK) {
-		brk_err("storage: cannot begin a transaction: %s", err.msg);
+		/* While the storage is down every batch fails here: one line a
+		 * second, with how many were not logged. */
+		uint64_t now = brk_mono_ms();
+
+		if (now >= w->last_begin_log + 1000) {
+			brk_err("storage: cannot begin a transaction (%" PRIu64
+			        " more failures since the last report): %s",
+			        w->begin_unlogged, err.msg);
+			w->last_begin_log = now;
+			w->begin_unlogged = 0;
+		} else {
+			w->begin_unlogged++;
+		}
 		goto failed;
 	}
 	if (w->next_due_ms <= store_now(w->store) && brk_mono_ms() >= w->tick_ok_after) {
@@ -670,6 +684,18 @@ failed:
 	return rv;
 }
 
+/* expire_parked_now answers, without a transaction, the parked pulls whose
+ * wait is over, after the store failed: their answer (nothing) needs no
+ * commit, and a long poll must end when its wait does while the storage
+ * is unavailable (PostgreSQL down, a disk error), not at the client's
+ * timeout, DEADLINE_EXCEEDED. */
+static void expire_parked_now(brk_writer *w)
+{
+	w->done_head = w->done_tail = NULL;
+	expire_parked(w, brk_mono_ms());
+	finish_done(w);
+}
+
 /* run_batch applies a batch with the failure handling described on top. */
 static void run_batch(brk_writer *w, brk_call *calls)
 {
@@ -700,17 +726,19 @@ static void run_batch(brk_writer *w, brk_call *calls)
 		for (brk_call *l = left, *lnext; rv != MQ_OK && l != NULL; l = lnext) {
 			lnext = l->next;
 			brk_call_reset_result(l);
-			brk_call_set_error(l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
-			                   "%s: the write could not be stored%s%s%s",
-			                   mq_status_name(rv),
-			                   rv == MQ_RESOURCE_EXHAUSTED
-			                       ? " (storage is full: raise --map-size-max or drain "
-			                         "queues)"
-			                       : "; see the broker's log",
-			                   w->fail_msg[0] ? ": " : "", w->fail_msg);
+			brk_call_set_error(
+			    l, rv == MQ_RESOURCE_EXHAUSTED ? rv : MQ_UNAVAILABLE,
+			    "%s: the request could not be applied to the storage%s%s%s",
+			    mq_status_name(rv),
+			    rv == MQ_RESOURCE_EXHAUSTED
+			        ? " (storage is full: raise --map-size-max or drain "
+			          "queues)"
+			        : "; see the broker's log",
+			    w->fail_msg[0] ? ": " : "", w->fail_msg);
 			brk_call_finish(l);
 		}
 	}
+	expire_parked_now(w);
 }
 
 /* ---- Thread ---------------------------------------------------------- */

@@ -1460,6 +1460,14 @@ mq_status store_next_due(store_txn *t, uint64_t *due_ms, store_err *err)
 	if ((st = store_txn_check(t, err)) != MQ_OK)
 		return st;
 	*due_ms = UINT64_MAX;
+	if (t->s->ops->preseek) {
+		/* every timer index, and the schedules' (read next by the
+		 * broker), in one go where reads are round trips */
+		static const kv_db dbs[4] = {KV_TIMERS, KV_EXPIRY, KV_DEDUPEXP, KV_SCHED_DUE};
+
+		if ((st = tx_chk(t, t->s->ops->preseek(t->kv, dbs, 4, err))) != MQ_OK)
+			return st;
+	}
 	st = tx_seek(t, KV_TIMERS, NULL, 0, &k, &v, err);
 	if (st == MQ_NOT_FOUND)
 		return store_next_due_ext(t, due_ms, err);

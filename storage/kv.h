@@ -105,6 +105,10 @@ typedef struct kv_ops {
 	 * write to one of those keys forgets it. Failures as get's. NULL =
 	 * nothing to gain. */
 	mq_status (*prefetch)(kv_txn *t, kv_db db, const kv_val *keys, size_t n, store_err *err);
+	/* preseek reads the first entries of each of dbs[0..n) together, for
+	 * the seeks from their first key (klen 0) that follow before any
+	 * write to them. NULL = nothing to gain. */
+	mq_status (*preseek)(kv_txn *t, const kv_db *dbs, size_t n, store_err *err);
 	mq_status (*seek)(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val *key, kv_val *val,
 	                  store_err *err);
 	mq_status (*next)(kv_txn *t, kv_db db, kv_val *key, kv_val *val, store_err *err);

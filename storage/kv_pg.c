@@ -85,6 +85,7 @@ typedef struct pg_cursor {
 	int row, n;
 	int fetch; /* rows the next refill asks for */
 	bool valid, end;
+	bool pre; /* read ahead from the table's first key (preseek), unused */
 } pg_cursor;
 
 typedef struct pg_name {
@@ -929,8 +930,11 @@ static mq_status pg_ddl(kv_env *e, store_err *err)
 	p = sql;
 	n += (size_t)snprintf(p + n, cap - n,
 	                      "BEGIN; SELECT pg_advisory_xact_lock(%d, %" PRId32 ");"
-	                      "CREATE SCHEMA IF NOT EXISTS \"%s\";",
-	                      PG_LOCK_CLASS, e->lock_key, e->schema);
+	                      /* created only when missing: a role without CREATE
+	                       * on the database can run on a schema made for it */
+	                      "DO $mq$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE "
+	                      "nspname = '%s') THEN CREATE SCHEMA \"%s\"; END IF;",
+	                      PG_LOCK_CLASS, e->lock_key, e->schema, e->schema);
 	for (int i = 0; i < KV_NDB; i++) {
 		/* meta and queues rows are rewritten by (nearly) every commit:
 		 * room on each page for HOT updates; the message tables get
@@ -940,13 +944,15 @@ static mq_status pg_ddl(kv_env *e, store_err *err)
 
 		n += (size_t)snprintf(
 		    p + n, cap - n,
-		    "CREATE TABLE IF NOT EXISTS \"%s\".%s (k bytea PRIMARY KEY, v bytea NOT NULL) "
+		    "IF to_regclass('\"%s\".%s') IS NULL THEN "
+		    "CREATE TABLE \"%s\".%s (k bytea PRIMARY KEY, v bytea NOT NULL) "
 		    "WITH (fillfactor = %d, autovacuum_vacuum_scale_factor = %s, "
 		    "autovacuum_vacuum_threshold = %d, autovacuum_analyze_scale_factor = 0.02, "
-		    "autovacuum_vacuum_cost_delay = 0);",
-		    e->schema, pg_tables[i], tiny ? 50 : 80, tiny ? "0" : "0.01",
-		    tiny ? 1000 : 500);
+		    "autovacuum_vacuum_cost_delay = 0); END IF;",
+		    e->schema, pg_tables[i], e->schema, pg_tables[i], tiny ? 50 : 80,
+		    tiny ? "0" : "0.01", tiny ? 1000 : 500);
 	}
+	n += (size_t)snprintf(p + n, cap - n, " END $mq$;");
 	n += (size_t)snprintf(p + n, cap - n, "SELECT v FROM \"%s\".meta WHERE k = '%s'::bytea",
 	                      e->schema, PG_LAYOUT_KEY);
 	r = PQexec(e->c, sql);
@@ -1038,10 +1044,9 @@ static mq_status pg_open(kv_env **out, const kv_open_opts *o, store_err *err)
 	 * commit's barrier (pg_commit) waits for the flush before anything is
 	 * answered. */
 	snprintf(e->begin_sql, sizeof(e->begin_sql),
-	         "BEGIN; %sSELECT pg_advisory_xact_lock(%d, %" PRId32
+	         "SELECT pg_advisory_xact_lock(%d, %" PRId32
 	         "), (extract(epoch from clock_timestamp()) * 1000)::int8",
-	         o->relaxed ? "" : "SET LOCAL synchronous_commit TO off; ", PG_LOCK_CLASS,
-	         e->lock_key);
+	         PG_LOCK_CLASS, e->lock_key);
 	if (!(e->c = pg_connect(e, why, sizeof(why)))) {
 		snprintf(err->msg, sizeof(err->msg), "postgres: cannot connect: %s", why);
 		pg_close(e);
@@ -1104,23 +1109,102 @@ static uint64_t pg_clock(const kv_env *e)
 	return (uint64_t)((long long)pg_wall_ms() + atomic_load(&e->offset_ms));
 }
 
+static void pg_reset_conn(kv_env *e);
+
+/* pg_own_result reads the next result of a statement of our own (after
+ * the pending ones) with the NULL that ends it; NULL on failure. */
+static PGresult *pg_own_result(kv_txn *t, ExecStatusType want, const char *what, mq_status *st,
+                               store_err *err)
+{
+	PGresult *r = PQgetResult(t->env->c), *end;
+
+	if (!r) {
+		*st = pg_lost(t, "reading a result", err);
+		return NULL;
+	}
+	if ((end = PQgetResult(t->env->c)) != NULL) {
+		PQclear(end);
+		PQclear(r);
+		*st = pg_lost(t, "pipeline out of step", err);
+		return NULL;
+	}
+	if (PQresultStatus(r) != want) {
+		*st = pg_status(t->env, r, what, err);
+		t->broken = true;
+		PQclear(r);
+		return NULL;
+	}
+	*st = MQ_OK;
+	return r;
+}
+
+/* pg_cur_set makes r the page of db's cursor, read from the table's
+ * first key and not used yet (pg_seek of "" takes it). */
+static void pg_cur_set_pre(kv_txn *t, kv_db db, PGresult *r, int fetch)
+{
+	pg_cursor *c = &t->cur[db];
+
+	pg_cur_reset(c);
+	c->res = r;
+	c->n = PQntuples(r);
+	c->end = c->n < fetch;
+	c->fetch = fetch * 2 > PG_FETCH_MAX ? PG_FETCH_MAX : fetch * 2;
+	c->valid = c->n > 0;
+	c->pre = true;
+}
+
+/* pg_send_preseek sends the read of db's first PG_FETCH_FIRST rows (its
+ * statement must be prepared: see pg_preseek). */
+static mq_status pg_send_preseek(kv_txn *t, kv_db db, store_err *err)
+{
+	static const int formats[2] = {1, 1};
+	uint8_t lim[4];
+	const char *vals[2] = {"", (const char *)lim};
+	int lens[2] = {0, 4};
+	char name[32];
+
+	pg_be32(lim, PG_FETCH_FIRST);
+	pg_stmt_name(name, sizeof(name), db, Q_SEEK);
+	if (!PQsendQueryPrepared(t->env->c, name, 2, vals, lens, formats, 1))
+		return pg_lost(t, "send", err);
+	return MQ_OK;
+}
+
 static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 {
+	kv_txn *t = &e->txn;
 	PGresult *r;
 	mq_status st;
 	uint64_t wall;
+	static const int tfmt[1] = {0};
 
 	if ((st = pg_ensure(e, err)) != MQ_OK)
 		return st;
+	pg_txn_clear(t);
+	/* One round trip: BEGIN, the lock and the database's clock, and the
+	 * meta table read ahead (the store reads its counters first). Writes
+	 * then go out without waiting for their results: each read (or the
+	 * commit) collects them in its round trip. */
 	wall = pg_wall_ms();
-	r = PQexec(e->c, e->begin_sql);
-	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		st = pg_status(e, r, "begin", err);
-		PQclear(r);
-		if (e->c && PQstatus(e->c) == CONNECTION_OK)
-			PQclear(PQexec(e->c, "ROLLBACK"));
+	if (!PQenterPipelineMode(e->c)) {
+		st = pg_status(e, NULL, "pipeline mode", err);
+		pg_reset_conn(e);
 		return st;
 	}
+	if ((st = pg_queue_cmd(t, "BEGIN", err)) != MQ_OK ||
+	    (!e->relaxed &&
+	     (st = pg_queue_cmd(t, "SET LOCAL synchronous_commit TO off", err)) != MQ_OK) ||
+	    (!e->prepared[KV_META][Q_SEEK] &&
+	     (st = pg_send_prepare(t, KV_META, Q_SEEK, err)) != MQ_OK))
+		goto fail;
+	if (!PQsendQueryParams(e->c, e->begin_sql, 0, NULL, NULL, NULL, tfmt, 0)) {
+		st = pg_lost(t, "begin", err);
+		goto fail;
+	}
+	if ((st = pg_send_preseek(t, KV_META, err)) != MQ_OK || (st = pg_flush(t, err)) != MQ_OK)
+		goto fail;
+	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "begin", &st, err)))
+		goto fail;
 	{
 		/* The database's clock, read after the lock: the middle of the
 		 * round trip on the local clock. */
@@ -1130,16 +1214,54 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 		atomic_store(&e->offset_ms, db - (long long)mid);
 	}
 	PQclear(r);
-	/* Writes go out without waiting for their results: each read (or
-	 * the commit) collects them in its round trip. */
-	if (!PQenterPipelineMode(e->c)) {
-		st = pg_status(e, NULL, "pipeline mode", err);
-		PQclear(PQexec(e->c, "ROLLBACK"));
-		return st;
-	}
-	pg_txn_clear(&e->txn);
+	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "read meta", &st, err)))
+		goto fail;
+	pg_cur_set_pre(t, KV_META, r, PG_FETCH_FIRST);
 	e->in_txn = true;
-	*out = &e->txn;
+	*out = t;
+	return MQ_OK;
+fail : {
+	bool ok = pg_pipeline_end(t, NULL, NULL);
+
+	pg_txn_clear(t);
+	if (ok && e->c && PQstatus(e->c) == CONNECTION_OK)
+		PQclear(PQexec(e->c, "ROLLBACK"));
+	else
+		pg_reset_conn(e);
+}
+	return st;
+}
+
+/* pg_preseek reads the first rows of each of dbs[0..n) in one round trip
+ * (with the pending writes), for the seeks from their first key that
+ * follow (store_next_due's timers). */
+static mq_status pg_preseek(kv_txn *t, const kv_db *dbs, size_t n, store_err *err)
+{
+	mq_status st;
+
+	for (size_t i = 0; i < n; i++)
+		if ((st = pg_wb_flush(t, dbs[i], err)) != MQ_OK ||
+		    (!t->env->prepared[dbs[i]][Q_SEEK] &&
+		     (st = pg_send_prepare(t, dbs[i], Q_SEEK, err)) != MQ_OK))
+			return st;
+	for (size_t i = 0; i < n; i++)
+		if ((st = pg_send_preseek(t, dbs[i], err)) != MQ_OK)
+			return st;
+	if ((st = pg_flush(t, err)) != MQ_OK)
+		return st;
+	for (size_t i = 0; i < n; i++) {
+		PGresult *r = pg_own_result(t, PGRES_TUPLES_OK, "seek", &st, err);
+
+		if (!r)
+			return st;
+		if (t->cur[dbs[i]].res && pg_keep(t, dbs[i], t->cur[dbs[i]].res, err) != MQ_OK) {
+			t->cur[dbs[i]].res = NULL;
+			PQclear(r);
+			return MQ_RESOURCE_EXHAUSTED;
+		}
+		t->cur[dbs[i]].res = NULL;
+		pg_cur_set_pre(t, dbs[i], r, PG_FETCH_FIRST);
+	}
 	return MQ_OK;
 }
 
@@ -1467,6 +1589,14 @@ static mq_status pg_seek(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val
 	pg_cursor *c = &t->cur[db];
 	mq_status st;
 
+	if (c->pre && klen == 0) { /* read ahead, and no write since */
+		c->pre = false;
+		c->row = 0;
+		if (!c->valid)
+			return MQ_NOT_FOUND;
+		return pg_cur_out(c, key, val);
+	}
+	c->pre = false;
 	c->fetch = 0;
 	if ((st = pg_fetch(t, db, Q_SEEK, k, klen, err)) != MQ_OK)
 		return st;
@@ -1668,6 +1798,7 @@ const kv_ops store_kv_pg = {
     .del = pg_del,
     .del_later = pg_del_later,
     .prefetch = pg_prefetch,
+    .preseek = pg_preseek,
     .seek = pg_seek,
     .next = pg_next,
     .savepoint = pg_savepoint,

@@ -15,8 +15,9 @@
 #                            MQ_TEST_PG (conninfo), MQ_TEST_PGDIR (the dir)
 #                            and MQ_TEST_PGSH (this script), run CMD, stop
 #                            the cluster (also when CMD fails or we are
-#                            signalled), remove the dir, exit with CMD's
-#                            status.
+#                            signalled; a watchdog in its own session does
+#                            it if we are killed with SIGKILL), remove the
+#                            dir, exit with CMD's status.
 #
 # As root, the cluster belongs to and runs as "nobody" (PostgreSQL refuses
 # to run as root): DIR is chowned to it and every PostgreSQL binary runs
@@ -165,24 +166,65 @@ cmd_stop() {
 
 RUN_DIR=
 RUN_CHILD=
+RUN_SIGNALLED=false
 run_cleanup() {
+  local pid i
+  trap '' TERM INT
   if [ -n "$RUN_CHILD" ]; then
     kill "$RUN_CHILD" 2>/dev/null || true
     wait "$RUN_CHILD" 2>/dev/null || true
   fi
-  if [ -n "$RUN_DIR" ]; then
+  [ -n "$RUN_DIR" ] || return 0
+  if $RUN_SIGNALLED; then
+    # Signalled (meson's timeout: SIGTERM to our process group, SIGKILL
+    # 0.5 s later; pg_ctl put the postmaster in a session of its own, so
+    # only we can stop it): immediate shutdown, no checkpoint, then rm.
+    if pid=$(postmaster_pid "$RUN_DIR") && [ -n "$pid" ]; then
+      kill -QUIT "$pid" 2>/dev/null || true
+      i=0
+      while alive "$pid" && [ $i -lt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+      done
+      alive "$pid" && kill -9 "$pid" 2>/dev/null
+    fi
+  else
     cmd_stop "$RUN_DIR" || true
-    rm -rf "$RUN_DIR"
   fi
+  rm -rf "$RUN_DIR"
+}
+
+# cmd_reap PID DIR: the watchdog of a run, in a session of its own: once
+# PID is gone (bounded: a day), stops the cluster in DIR and removes DIR if
+# the run could not (killed with SIGKILL: meson kills a test's process group
+# 0.5 s after its SIGTERM, and the postmaster is in no group of ours).
+cmd_reap() {
+  local pid=$1 dir=$2 pm i=0
+  while kill -0 "$pid" 2>/dev/null && [ $i -lt 86400 ]; do
+    sleep 1
+    i=$((i + 1))
+  done
+  [ -d "$dir" ] || return 0
+  if pm=$(postmaster_pid "$dir") && [ -n "$pm" ] && alive "$pm"; then
+    kill -QUIT "$pm" 2>/dev/null || true
+    i=0
+    while alive "$pm" && [ $i -lt 100 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    alive "$pm" && kill -9 "$pm" 2>/dev/null
+  fi
+  rm -rf "$dir"
 }
 
 cmd_run() {
   local dir rc
   dir=$(mktemp -d /tmp/mqpg.XXXXXX)
   RUN_DIR=$dir
+  setsid "${BASH_SOURCE[0]}" _reap $$ "$dir" </dev/null >/dev/null 2>&1 &
   trap run_cleanup EXIT
-  trap 'exit 143' TERM
-  trap 'exit 130' INT
+  trap 'RUN_SIGNALLED=true; exit 143' TERM
+  trap 'RUN_SIGNALLED=true; exit 130' INT
   MQ_TEST_PG=$(cmd_start "$dir") || {
     cat "$dir/log" >&2 2>/dev/null || true
     exit 1
@@ -206,5 +248,6 @@ case ${1:-} in
   stop) [ $# -eq 2 ] || die "usage: pg.sh stop DIR"; cmd_stop "$2" ;;
   restart) [ $# -eq 2 ] || die "usage: pg.sh restart DIR"; cmd_stop "$2"; cmd_start "$2" ;;
   run) [ $# -ge 2 ] || die "usage: pg.sh run CMD [ARGS...]"; shift; cmd_run "$@" ;;
+  _reap) [ $# -eq 3 ] || die "usage: pg.sh _reap PID DIR"; cmd_reap "$2" "$3" ;;
   *) die "usage: pg.sh start DIR | stop DIR | restart DIR | run CMD [ARGS...]" ;;
 esac
