@@ -210,11 +210,13 @@ static void print_rec(const rec *e)
 		printf("  PostgreSQL CPU (postmaster + backends): %.2f s (%.0f%% of one core)\n",
 		       e->res.pg_cpu_s, 100.0 * e->res.pg_cpu_s / e->res.seconds);
 	if (e->res.have_pg_stats && e->res.seconds > 0)
-		printf("  PostgreSQL: %.0f commits/s, %.0f WAL flushes/s (%.1f cycles per flush)\n",
+		printf("  PostgreSQL: %.0f commits/s, %.0f WAL flushes/s (%.1f %s per flush)\n",
 		       (double)e->res.pg_commits / e->res.seconds,
 		       (double)e->res.pg_wal_syncs / e->res.seconds,
-		       e->res.pg_wal_syncs ? (double)e->res.acked / (double)e->res.pg_wal_syncs
-		                           : 0);
+		       e->res.pg_wal_syncs ? (double)(e->consumers ? e->res.acked : e->res.pushed) /
+		                                 (double)e->res.pg_wal_syncs
+		                           : 0,
+		       e->consumers ? "cycles" : "pushes");
 	if (e->prefill)
 		printf("  prefilled %" PRIu64 " messages: data dir %.1f MB on disk, files %.1f MB "
 		       "(%.0f bytes per message on disk, %.0f in files; payload %zu)\n",
