@@ -45,15 +45,17 @@
 
 /* PG_LAYOUT is the version of the tables' layout (this file's DDL), kept
  * in the meta table under PG_LAYOUT_KEY; a newer one is refused. */
-#define PG_LAYOUT      1u
-#define PG_LAYOUT_KEY  "pg_layout"
-#define PG_RETRY_MS    250   /* reconnect attempts at most this often */
-#define PG_FETCH_FIRST 8     /* rows a seek reads; each refill doubles, */
-#define PG_FETCH_MAX   1024  /* up to this */
-#define PG_LOCK_CLASS  28017 /* first key of the advisory lock ("mq") */
-#define PG_OID_BYTEA   17
-#define PG_OID_INT4    23
-#define PG_OID_BYTEAA  1001 /* bytea[] */
+#define PG_LAYOUT       1u
+#define PG_LAYOUT_KEY   "pg_layout"
+#define PG_RETRY_MS     250   /* reconnect attempts at most this often */
+#define PG_FETCH_FIRST  8     /* rows a seek reads; each refill doubles, */
+#define PG_FETCH_MAX    1024  /* up to this */
+#define PG_LOCK_CLASS   28017 /* first key of the advisory lock ("mq") */
+#define PG_VACUUM_CLASS 28018 /* first key of the vacuum lock */
+#define PG_VACUUM_MS    10000 /* the watch vacuums the hot tables this often */
+#define PG_OID_BYTEA    17
+#define PG_OID_INT4     23
+#define PG_OID_BYTEAA   1001 /* bytea[] */
 
 /* Table names, by kv_db (the same names as LMDB's databases). */
 static const char *const pg_tables[KV_NDB] = {
@@ -1692,10 +1694,41 @@ static void *pg_watch_main(void *arg)
 	bool connected_once = false;
 	char why[STORE_ERR_MAX], sql[128];
 
+	char vac[1024], trylock[96], unlock[96];
+	uint64_t last_vacuum = pg_mono_ms();
+
 	snprintf(sql, sizeof(sql), "LISTEN \"%s\"", e->channel);
+	/* The tables every message passes through churn all the time: they
+	 * are vacuumed here every PG_VACUUM_MS by one instance at a time (a
+	 * session lock tried, not waited for), whatever the server's
+	 * autovacuum_naptime; tables of another owner are skipped with a
+	 * warning by PostgreSQL, and autovacuum still runs as configured. */
+	snprintf(vac, sizeof(vac),
+	         "VACUUM \"%s\".msgs, \"%s\".ready, \"%s\".timers, \"%s\".expiry, "
+	         "\"%s\".dedup, \"%s\".dedupexp, \"%s\".groups, \"%s\".dead, \"%s\".meta, "
+	         "\"%s\".queues",
+	         e->schema, e->schema, e->schema, e->schema, e->schema, e->schema, e->schema,
+	         e->schema, e->schema, e->schema);
+	snprintf(trylock, sizeof(trylock), "SELECT pg_try_advisory_lock(%d, %" PRId32 ")",
+	         PG_VACUUM_CLASS, e->lock_key);
+	snprintf(unlock, sizeof(unlock), "SELECT pg_advisory_unlock(%d, %" PRId32 ")",
+	         PG_VACUUM_CLASS, e->lock_key);
 	while (!atomic_load(&e->wstop)) {
 		struct pollfd p[2];
 		PGnotify *n;
+
+		if (c && PQstatus(c) == CONNECTION_OK &&
+		    pg_mono_ms() >= last_vacuum + PG_VACUUM_MS) {
+			PGresult *r = PQexec(c, trylock);
+
+			last_vacuum = pg_mono_ms();
+			if (r && PQresultStatus(r) == PGRES_TUPLES_OK &&
+			    strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+				PQclear(PQexec(c, vac));
+				PQclear(PQexec(c, unlock));
+			}
+			PQclear(r);
+		}
 
 		if (!c || PQstatus(c) != CONNECTION_OK) {
 			PGresult *r;
