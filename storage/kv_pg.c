@@ -81,6 +81,7 @@ enum { W_PUT, W_DEL_OPT, W_DEL_MUST };
 /* Prefetched records: at most this many, of keys up to this long. */
 #define PG_PREF_MAX 64
 #define PG_PREF_KEY 32
+#define PG_HOT_MAX  4 /* queue records read ahead at begin */
 
 typedef struct pg_cursor {
 	PGresult *res; /* the current page */
@@ -89,6 +90,12 @@ typedef struct pg_cursor {
 	bool valid, end;
 	bool pre; /* read ahead from the table's first key (preseek), unused */
 } pg_cursor;
+
+/* A key read ahead at begin (a queue record's). */
+struct pg_hot {
+	uint8_t k[PG_PREF_KEY];
+	uint8_t len;
+};
 
 typedef struct pg_name {
 	char s[MQ_NAME_MAX + 1];
@@ -142,6 +149,8 @@ struct kv_txn {
 		PGresult *res; /* no row: absent */
 	} pref[PG_PREF_MAX];
 	size_t n_pref;
+	struct pg_hot qread[PG_HOT_MAX]; /* queue records read (for the next begin) */
+	size_t n_qread;
 };
 
 struct kv_env {
@@ -159,6 +168,11 @@ struct kv_env {
 	char last_err[STORE_ERR_MAX];
 	bool in_txn;
 	kv_txn txn;
+	/* Queue records the last transaction read: the next begin reads
+	 * them ahead in its round trip (a batch mostly touches the same
+	 * queues as the one before). */
+	struct pg_hot hot[PG_HOT_MAX];
+	size_t n_hot;
 	/* The watch (LISTEN) thread. */
 	pthread_t wthread;
 	bool watching;
@@ -883,6 +897,7 @@ static void pg_txn_clear(kv_txn *t)
 	t->n_pend = 0;
 	t->broken = false;
 	t->wrote = false;
+	t->n_qread = 0;
 	pg_wb_discard_all(t);
 	pg_pref_forget(t, KV_NDB, NULL, 0);
 	pg_drop_kept(t, KV_NDB);
@@ -1197,13 +1212,29 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 	    (!e->relaxed &&
 	     (st = pg_queue_cmd(t, "SET LOCAL synchronous_commit TO off", err)) != MQ_OK) ||
 	    (!e->prepared[KV_META][Q_SEEK] &&
-	     (st = pg_send_prepare(t, KV_META, Q_SEEK, err)) != MQ_OK))
+	     (st = pg_send_prepare(t, KV_META, Q_SEEK, err)) != MQ_OK) ||
+	    (e->n_hot && !e->prepared[KV_QUEUES][Q_GET] &&
+	     (st = pg_send_prepare(t, KV_QUEUES, Q_GET, err)) != MQ_OK))
 		goto fail;
 	if (!PQsendQueryParams(e->c, e->begin_sql, 0, NULL, NULL, NULL, tfmt, 0)) {
 		st = pg_lost(t, "begin", err);
 		goto fail;
 	}
-	if ((st = pg_send_preseek(t, KV_META, err)) != MQ_OK || (st = pg_flush(t, err)) != MQ_OK)
+	if ((st = pg_send_preseek(t, KV_META, err)) != MQ_OK)
+		goto fail;
+	for (size_t i = 0; i < e->n_hot; i++) {
+		static const int formats[1] = {1};
+		const char *vals[1] = {(const char *)e->hot[i].k};
+		int lens[1] = {e->hot[i].len};
+		char name[32];
+
+		pg_stmt_name(name, sizeof(name), KV_QUEUES, Q_GET);
+		if (!PQsendQueryPrepared(e->c, name, 1, vals, lens, formats, 1)) {
+			st = pg_lost(t, "begin", err);
+			goto fail;
+		}
+	}
+	if ((st = pg_flush(t, err)) != MQ_OK)
 		goto fail;
 	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "begin", &st, err)))
 		goto fail;
@@ -1219,6 +1250,17 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "read meta", &st, err)))
 		goto fail;
 	pg_cur_set_pre(t, KV_META, r, PG_FETCH_FIRST);
+	for (size_t i = 0; i < e->n_hot; i++) {
+		struct pg_pref *p = &t->pref[t->n_pref];
+
+		if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "read queues", &st, err)))
+			goto fail;
+		p->db = KV_QUEUES;
+		p->klen = e->hot[i].len;
+		memcpy(p->key, e->hot[i].k, p->klen);
+		p->res = r;
+		t->n_pref++;
+	}
 	e->in_txn = true;
 	*out = t;
 	return MQ_OK;
@@ -1316,6 +1358,8 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	mq_status st = MQ_OK;
 
 	e->in_txn = false;
+	memcpy(e->hot, t->qread, t->n_qread * sizeof(t->qread[0]));
+	e->n_hot = t->n_qread;
 	if (!t->broken && (st = pg_wb_flush_all(t, err)) != MQ_OK) {
 		pg_abort(t);
 		return st;
@@ -1422,6 +1466,17 @@ static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val 
 	mq_status st;
 	PGresult *r = NULL;
 
+	if (db == KV_QUEUES && klen <= PG_PREF_KEY && t->n_qread < PG_HOT_MAX) {
+		size_t i;
+
+		for (i = 0; i < t->n_qread; i++)
+			if (t->qread[i].len == klen && memcmp(t->qread[i].k, k, klen) == 0)
+				break;
+		if (i == t->n_qread) {
+			memcpy(t->qread[i].k, k, klen);
+			t->qread[t->n_qread++].len = (uint8_t)klen;
+		}
+	}
 	for (size_t i = 0; i < t->n_pref; i++) {
 		struct pg_pref *p = &t->pref[i];
 
