@@ -45,15 +45,17 @@
 
 /* PG_LAYOUT is the version of the tables' layout (this file's DDL), kept
  * in the meta table under PG_LAYOUT_KEY; a newer one is refused. */
-#define PG_LAYOUT      1u
-#define PG_LAYOUT_KEY  "pg_layout"
-#define PG_RETRY_MS    250   /* reconnect attempts at most this often */
-#define PG_FETCH_FIRST 8     /* rows a seek reads; each refill doubles, */
-#define PG_FETCH_MAX   1024  /* up to this */
-#define PG_LOCK_CLASS  28017 /* first key of the advisory lock ("mq") */
-#define PG_OID_BYTEA   17
-#define PG_OID_INT4    23
-#define PG_OID_BYTEAA  1001 /* bytea[] */
+#define PG_LAYOUT       1u
+#define PG_LAYOUT_KEY   "pg_layout"
+#define PG_RETRY_MS     250   /* reconnect attempts at most this often */
+#define PG_FETCH_FIRST  8     /* rows a seek reads; each refill doubles, */
+#define PG_FETCH_MAX    1024  /* up to this */
+#define PG_LOCK_CLASS   28017 /* first key of the advisory lock ("mq") */
+#define PG_VACUUM_CLASS 28018 /* first key of the vacuum lock */
+#define PG_VACUUM_MS    10000 /* the watch vacuums the hot tables this often */
+#define PG_OID_BYTEA    17
+#define PG_OID_INT4     23
+#define PG_OID_BYTEAA   1001 /* bytea[] */
 
 /* Table names, by kv_db (the same names as LMDB's databases). */
 static const char *const pg_tables[KV_NDB] = {
@@ -79,6 +81,7 @@ enum { W_PUT, W_DEL_OPT, W_DEL_MUST };
 /* Prefetched records: at most this many, of keys up to this long. */
 #define PG_PREF_MAX 64
 #define PG_PREF_KEY 32
+#define PG_HOT_MAX  4 /* queue records read ahead at begin */
 
 typedef struct pg_cursor {
 	PGresult *res; /* the current page */
@@ -87,6 +90,12 @@ typedef struct pg_cursor {
 	bool valid, end;
 	bool pre; /* read ahead from the table's first key (preseek), unused */
 } pg_cursor;
+
+/* A key read ahead at begin (a queue record's). */
+struct pg_hot {
+	uint8_t k[PG_PREF_KEY];
+	uint8_t len;
+};
 
 typedef struct pg_name {
 	char s[MQ_NAME_MAX + 1];
@@ -140,6 +149,8 @@ struct kv_txn {
 		PGresult *res; /* no row: absent */
 	} pref[PG_PREF_MAX];
 	size_t n_pref;
+	struct pg_hot qread[PG_HOT_MAX]; /* queue records read (for the next begin) */
+	size_t n_qread;
 };
 
 struct kv_env {
@@ -157,6 +168,11 @@ struct kv_env {
 	char last_err[STORE_ERR_MAX];
 	bool in_txn;
 	kv_txn txn;
+	/* Queue records the last transaction read: the next begin reads
+	 * them ahead in its round trip (a batch mostly touches the same
+	 * queues as the one before). */
+	struct pg_hot hot[PG_HOT_MAX];
+	size_t n_hot;
 	/* The watch (LISTEN) thread. */
 	pthread_t wthread;
 	bool watching;
@@ -881,6 +897,7 @@ static void pg_txn_clear(kv_txn *t)
 	t->n_pend = 0;
 	t->broken = false;
 	t->wrote = false;
+	t->n_qread = 0;
 	pg_wb_discard_all(t);
 	pg_pref_forget(t, KV_NDB, NULL, 0);
 	pg_drop_kept(t, KV_NDB);
@@ -1195,13 +1212,29 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 	    (!e->relaxed &&
 	     (st = pg_queue_cmd(t, "SET LOCAL synchronous_commit TO off", err)) != MQ_OK) ||
 	    (!e->prepared[KV_META][Q_SEEK] &&
-	     (st = pg_send_prepare(t, KV_META, Q_SEEK, err)) != MQ_OK))
+	     (st = pg_send_prepare(t, KV_META, Q_SEEK, err)) != MQ_OK) ||
+	    (e->n_hot && !e->prepared[KV_QUEUES][Q_GET] &&
+	     (st = pg_send_prepare(t, KV_QUEUES, Q_GET, err)) != MQ_OK))
 		goto fail;
 	if (!PQsendQueryParams(e->c, e->begin_sql, 0, NULL, NULL, NULL, tfmt, 0)) {
 		st = pg_lost(t, "begin", err);
 		goto fail;
 	}
-	if ((st = pg_send_preseek(t, KV_META, err)) != MQ_OK || (st = pg_flush(t, err)) != MQ_OK)
+	if ((st = pg_send_preseek(t, KV_META, err)) != MQ_OK)
+		goto fail;
+	for (size_t i = 0; i < e->n_hot; i++) {
+		static const int formats[1] = {1};
+		const char *vals[1] = {(const char *)e->hot[i].k};
+		int lens[1] = {e->hot[i].len};
+		char name[32];
+
+		pg_stmt_name(name, sizeof(name), KV_QUEUES, Q_GET);
+		if (!PQsendQueryPrepared(e->c, name, 1, vals, lens, formats, 1)) {
+			st = pg_lost(t, "begin", err);
+			goto fail;
+		}
+	}
+	if ((st = pg_flush(t, err)) != MQ_OK)
 		goto fail;
 	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "begin", &st, err)))
 		goto fail;
@@ -1217,6 +1250,17 @@ static mq_status pg_begin(kv_env *e, kv_txn **out, store_err *err)
 	if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "read meta", &st, err)))
 		goto fail;
 	pg_cur_set_pre(t, KV_META, r, PG_FETCH_FIRST);
+	for (size_t i = 0; i < e->n_hot; i++) {
+		struct pg_pref *p = &t->pref[t->n_pref];
+
+		if (!(r = pg_own_result(t, PGRES_TUPLES_OK, "read queues", &st, err)))
+			goto fail;
+		p->db = KV_QUEUES;
+		p->klen = e->hot[i].len;
+		memcpy(p->key, e->hot[i].k, p->klen);
+		p->res = r;
+		t->n_pref++;
+	}
 	e->in_txn = true;
 	*out = t;
 	return MQ_OK;
@@ -1314,6 +1358,8 @@ static mq_status pg_commit(kv_txn *t, store_err *err)
 	mq_status st = MQ_OK;
 
 	e->in_txn = false;
+	memcpy(e->hot, t->qread, t->n_qread * sizeof(t->qread[0]));
+	e->n_hot = t->n_qread;
 	if (!t->broken && (st = pg_wb_flush_all(t, err)) != MQ_OK) {
 		pg_abort(t);
 		return st;
@@ -1420,6 +1466,17 @@ static mq_status pg_get(kv_txn *t, kv_db db, const void *k, size_t klen, kv_val 
 	mq_status st;
 	PGresult *r = NULL;
 
+	if (db == KV_QUEUES && klen <= PG_PREF_KEY && t->n_qread < PG_HOT_MAX) {
+		size_t i;
+
+		for (i = 0; i < t->n_qread; i++)
+			if (t->qread[i].len == klen && memcmp(t->qread[i].k, k, klen) == 0)
+				break;
+		if (i == t->n_qread) {
+			memcpy(t->qread[i].k, k, klen);
+			t->qread[t->n_qread++].len = (uint8_t)klen;
+		}
+	}
 	for (size_t i = 0; i < t->n_pref; i++) {
 		struct pg_pref *p = &t->pref[i];
 
@@ -1692,10 +1749,41 @@ static void *pg_watch_main(void *arg)
 	bool connected_once = false;
 	char why[STORE_ERR_MAX], sql[128];
 
+	char vac[1024], trylock[96], unlock[96];
+	uint64_t last_vacuum = pg_mono_ms();
+
 	snprintf(sql, sizeof(sql), "LISTEN \"%s\"", e->channel);
+	/* The tables every message passes through churn all the time: they
+	 * are vacuumed here every PG_VACUUM_MS by one instance at a time (a
+	 * session lock tried, not waited for), whatever the server's
+	 * autovacuum_naptime; tables of another owner are skipped with a
+	 * warning by PostgreSQL, and autovacuum still runs as configured. */
+	snprintf(vac, sizeof(vac),
+	         "VACUUM \"%s\".msgs, \"%s\".ready, \"%s\".timers, \"%s\".expiry, "
+	         "\"%s\".dedup, \"%s\".dedupexp, \"%s\".groups, \"%s\".dead, \"%s\".meta, "
+	         "\"%s\".queues",
+	         e->schema, e->schema, e->schema, e->schema, e->schema, e->schema, e->schema,
+	         e->schema, e->schema, e->schema);
+	snprintf(trylock, sizeof(trylock), "SELECT pg_try_advisory_lock(%d, %" PRId32 ")",
+	         PG_VACUUM_CLASS, e->lock_key);
+	snprintf(unlock, sizeof(unlock), "SELECT pg_advisory_unlock(%d, %" PRId32 ")",
+	         PG_VACUUM_CLASS, e->lock_key);
 	while (!atomic_load(&e->wstop)) {
 		struct pollfd p[2];
 		PGnotify *n;
+
+		if (c && PQstatus(c) == CONNECTION_OK &&
+		    pg_mono_ms() >= last_vacuum + PG_VACUUM_MS) {
+			PGresult *r = PQexec(c, trylock);
+
+			last_vacuum = pg_mono_ms();
+			if (r && PQresultStatus(r) == PGRES_TUPLES_OK &&
+			    strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+				PQclear(PQexec(c, vac));
+				PQclear(PQexec(c, unlock));
+			}
+			PQclear(r);
+		}
 
 		if (!c || PQstatus(c) != CONNECTION_OK) {
 			PGresult *r;

@@ -160,6 +160,25 @@ static bool wait_for(watched *w, int n, int any)
 	return ok;
 }
 
+/* wait_name waits (at most 10 s) until w heard queue; true if it did. */
+static bool wait_name(watched *w, const char *queue)
+{
+	struct timespec ts;
+	bool seen = false;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		for (int i = 0; i < w->n && !seen; i++)
+			seen = strcmp(w->names[i], queue) == 0;
+		if (seen || pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return seen;
+}
+
 static void test_pg_watch(void **state)
 {
 	fx *f = *state;
@@ -179,13 +198,19 @@ static void test_pg_watch(void **state)
 	}
 	assert_true(wb.n >= 1);
 	assert_string_equal(wb.names[0], "warmup");
+	/* A session's notifications arrive in commit order: once b heard
+	 * "sync-a" (and a "sync-b"), every warm-up push was heard. */
+	pthread_mutex_lock(&wb.mu);
+	wb.n = 0;
+	pthread_mutex_unlock(&wb.mu);
 	t = begin(f);
-	push(t, "warmup", "x");
+	push(t, "sync-a", "x");
 	commit(t);
+	assert_true(wait_name(&wb, "sync-a"));
 	t = begin_s(b);
-	push(t, "warmup", "x");
+	push(t, "sync-b", "x");
 	commit(t);
-	assert_true(wait_for(&wa, 1, 0)); /* a hears b's push */
+	assert_true(wait_name(&wa, "sync-b")); /* a hears b's push */
 	pthread_mutex_lock(&wa.mu);
 	wa.n = 0;
 	pthread_mutex_unlock(&wa.mu);
