@@ -243,7 +243,7 @@ typedef struct pg_rel {
 	char name[64];
 	uint64_t total_bytes, index_bytes; /* pg_total_relation_size, pg_indexes_size */
 	uint64_t live, dead;               /* pg_stat_user_tables n_live_tup, n_dead_tup */
-	uint64_t autovacuums;              /* autovacuum_count */
+	uint64_t vacuums, autovacuums;     /* vacuum_count (manual), autovacuum_count */
 } pg_rel;
 
 /* pg_schema_rels reads up to max tables of schema; *n is how many. The

@@ -96,7 +96,7 @@ static bool on_pg(void)
 typedef struct soak_sample {
 	double t;
 	uint64_t acked; /* cycles since the window began */
-	uint64_t total_bytes, index_bytes, live, dead, autovacuums;
+	uint64_t total_bytes, index_bytes, live, dead, vacuums, autovacuums;
 	int tables;
 } soak_sample;
 
@@ -263,6 +263,7 @@ static void soak_tick(brun *r, double t)
 		smp.live += rels[i].live;
 		smp.dead += rels[i].dead;
 		smp.autovacuums += rels[i].autovacuums;
+		smp.vacuums += rels[i].vacuums;
 	}
 	smp.tables = n;
 	memcpy(e->soak_rels, rels, (size_t)n * sizeof(rels[0]));
@@ -272,11 +273,12 @@ static void soak_tick(brun *r, double t)
 	e->soak = p;
 	dt = e->n_soak ? t - p[e->n_soak - 1].t : t;
 	printf("  soak t=%6.1f s  cycles %10llu (%6.0f/s)  %d tables %8.2f MB (indexes %7.2f MB)  "
-	       "live %8llu  dead %8llu  autovacuums %llu\n",
+	       "live %8llu  dead %8llu  vacuums %llu + autovacuums %llu\n",
 	       t, (unsigned long long)smp.acked,
 	       dt > 0 ? (double)(smp.acked - (e->n_soak ? p[e->n_soak - 1].acked : 0)) / dt : 0, n,
 	       mb(smp.total_bytes), mb(smp.index_bytes), (unsigned long long)smp.live,
-	       (unsigned long long)smp.dead, (unsigned long long)smp.autovacuums);
+	       (unsigned long long)smp.dead, (unsigned long long)smp.vacuums,
+	       (unsigned long long)smp.autovacuums);
 	fflush(stdout);
 	p[e->n_soak++] = smp;
 }
@@ -306,13 +308,14 @@ static void print_soak(const rec *e)
 	       "end; most dead tuples %llu\n",
 	       (unsigned long long)last->acked, last->t, mb(first->total_bytes), mb(max1), mb(max2),
 	       mb(last->total_bytes), (unsigned long long)maxdead);
-	printf("  %-24s %10s %10s %10s %10s %6s\n", "table", "total MB", "index MB", "live", "dead",
-	       "autovac");
+	printf("  %-24s %10s %10s %10s %10s %7s %7s\n", "table", "total MB", "index MB", "live",
+	       "dead", "vacuum", "autovac");
 	for (int i = 0; i < e->n_soak_rels; i++) {
 		const pg_rel *t = &e->soak_rels[i];
 
-		printf("  %-24s %10.3f %10.3f %10llu %10llu %6llu\n", t->name, mb(t->total_bytes),
-		       mb(t->index_bytes), (unsigned long long)t->live, (unsigned long long)t->dead,
+		printf("  %-24s %10.3f %10.3f %10llu %10llu %7llu %7llu\n", t->name,
+		       mb(t->total_bytes), mb(t->index_bytes), (unsigned long long)t->live,
+		       (unsigned long long)t->dead, (unsigned long long)t->vacuums,
 		       (unsigned long long)t->autovacuums);
 	}
 	printf("\n");
@@ -888,9 +891,10 @@ static int write_json(const char *path, const char *cmdline, const double load0[
 				        "%s{\"t\":%.2f,\"acked\":%" PRIu64 ",\"tables\":%d,"
 				        "\"total_bytes\":%" PRIu64 ",\"index_bytes\":%" PRIu64
 				        ",\"live\":%" PRIu64 ",\"dead\":%" PRIu64
-				        ",\"autovacuums\":%" PRIu64 "}",
+				        ",\"vacuums\":%" PRIu64 ",\"autovacuums\":%" PRIu64 "}",
 				        k ? "," : "", p->t, p->acked, p->tables, p->total_bytes,
-				        p->index_bytes, p->live, p->dead, p->autovacuums);
+				        p->index_bytes, p->live, p->dead, p->vacuums,
+				        p->autovacuums);
 			}
 			fprintf(f, "],\"soak_tables\":[");
 			for (int k = 0; k < e->n_soak_rels; k++) {
@@ -901,9 +905,9 @@ static int write_json(const char *path, const char *cmdline, const double load0[
 				fprintf(f,
 				        ",\"total_bytes\":%" PRIu64 ",\"index_bytes\":%" PRIu64
 				        ",\"live\":%" PRIu64 ",\"dead\":%" PRIu64
-				        ",\"autovacuums\":%" PRIu64 "}",
+				        ",\"vacuums\":%" PRIu64 ",\"autovacuums\":%" PRIu64 "}",
 				        t->total_bytes, t->index_bytes, t->live, t->dead,
-				        t->autovacuums);
+				        t->vacuums, t->autovacuums);
 			}
 			fprintf(f, "]");
 		}

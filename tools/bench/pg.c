@@ -311,7 +311,7 @@ int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err,
 	static const char sql[] =
 	    "SELECT c.relname, pg_total_relation_size(c.oid), pg_indexes_size(c.oid),"
 	    " coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0),"
-	    " coalesce(s.autovacuum_count, 0)"
+	    " coalesce(s.autovacuum_count, 0), coalesce(s.vacuum_count, 0)"
 	    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 	    " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
 	    " WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname";
@@ -340,6 +340,7 @@ int pg_schema_rels(const char *schema, pg_rel *rels, int max, int *n, char *err,
 		r->live = strtoull(PQgetvalue(res, i, 3), NULL, 10);
 		r->dead = strtoull(PQgetvalue(res, i, 4), NULL, 10);
 		r->autovacuums = strtoull(PQgetvalue(res, i, 5), NULL, 10);
+		r->vacuums = strtoull(PQgetvalue(res, i, 6), NULL, 10);
 	}
 	PQclear(res);
 	return 0;
