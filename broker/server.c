@@ -40,10 +40,14 @@
  * Every WATCH_INTERVAL_MS the watchdog pings mqd through each listener
  * (unless every context is busy, when a ping proves nothing); after
  * WATCH_FAILS failures in a row it recreates that listener (its connections
- * drop and their clients reconnect). */
-#define WATCH_INTERVAL_MS 1000
-#define WATCH_TIMEOUT_MS  1000
-#define WATCH_FAILS       2
+ * drop and their clients reconnect). A ping that failed is tried again with
+ * the longer WATCH_TIMEOUT_SLOW_MS: a broker that is only slow (under
+ * valgrind, or a loaded machine) answers then, and a listener that serves
+ * is never torn down for it; the stuck one still answers nothing. */
+#define WATCH_INTERVAL_MS     1000
+#define WATCH_TIMEOUT_MS      1000
+#define WATCH_TIMEOUT_SLOW_MS 5000
+#define WATCH_FAILS           2
 
 enum work_state { W_RECV, W_BUSY, W_SEND };
 
@@ -297,7 +301,7 @@ static int listener_start(brk_server *s, int i, const char *url)
 /* probe sends a Ping through url; 0 when answered. (In nng 1.5.2's bug
  * the connection completes its handshake but is never attached to the
  * socket, so only a request shows that the listener still serves.) */
-static int probe(brk_server *s, const char *url)
+static int probe(brk_server *s, const char *url, int timeout_ms)
 {
 	Mq__Request req = MQ__REQUEST__INIT;
 	uint8_t buf[64];
@@ -313,8 +317,8 @@ static int probe(brk_server *s, const char *url)
 	n = mq__request__pack(&req, buf);
 	if ((rv = nng_req0_open(&sock)) != 0)
 		return rv;
-	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, WATCH_TIMEOUT_MS);
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, WATCH_TIMEOUT_MS);
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
 	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if (brk_tls_url(url)) {
 		nng_dialer d;
@@ -362,7 +366,8 @@ static void *watch_main(void *arg)
 			 * a Ping would wait however healthy the listener: skip. */
 			if (idle == 0)
 				continue;
-			int rv = probe(s, s->probe_url[i]);
+			int rv = probe(s, s->probe_url[i],
+			               fails[i] ? WATCH_TIMEOUT_SLOW_MS : WATCH_TIMEOUT_MS);
 			if (rv == 0) {
 				fails[i] = 0;
 				continue;
